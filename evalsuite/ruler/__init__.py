@@ -1,0 +1,40 @@
+"""Offline, token-exact RULER (Hsieh et al. 2024) for evalsuite.
+
+The 13 tasks of RULER, generated from local files for one tokenizer so that
+every prompt plus its generation budget fits a context length exactly; scored
+with RULER's ``string_match_all`` / ``string_match_part``; served to lm-eval by
+``tasks/ruler_es``. Modules: ``generate`` (entry points), ``niah``, ``vt``,
+``words`` (cwe, fwe), ``qa``, ``haystack``, ``tokens`` (counting and
+verification), ``wordlist``, ``scoring``, ``lmeval`` (lm-eval glue), ``bench``.
+"""
+
+from __future__ import annotations
+
+from evalsuite.ruler.generate import (
+    SPECS,
+    TASKS,
+    NotRun,
+    QAPaths,
+    RulerDataPaths,
+    RulerSample,
+    TaskSpec,
+    generate,
+    load_tokenizer,
+    main_generate,
+)
+from evalsuite.ruler.scoring import string_match_all, string_match_part
+
+__all__ = [
+    "SPECS",
+    "TASKS",
+    "NotRun",
+    "QAPaths",
+    "RulerDataPaths",
+    "RulerSample",
+    "TaskSpec",
+    "generate",
+    "load_tokenizer",
+    "main_generate",
+    "string_match_all",
+    "string_match_part",
+]

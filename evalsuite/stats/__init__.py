@@ -1,0 +1,46 @@
+"""Paired statistics for model comparison: tests, intervals, multiplicity, the gate's test.
+
+Pure numpy/scipy, no I/O. Every test returns a frozen result type with
+scipy.stats' names (``statistic``, ``pvalue``, ``confidence_interval``); every
+random draw takes a keyword-only ``rng``.
+"""
+
+from __future__ import annotations
+
+from evalsuite.stats.multiple import adjust_pvalues
+from evalsuite.stats.noninferiority import (
+    worse_by_margin_binary,
+    worse_by_margin_log_ppl,
+    worse_by_margin_mean,
+)
+from evalsuite.stats.paired import (
+    mcnemar_exact,
+    mcnemar_exact_pvalue,
+    minimum_detectable_effect,
+    paired_bootstrap_log_ppl,
+    paired_bootstrap_mean,
+)
+from evalsuite.stats.results import (
+    AdjustedResult,
+    ConfidenceInterval,
+    LogPerplexityResult,
+    NonInferiorityResult,
+    PairedResult,
+)
+
+__all__ = [
+    "AdjustedResult",
+    "ConfidenceInterval",
+    "LogPerplexityResult",
+    "NonInferiorityResult",
+    "PairedResult",
+    "adjust_pvalues",
+    "mcnemar_exact",
+    "mcnemar_exact_pvalue",
+    "minimum_detectable_effect",
+    "paired_bootstrap_log_ppl",
+    "paired_bootstrap_mean",
+    "worse_by_margin_binary",
+    "worse_by_margin_log_ppl",
+    "worse_by_margin_mean",
+]

@@ -1,0 +1,115 @@
+"""The evalsuite LM for lm-eval (registered as ``evalsuite``).
+
+It keeps HFLM's tokenisation (``_encode_pair``, BOS handling, rolling windows),
+which is what makes its per-sample numbers equal the stock ``hf`` backend's,
+and replaces the three compute paths:
+
+* ``_loglikelihood_tokens``: one pass per distinct context, continuation-only
+  logits (:mod:`evalsuite.scoring`);
+* ``loglikelihood_rolling``: the same disjoint windows as lm-eval, batched by
+  token budget instead of probing batch sizes at max_length;
+* ``generate_until``: greedy decoding that refuses over-long prompts instead of
+  left-truncating them (:mod:`evalsuite.generation`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from lm_eval import utils as lm_utils
+from lm_eval.api.registry import register_model
+from lm_eval.models.huggingface import HFLM
+from lm_eval.models.utils import normalize_gen_kwargs
+from tqdm import tqdm
+
+from evalsuite.generation import GenerationRequest, greedy_generate
+from evalsuite.scoring import ScoringConfig, score_requests
+
+
+@register_model("evalsuite")
+class EvalsuiteLM(HFLM):
+    """An lm-eval LM over a loaded model; build it with :meth:`from_loaded` or ``--model_args``."""
+
+    def __init__(self, pretrained: Any = None, *, tokenizer: Any = None, max_length: int | None = None,
+                 batch_tokens: int = 8192, row_tokens: int = 2048, device: str | None = None,
+                 dtype: str = "float32", subfolder: str | None = None, gguf_file: str | None = None,
+                 attn_implementation: str = "sdpa", **kwargs: Any) -> None:
+        if isinstance(pretrained, str):  # `lm_eval --model evalsuite --model_args pretrained=...`
+            from evalsuite.models.loader import ModelSource, load
+
+            src = ModelSource(path=pretrained, gguf_file=gguf_file, subfolder=subfolder) if not _looks_like_hub(pretrained) \
+                else ModelSource(hub_id=pretrained, subfolder=subfolder, gguf_file=gguf_file)
+            loaded = load(src, dtype=dtype, device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
+                          attn_implementation=attn_implementation, hash_weights=False)
+            pretrained, tokenizer = loaded.model, loaded.tokenizer
+        if max_length is None:
+            max_length = int(getattr(pretrained.config, "max_position_embeddings", 2048))
+        super().__init__(pretrained=pretrained, tokenizer=tokenizer, max_length=max_length, batch_size=1, **kwargs)
+        self.scoring = ScoringConfig(batch_tokens=int(batch_tokens), row_tokens=int(row_tokens))
+        # Side channel for the runner: predicted-token count per rolling document (token-level perplexity).
+        self.rolling_token_counts: dict[str, int] = {}
+        self.timings: dict[str, float] = {}
+
+    @classmethod
+    def from_loaded(cls, model: torch.nn.Module, tokenizer: Any, **kwargs: Any) -> "EvalsuiteLM":
+        return cls(pretrained=model, tokenizer=tokenizer, **kwargs)
+
+    # -- compute paths -------------------------------------------------------------------------------
+    def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs: int | None = None):
+        t0 = time.perf_counter()
+        pbar = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0, desc="evalsuite loglikelihood")
+        out = score_requests(self.model, [(c, x) for _, c, x in requests], max_length=self.max_length,
+                             pad_id=self._pad_id(), config=self.scoring, progress=pbar.update)
+        pbar.close()
+        for (key, _, _), ans in zip(requests, out):
+            if key is not None:
+                self.cache_hook.add_partial("loglikelihood", key, ans)
+        self.timings["loglikelihood_s"] = self.timings.get("loglikelihood_s", 0.0) + time.perf_counter() - t0
+        return out
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
+        windows: list[tuple[int, tuple[None, list[int], list[int]]]] = []
+        for i, (string,) in enumerate(req.args for req in requests):
+            tokens = self.tok_encode(string)
+            self.rolling_token_counts[string] = len(tokens)
+            for ctx, cont in map(lm_utils.make_disjoint_window, lm_utils.get_rolling_token_windows(
+                    token_list=tokens, prefix_token=self.prefix_token_id, max_seq_len=self.max_length, context_len=1)):
+                windows.append((i, (None, ctx, cont)))
+        scores = self._loglikelihood_tokens([w for _, w in windows], disable_tqdm=disable_tqdm)
+        totals = [0.0] * len(requests)
+        for (i, _), (logprob, _) in zip(windows, scores):
+            totals[i] += logprob
+        for req, total in zip(requests, totals):
+            self.cache_hook.add_partial("loglikelihood_rolling", req.args, total)
+        return totals
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        t0 = time.perf_counter()
+        eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
+        results: list[str] = []
+        for context, gen_kwargs in tqdm([r.args for r in requests], disable=disable_tqdm or self.rank != 0,
+                                        desc="evalsuite generate"):
+            kwargs = normalize_gen_kwargs(dict(gen_kwargs), self.max_gen_toks)
+            if kwargs.get("do_sample") and kwargs.get("temperature", 0) > 0:
+                raise ValueError("evalsuite generates greedily; the task asked for sampling")
+            until = tuple(s for s in (kwargs.get("until") or []) if s != eos)
+            req = GenerationRequest(prompt_tokens=self.tok_encode(context), max_gen_toks=int(kwargs["max_gen_toks"]),
+                                    until=until)
+            text = greedy_generate(self.model, self.tokenizer, req, max_length=self.max_length,
+                                   eos_token_id=self.eot_token_id)
+            self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)
+            results.append(text)
+        self.timings["generate_s"] = self.timings.get("generate_s", 0.0) + time.perf_counter() - t0
+        return results
+
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return int(pad if pad is not None else self.eot_token_id)
+
+
+def _looks_like_hub(text: str) -> bool:
+    from pathlib import Path
+
+    return not Path(text).expanduser().exists() and text.count("/") == 1 and not text.startswith((".", "/", "~"))

@@ -1,0 +1,52 @@
+"""``evalsuite check --reference REF --candidate CAND [--margin metric=value ...] [--alpha A] [--summary-out FILE]``.
+
+Exit codes: 0 pass, 1 a metric is significantly worse by more than its margin,
+2 bad input (missing run, records that do not pair, unknown metric in --margin).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from evalsuite.check._gate import DEFAULT_MARGINS, check
+from evalsuite.compare._cli import parse_args, parse_pairs
+from evalsuite.errors import EvalsuiteError
+from evalsuite.records import atomic_write_text
+
+
+def main_check(argv: list[str]) -> int:
+    defaults = ", ".join(f"{k}={v:g}" for k, v in DEFAULT_MARGINS.items())
+    p = argparse.ArgumentParser(
+        prog="evalsuite check",
+        description="CI regression gate: exit 1 when a candidate metric is significantly worse than the "
+                    "reference by more than its margin, 0 otherwise, 2 on bad input.")
+    p.add_argument("--reference", required=True, type=Path, help="reference run folder (or suite folder)")
+    p.add_argument("--candidate", required=True, type=Path, help="candidate run folder (or suite folder)")
+    p.add_argument("--margin", action="append", default=[], metavar="METRIC=VALUE",
+                   help=f"allowed degradation per metric or glob (fractions for scores, nats for log_ppl); "
+                        f"defaults: {defaults}")
+    p.add_argument("--alpha", type=float, default=0.05, help="one-sided significance level (default 0.05)")
+    p.add_argument("--model", action="append", default=[], metavar="CAND=REF",
+                   help="check candidate model CAND against reference model REF (default: same names)")
+    p.add_argument("--correction", choices=("holm", "none"), default="holm",
+                   help="multiplicity adjustment over all tests (default holm)")
+    p.add_argument("--resamples", type=int, default=10_000, help="sign-flip draws (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0: reproducible verdicts)")
+    p.add_argument("--summary-out", type=Path, help="also write the markdown summary here (PR comment)")
+    args = parse_args(p, argv)
+    if isinstance(args, int):
+        return args
+    try:
+        result = check(args.reference, args.candidate, margins=parse_pairs(args.margin, "--margin"), alpha=args.alpha,
+                       model_map=parse_pairs(args.model, "--model"), correction=args.correction,
+                       n_resamples=args.resamples, rng=args.seed)
+        summary = result.to_markdown()
+        if args.summary_out:
+            atomic_write_text(args.summary_out, summary)
+    except EvalsuiteError as exc:
+        print(f"evalsuite check: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    sys.stdout.write(summary)
+    return result.exit_code

@@ -1,0 +1,245 @@
+"""The CI regression gate: is a candidate run significantly worse than a reference run?
+
+For every model of the candidate (matched to the reference by name, or by
+``model_map={"cand": "ref"}``) and every headline metric, a one-sided paired
+test of H0 "worse by at most the margin" against H1 "worse by more than the
+margin" (:mod:`evalsuite.stats.noninferiority`: Tango's score test for
+accuracies, the shifted sign-flip test for RULER fractions and log-PPL). The
+burden of proof is on "worse": a noisy metric passes. The p-values of all
+tests are Holm-adjusted together (``correction="none"`` to disable), so a suite
+of many metrics does not fail by chance alone.
+
+Default margins (:data:`DEFAULT_MARGINS`), in each metric's natural units:
+
+* accuracies and RULER scores (fractions): 0.01, i.e. one point;
+* ``log_ppl``: 0.01 nats, i.e. a 1 % higher perplexity.
+
+Exit codes: 0 no metric worse by more than its margin; 1 at least one is; bad
+input (a missing run, records that do not pair, an unknown metric in a margin)
+raises :class:`~evalsuite.errors.EvalsuiteError`, which the CLI maps to 2.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from evalsuite import stats
+from evalsuite.compare._join import pair_units
+from evalsuite.compare._metrics import (
+    UNIT_TASKS,
+    MetricArrays,
+    known_metric_pattern,
+    known_metrics_help,
+    paired_metrics,
+)
+from evalsuite.compare._tests import point_values, row_rng, seed_of, worse_by_margin
+from evalsuite.errors import RecordError, SpecError
+from evalsuite.records import RunRecord, UnitRecord, load_run
+
+DEFAULT_MARGINS: dict[str, float] = {
+    "log_ppl": 0.01,  # nats: exp(0.01) = a 1 % higher perplexity
+    "mmlu_acc*": 0.01,  # one accuracy point (also the per-category metrics, when asked for)
+    "hellaswag_acc*": 0.01,
+    "ruler_*": 0.01,  # one point of the per-length average over RULER tasks
+}
+_FRACTION_FAMILIES = ("mmlu", "hellaswag", "ruler")
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One gated metric of one model. Values: fractions, or PPL for log_ppl; ``delta``, ``margin``,
+    ``degradation`` and ``lower_bound`` in the test's units (fraction or log-PPL nats)."""
+
+    model: str
+    reference_model: str
+    metric: str
+    label: str
+    higher_is_better: bool
+    n: int
+    reference_value: float
+    candidate_value: float
+    delta: float
+    margin: float
+    degradation: float  # positive = candidate worse
+    lower_bound: float  # one-sided (1 - alpha) lower bound of the degradation
+    pvalue: float
+    pvalue_adjusted: float
+    worse: bool
+    method: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    reference: str  # run folder paths
+    candidate: str
+    reference_run: str  # run ids
+    candidate_run: str
+    rows: tuple[CheckRow, ...]
+    alpha: float
+    correction: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def failures(self) -> tuple[CheckRow, ...]:
+        return tuple(r for r in self.rows if r.worse)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def exit_code(self) -> int:
+        """0: nothing significantly worse by more than its margin; 1: something is."""
+        return 0 if self.passed else 1
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([r.__dict__ for r in self.rows],
+                            columns=list(CheckRow.__dataclass_fields__))
+
+    def to_markdown(self) -> str:
+        from evalsuite.check._summary import summary_markdown
+
+        return summary_markdown(self)
+
+
+def parse_margins(values: Mapping[str, float | str] | None) -> dict[str, float]:
+    """Validate ``{metric or glob: margin}`` (numbers or their text); SpecError naming an unknown
+    metric or a bad value."""
+    out: dict[str, float] = {}
+    for key, value in (values or {}).items():
+        if not known_metric_pattern(key):
+            raise SpecError(f"--margin {key}={value}: unknown metric {key!r} (known: {known_metrics_help()}; "
+                            "globs like ruler_* work)")
+        try:
+            margin = float(value)
+        except (TypeError, ValueError):
+            raise SpecError(f"--margin {key}={value}: the margin must be a number, e.g. {key}=0.01") from None
+        if not math.isfinite(margin) or margin < 0:
+            raise SpecError(f"--margin {key}={value}: the margin must be a finite number >= 0")
+        family = key.split("_", 1)[0]
+        if family in _FRACTION_FAMILIES and margin >= 1:
+            raise SpecError(f"--margin {key}={value}: {key} is a fraction, so its margin is too "
+                            "(0.01 = one point)")
+        out[key] = margin
+    return out
+
+
+def _margin_for(key: str, given: Mapping[str, float]) -> float | None:
+    """The user's exact key, then the user's first matching glob, then the defaults; None: not gated."""
+    if key in given:
+        return given[key]
+    for pattern, margin in given.items():
+        if fnmatch.fnmatchcase(key, pattern):
+            return margin
+    for pattern, margin in DEFAULT_MARGINS.items():
+        if fnmatch.fnmatchcase(key, pattern):
+            return margin
+    return None
+
+
+def _gated(data: MetricArrays, given: Mapping[str, float]) -> float | None:
+    """The margin when this metric is gated: headline metrics always, others when a margin names them."""
+    named = data.spec.key in given or any(fnmatch.fnmatchcase(data.spec.key, p) for p in given)
+    return _margin_for(data.spec.key, given) if data.spec.headline or named else None
+
+
+def match_models(reference: RunRecord, candidate: RunRecord, model_map: Mapping[str, str] | None,
+                 notes: list[str]) -> list[tuple[str, str]]:
+    """(candidate model, reference model) pairs: by name, ``model_map`` overriding."""
+    model_map = dict(model_map or {})
+    for cand, ref in model_map.items():
+        if cand not in candidate.models:
+            raise SpecError(f"--model {cand}={ref}: no model {cand!r} in the candidate run "
+                            f"(models: {', '.join(candidate.models)})")
+        if ref not in reference.models:
+            raise SpecError(f"--model {cand}={ref}: no model {ref!r} in the reference run "
+                            f"(models: {', '.join(reference.models)})")
+    pairs = []
+    for cand in candidate.models:
+        ref = model_map.get(cand, cand)
+        if ref in reference.models:
+            pairs.append((cand, ref))
+        else:
+            notes.append(f"candidate model {cand!r} has no reference model of that name: not checked")
+    if not pairs:
+        raise RecordError(f"no candidate model matches a reference model (candidate: {', '.join(candidate.models)}; "
+                          f"reference: {', '.join(reference.models)}); map them with --model CAND=REF")
+    matched = {r for _, r in pairs}
+    for ref in reference.models:
+        if ref not in matched:
+            notes.append(f"reference model {ref!r} is not in the candidate run: not checked")
+    return pairs
+
+
+def _units(reference: RunRecord, candidate: RunRecord, cand: str, ref: str, task: str,
+           notes: list[str]) -> tuple[UnitRecord, UnitRecord] | None:
+    """Both complete units, None (with a note) when the task is not run for missing data, else refuse."""
+    r, c = reference.units.get((ref, task)), candidate.units.get((cand, task))
+    if r is None:
+        if c is not None:
+            notes.append(f"{task}: {cand!r} has no reference result to compare with; not checked")
+        return None
+    for side, unit, model in (("reference", r, ref), ("candidate", c, cand)):
+        if unit is not None and unit.status == "not_run":  # data missing: nothing to gate on
+            notes.append(f"{task}: not run for {model} in the {side} run ({unit.error}); not checked")
+            return None
+    for side, unit, model in (("reference", r, ref), ("candidate", c, cand)):
+        if unit is None or unit.status != "complete":
+            state = "no record" if unit is None else f"{unit.status}: {unit.error}"
+            raise RecordError(f"{task}: the {side} run has no complete result for {model!r} ({state}); "
+                              "the gate cannot vouch for it")
+    return r, c
+
+
+def check(reference: Path | str, candidate: Path | str, *, margins: Mapping[str, float | str] | None = None,
+          alpha: float = 0.05, model_map: Mapping[str, str] | None = None, correction: str = "holm",
+          n_resamples: int = 10_000, rng: np.random.Generator | int | None = 0) -> CheckResult:
+    """Gate ``candidate`` against ``reference`` (run or suite folders); see the module docstring."""
+    if not 0.0 < alpha < 1.0:
+        raise SpecError(f"--alpha {alpha}: must be in (0, 1), e.g. 0.05")
+    if correction not in ("holm", "none"):
+        raise SpecError(f"--correction {correction!r}: must be 'holm' or 'none'")
+    given = parse_margins(margins)
+    ref_run, cand_run = load_run(reference), load_run(candidate)
+    notes: list[str] = []
+    if cand_run.manifest.status != "complete":
+        notes.append(f"the candidate run's status is {cand_run.manifest.status!r}")
+    seed = seed_of(rng)
+    tests: list[tuple[str, str, MetricArrays, float, stats.NonInferiorityResult]] = []
+    for cand, ref in match_models(ref_run, cand_run, model_map, notes):
+        for task in UNIT_TASKS:
+            units = _units(ref_run, cand_run, cand, ref, task, notes)
+            if units is None:
+                continue
+            for data in paired_metrics(pair_units(*units)):
+                margin = _gated(data, given)
+                if margin is None:
+                    continue
+                result = worse_by_margin(data, margin=margin, alpha=alpha, n_resamples=n_resamples,
+                                         rng=row_rng(seed, "check", cand, ref, data.spec.key))
+                tests.append((cand, ref, data, margin, result))
+    if not tests:
+        raise RecordError("nothing to check: the runs share no complete unit with a gated metric")
+    pvalues = np.array([t[4].pvalue for t in tests])
+    adjusted = stats.adjust_pvalues(pvalues, method="holm", alpha=alpha).pvalues_adjusted \
+        if correction == "holm" else pvalues
+    rows = []
+    for (cand, ref, data, margin, res), p_adj in zip(tests, adjusted, strict=True):
+        ref_value, cand_value = point_values(data)
+        rows.append(CheckRow(model=cand, reference_model=ref, metric=data.spec.key, label=data.spec.label,
+                             higher_is_better=data.spec.higher_is_better, n=res.n, reference_value=ref_value,
+                             candidate_value=cand_value, delta=res.delta, margin=margin,
+                             degradation=res.degradation, lower_bound=res.lower_bound, pvalue=res.pvalue,
+                             pvalue_adjusted=float(p_adj), worse=bool(p_adj < alpha), method=res.method))
+    unused = [k for k in given if not any(r.metric == k or fnmatch.fnmatchcase(r.metric, k) for r in rows)]
+    notes += [f"--margin {k}: no such metric in these runs" for k in unused]
+    return CheckResult(reference=ref_run.path, candidate=cand_run.path, reference_run=ref_run.manifest.run_id,
+                       candidate_run=cand_run.manifest.run_id, rows=tuple(rows), alpha=alpha,
+                       correction=correction, notes=tuple(notes))

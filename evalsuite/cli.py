@@ -1,0 +1,97 @@
+"""The ``evalsuite`` command: thin subcommands that parse, build a config, call the public function.
+
+User mistakes (``EvalsuiteError``) print one line and exit 2; anything else is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+from evalsuite.errors import EvalsuiteError
+
+
+def _cmd_run(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="evalsuite run", description="Run (or resume) a suite file.")
+    p.add_argument("suite", help="suite YAML, e.g. tasks/suites/quick.yaml")
+    p.add_argument("--data", help="local data folder (default: $EVALSUITE_DATA, else the hub, else miniature samples)")
+    p.add_argument("--out", default="results", help="results root (default: results)")
+    p.add_argument("--run-id", help="run folder name (default: derived from the suite, so reruns resume)")
+    p.add_argument("--model", action="append", default=[], help="only this model (repeatable)")
+    p.add_argument("--no-publish", action="store_true", help="skip writing LEADERBOARD.md at the end")
+    a = p.parse_args(argv)
+    from evalsuite.run import RunOptions, run_suite
+    from evalsuite.run.summary import print_summary
+    from evalsuite.spec import load_suite
+
+    suite = load_suite(a.suite)
+    run_dir = run_suite(suite, RunOptions(output_root=Path(a.out), run_id=a.run_id,
+                                          data_dir=Path(a.data) if a.data else None, only_models=tuple(a.model)))
+    ok = print_summary(run_dir)
+    if not a.no_publish:
+        try:
+            from evalsuite.publish import publish
+        except ImportError:
+            publish = None  # type: ignore[assignment]
+        if publish is not None:
+            md = publish([run_dir])
+            print(f"leaderboard: {md}")
+    print(f"records: {run_dir}")
+    return 0 if ok else 2
+
+
+def _cmd_parity(argv: list[str]) -> int:
+    from evalsuite.parity import main
+
+    return main(argv)
+
+
+def _delegate(module: str, func: str) -> Callable[[list[str]], int]:
+    def run(argv: list[str]) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(module), func)(argv))
+
+    return run
+
+
+COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "run": (_cmd_run, "run or resume a suite file"),
+    "compare": (_delegate("evalsuite.compare", "main_compare"), "paired tests between models of run(s)"),
+    "publish": (_delegate("evalsuite.publish", "main_publish"), "write LEADERBOARD.md (+CSV, JSON, PNG) from runs"),
+    "check": (_delegate("evalsuite.check", "main_check"), "CI regression gate: exit 1 if a metric got worse"),
+    "diagnose": (_delegate("evalsuite.diagnostics.cli", "main_diagnose"), "attention sink / activation / gate stats"),
+    "ruler": (_delegate("evalsuite.ruler.cli", "main"), "RULER data: `evalsuite ruler generate ...`"),
+    "parity": (_cmd_parity, "per-sample check against stock lm-eval's hf backend"),
+    "bench": (_delegate("evalsuite.bench.cli", "main"), "GPU benchmark: evalsuite vs stock lm-eval"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: evalsuite COMMAND [options]\n\ncommands:")
+        for name, (_, help_) in COMMANDS.items():
+            print(f"  {name:<10} {help_}")
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"evalsuite: error: unknown command {name!r} (try: {', '.join(COMMANDS)})", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return COMMANDS[name][0](rest)
+    except EvalsuiteError as exc:
+        print(f"evalsuite {name}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"evalsuite {name}: interrupted; finished units are kept, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The comparison table as strings for people: the CLI's table and the leaderboard's deltas.
+
+Accuracies and RULER scores are shown in points (percent); perplexity values
+as PPL while its delta, interval and MDE are in log-PPL (nats), the scale the
+test works on (``exp(delta)`` is the PPL ratio).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from evalsuite.compare._format import fmt_num, fmt_p
+from evalsuite.compare._table import ComparisonRow, ComparisonTable
+
+
+def value_text(row: ComparisonRow, value: float) -> str:
+    return fmt_num(value, 3) if row.metric == "log_ppl" else fmt_num(100 * value, 2)
+
+
+def delta_text(row: ComparisonRow, value: float, *, signed: bool = True) -> str:
+    if row.metric == "log_ppl":
+        return fmt_num(value, 4, signed=signed)
+    return fmt_num(100 * value, 2, signed=signed)
+
+
+def metric_text(row: ComparisonRow) -> str:
+    if row.metric == "log_ppl":
+        return f"WikiText PPL (per {row.count_unit or 'word'}; Δ in log-PPL)"
+    return row.label
+
+
+def deltas_frame(table: ComparisonTable) -> pd.DataFrame:
+    """One display row per comparison (strings, unescaped)."""
+    level = f"{round(100 * table.confidence_level)}% CI"
+    adj = "p_adj (Holm)" if table.correction == "holm" else "p_adj (BH)"
+    rows = []
+    for r in table.rows:
+        rows.append({
+            "Model": r.candidate, "vs": r.baseline, "Metric": metric_text(r),
+            "Baseline": value_text(r, r.reference_value), "Model value": value_text(r, r.candidate_value),
+            "Δ": delta_text(r, r.delta),
+            level: f"[{delta_text(r, r.ci_low)}, {delta_text(r, r.ci_high)}]",
+            "p": fmt_p(r.pvalue), adj: fmt_p(r.pvalue_adjusted), "sig": r.stars,
+            "MDE": delta_text(r, r.mde, signed=False), "n": str(r.n),
+        })
+    columns = ["Model", "vs", "Metric", "Baseline", "Model value", "Δ", level, "p", adj, "sig", "MDE", "n"]
+    return pd.DataFrame(rows, columns=columns)

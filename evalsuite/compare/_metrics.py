@@ -1,0 +1,197 @@
+"""Which metrics a unit task yields, and the per-item arrays each metric's test needs.
+
+One place maps records to statistics for ``compare``, ``publish`` and ``check``:
+
+* ``log_ppl`` (es_wikitext: loglik, n_tokens or n_words): paired bootstrap of the
+  log-PPL ratio of sums and a document sign-flip test; per token when both
+  models have the same token count for every document, else per word;
+* ``mmlu_acc`` and ``mmlu_acc_<category>`` (es_mmlu: acc): exact McNemar, CI
+  stratified by subject; categories as lm-eval's (stem, humanities,
+  social_sciences, other);
+* ``hellaswag_acc``, ``hellaswag_acc_norm`` (es_hellaswag): exact McNemar;
+* ``ruler_<length>`` (ruler_es: the score named by the length, a fraction):
+  paired bootstrap CI and sign-flip test of the mean, stratified by task.
+
+RULER's per-length value is the unweighted mean over its tasks of each task's
+mean score. With equal items per task that is the plain item mean; otherwise
+each item's score is weighted by ``n / (T * n_task)`` before the (stratified by
+task) mean tests, which leaves a weighted mean exactly equal to the task
+average while the tests still resample and flip whole items.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from evalsuite.compare._format import length_label
+from evalsuite.compare._join import PairedItems, pair_units
+from evalsuite.compare._mmlu import CATEGORIES, category_of
+from evalsuite.errors import RecordError
+from evalsuite.records import UnitRecord
+
+Kind = Literal["binary", "mean", "log_ppl"]
+_CATEGORY_LABEL = {"stem": "STEM", "humanities": "humanities", "social_sciences": "social sciences",
+                   "other": "other"}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A comparable metric: its key (used in ``--margin``), label, source unit task and test shape."""
+
+    key: str
+    label: str
+    unit_task: str
+    kind: Kind
+    higher_is_better: bool
+    family: str  # wikitext | mmlu | hellaswag | ruler
+    headline: bool  # part of the default regression gate
+    order: float  # position in tables
+
+
+def ruler_spec(length: int) -> MetricSpec:
+    return MetricSpec(f"ruler_{length}", f"RULER {length_label(length)}", "ruler_es", "mean", True, "ruler",
+                      True, 100 + length / 1e7)
+
+
+_FIXED = (
+    MetricSpec("log_ppl", "WikiText log-PPL", "es_wikitext", "log_ppl", False, "wikitext", True, 0),
+    MetricSpec("mmlu_acc", "MMLU acc", "es_mmlu", "binary", True, "mmlu", True, 10),
+    *(MetricSpec(f"mmlu_acc_{c}", f"MMLU {_CATEGORY_LABEL[c]} acc", "es_mmlu", "binary", True, "mmlu", False,
+                 11 + i) for i, c in enumerate(CATEGORIES)),
+    MetricSpec("hellaswag_acc", "HellaSwag acc", "es_hellaswag", "binary", True, "hellaswag", True, 20),
+    MetricSpec("hellaswag_acc_norm", "HellaSwag acc_norm", "es_hellaswag", "binary", True, "hellaswag", True, 21),
+)
+FIXED_METRICS: dict[str, MetricSpec] = {m.key: m for m in _FIXED}
+_RULER_KEY = re.compile(r"ruler_(\d+)")
+UNIT_TASKS = ("es_wikitext", "es_mmlu", "es_hellaswag", "ruler_es")
+
+
+def metric_spec(key: str) -> MetricSpec | None:
+    """The spec of a metric key, or None when no such metric exists."""
+    if key in FIXED_METRICS:
+        return FIXED_METRICS[key]
+    match = _RULER_KEY.fullmatch(key)
+    return ruler_spec(int(match.group(1))) if match and int(match.group(1)) > 0 else None
+
+
+def known_metric_pattern(pattern: str) -> bool:
+    """True when ``pattern`` (a key or an fnmatch glob like ``ruler_*``) can name some metric."""
+    examples = [*FIXED_METRICS, "ruler_4096", "ruler_131072"]
+    return metric_spec(pattern) is not None or any(fnmatch.fnmatchcase(k, pattern) for k in examples)
+
+
+def known_metrics_help() -> str:
+    return ", ".join([*FIXED_METRICS, "ruler_<length>"])
+
+
+@dataclass(frozen=True)
+class MetricArrays:
+    """What one test of one metric needs, aligned per item (all (n,) arrays)."""
+
+    spec: MetricSpec
+    reference: np.ndarray  # per-item score; for log_ppl the document's nll in nats (-loglik)
+    candidate: np.ndarray
+    counts: np.ndarray | None = None  # log_ppl: the document's tokens or words
+    strata: np.ndarray | None = None  # MMLU: subject; RULER: task
+    count_unit: str | None = None  # "token" or "word" for log_ppl
+
+
+def paired_metrics(paired: PairedItems, *, ppl_unit: str | None = None) -> list[MetricArrays]:
+    """Every metric the paired unit yields, in table order.
+
+    ``ppl_unit`` forces perplexity per ``"token"`` or ``"word"``; None picks
+    tokens when both models have the same token count for every document.
+    """
+    task = paired.task
+    if task == "es_wikitext":
+        return [_log_ppl(paired, ppl_unit)]
+    if task == "es_hellaswag":
+        return [_binary(paired, FIXED_METRICS[f"hellaswag_{s}"], s) for s in ("acc", "acc_norm") if paired.has(s)]
+    if task == "es_mmlu":
+        return _mmlu(paired)
+    if task == "ruler_es":
+        return _ruler(paired)
+    return []
+
+
+def single_metrics(unit: UnitRecord, *, ppl_unit: str | None = None) -> list[MetricArrays]:
+    """The metrics of one model's unit: the unit paired with itself (both sides are the model)."""
+    return paired_metrics(pair_units(unit, unit), ppl_unit=ppl_unit)
+
+
+def _binary(paired: PairedItems, spec: MetricSpec, score: str, mask: np.ndarray | None = None,
+            strata: np.ndarray | None = None) -> MetricArrays:
+    ref, cand = paired.scores(score)
+    if mask is None:
+        mask = ~np.isnan(ref)
+    return MetricArrays(spec, ref[mask], cand[mask], strata=None if strata is None else strata[mask])
+
+
+def _mmlu(paired: PairedItems) -> list[MetricArrays]:
+    if not paired.has("acc"):
+        return []
+    subjects = paired.subtasks.astype(str)
+    categories = np.array([category_of(s) for s in subjects], dtype=object)
+    out = [_binary(paired, FIXED_METRICS["mmlu_acc"], "acc", strata=subjects)]
+    for c in CATEGORIES:
+        mask = categories == c
+        if mask.any():
+            out.append(_binary(paired, FIXED_METRICS[f"mmlu_acc_{c}"], "acc", mask=mask, strata=subjects))
+    return out
+
+
+def _log_ppl(paired: PairedItems, ppl_unit: str | None) -> MetricArrays:
+    ref_ll, cand_ll = paired.scores("loglik")
+    counts, unit = None, "word"
+    if ppl_unit == "token" and not paired.has("n_tokens"):
+        raise RecordError(f"es_wikitext: per-token perplexity asked for, but {paired.candidate_model!r} "
+                          "recorded no token counts")
+    if ppl_unit != "word" and paired.has("n_tokens"):
+        ref_tok, cand_tok = paired.scores("n_tokens")
+        # Token perplexities pair only when both tokenizers cut every document alike.
+        if not np.isnan(ref_tok).any() and np.array_equal(ref_tok, cand_tok):
+            counts, unit = ref_tok, "token"
+    if counts is None:
+        ref_words, cand_words = paired.scores("n_words")
+        if not np.array_equal(ref_words, cand_words):
+            i = int(np.flatnonzero(ref_words != cand_words)[0])
+            raise RecordError(f"es_wikitext doc {paired.items['doc_id'].iat[i]}: word counts differ between "
+                              f"{paired.reference_model!r} and {paired.candidate_model!r}")
+        counts = ref_words
+    if np.isnan(ref_ll).any() or np.isnan(counts).any():
+        raise RecordError(f"es_wikitext: some documents lack loglik or {unit} counts")
+    return MetricArrays(FIXED_METRICS["log_ppl"], -ref_ll, -cand_ll, counts=counts, count_unit=unit)
+
+
+def ruler_lengths(paired: PairedItems) -> list[int]:
+    return sorted(int(c) for c in paired.reference.columns if str(c).isdigit() and paired.has(c))
+
+
+def _ruler(paired: PairedItems) -> list[MetricArrays]:
+    out = []
+    for length in ruler_lengths(paired):
+        ref, cand = paired.scores(str(length))
+        mask = ~np.isnan(ref)
+        tasks = paired.subtasks[mask].astype(str)
+        names, codes, sizes = np.unique(tasks, return_inverse=True, return_counts=True)
+        weights = mask.sum() / (len(names) * sizes[codes])  # (n,) 1.0 when every task has as many items
+        out.append(MetricArrays(ruler_spec(length), ref[mask] * weights, cand[mask] * weights, strata=tasks))
+    return out
+
+
+def ruler_task_means(unit: UnitRecord) -> dict[tuple[str, int], tuple[float, int]]:
+    """{(subtask, length): (the model's mean score, items)} for the RULER per-task table."""
+    paired = pair_units(unit, unit)
+    out = {}
+    for length in ruler_lengths(paired):
+        _, scores = paired.scores(str(length))
+        mask = ~np.isnan(scores)
+        for task in np.unique(paired.subtasks[mask]):
+            values = scores[mask & (paired.subtasks == task)]
+            out[(str(task), length)] = (float(values.mean()), int(values.size))
+    return out

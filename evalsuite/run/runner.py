@@ -1,0 +1,221 @@
+"""Run every (model, task) unit of a suite; skip units already complete with the same inputs.
+
+A unit's record is written atomically when it finishes, so ``kill -9`` loses at
+most the unit in flight; the rerun verifies finished units by hash and resumes.
+A unit that fails on bad input is recorded with ``status: error`` and the
+suite goes on, so one broken model never hides the others' results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from evalsuite.errors import EvalsuiteError, SpecError
+from evalsuite.records import RunManifest, UnitRecord, atomic_write_json, load_run, write_unit
+from evalsuite.records.io import verified_complete
+from evalsuite.run.provenance import data_files, provenance
+from evalsuite.spec import ModelSpec, SuiteSpec, TaskSpec
+
+TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
+SCORING_VERSION = "1"  # bump when a change can move a score: old records then rerun
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    output_root: Path = Path("results")
+    run_id: str | None = None
+    data_dir: Path | None = None
+    only_models: tuple[str, ...] = ()
+    log: Callable[[str], None] = print
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class _ModelCache:
+    """Loads each model once per run and keeps only the current one in memory."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.loaded: Any = None
+        self.lm: Any = None
+
+    def get(self, spec: ModelSpec) -> tuple[Any, Any]:
+        if self.name != spec.name:
+            from evalsuite.adapter import EvalsuiteLM
+            from evalsuite.models.loader import load
+            from evalsuite.models.yarn import YarnSpec
+            from evalsuite.run.materialize import model_source
+
+            self.name = self.loaded = self.lm = None  # free the previous model first
+            yarn = YarnSpec(spec.yarn.factor, spec.yarn.original_max_position_embeddings) if spec.yarn else None
+            loaded = load(model_source(spec), dtype=spec.dtype, device=spec.device,
+                          attn_implementation=spec.attn_implementation, yarn=yarn)
+            self.lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=spec.max_length,
+                                              batch_tokens=spec.batch_tokens)
+            self.name, self.loaded = spec.name, loaded
+        return self.loaded, self.lm
+
+
+def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
+    from evalsuite.models.yarn import rope_summary
+
+    return {"source": asdict(spec.source), "kind": loaded.kind, "weights_sha256": loaded.weights_sha256,
+            "dtype": spec.dtype, "device": spec.device, "max_length": lm.max_length,
+            "attn_implementation": spec.attn_implementation, "rope": rope_summary(loaded.model.config),
+            "n_parameters": sum(p.numel() for p in loaded.model.parameters())}
+
+
+def _task_metadata(task: TaskSpec, suite: SuiteSpec, data_dir: Path | None, loaded: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"data_dir": str(data_dir) if data_dir else ""}
+    if task.lengths:
+        meta.update(max_seq_lengths=list(task.lengths), tokenizer=str(loaded.folder), seed=suite.seed)
+    if task.samples is not None:
+        meta["samples"] = task.samples
+    return meta
+
+
+def _run_unit(suite: SuiteSpec, mspec: ModelSpec, tspec: TaskSpec, loaded: Any, lm: Any,
+              data_dir: Path | None, unit_hash: str) -> UnitRecord:
+    from lm_eval.tasks import TaskManager
+
+    from evalsuite.run.lmeval_unit import run_lm_eval
+
+    started, t0 = _now(), time.perf_counter()
+    unit = UnitRecord(model=mspec.name, task=tspec.task, status="complete", unit_hash=unit_hash, kind=tspec.kind,
+                      started=started, model_info=_model_info(mspec, loaded, lm))
+    unit.task_info = {"spec": asdict(tspec), "data_files": data_files(tspec.task, data_dir)}
+    if tspec.kind == "diagnostics":
+        from evalsuite.diagnostics.unit import run_diagnostics_unit
+
+        unit.extra, unit.metrics = run_diagnostics_unit(loaded.model, loaded.tokenizer, data_dir=data_dir,
+                                                        limit=tspec.limit, max_length=lm.max_length)
+        unit.samples = []
+    else:
+        tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False,
+                         metadata=_task_metadata(tspec, suite, data_dir, loaded))
+        lm.rolling_token_counts.clear()
+        outcome = run_lm_eval(lm, task=tspec.task, task_manager=tm, shots=tspec.shots, limit=tspec.limit,
+                              seed=suite.seed)
+        unit.metrics, unit.samples = outcome.metrics, outcome.samples
+        unit.task_info.update(outcome.task_info)
+    unit.seconds = round(time.perf_counter() - t0, 3)
+    return unit
+
+
+def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
+    """Run (or resume) the suite; returns the run folder. Raises only for problems before any unit runs."""
+    from evalsuite.data.locate import data_dir_from
+    from evalsuite.data.miniature import miniature_data_dir
+
+    log = options.log
+    validate_suite(suite)
+    data_dir = data_dir_from(options.data_dir or suite.data_dir)
+    if data_dir is None and os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        data_dir = miniature_data_dir()
+        log(f"no data folder given and offline: using the project's miniature samples in {data_dir}")
+    root = Path(suite.output_dir) if suite.output_dir else options.output_root / suite.name
+    run_id = options.run_id or f"run-{suite.fingerprint()}-{_hash(str(data_dir))[:6]}"
+    run_dir = root / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest = RunManifest(suite=suite.name, run_id=run_id, status="running", created=_now(),
+                           suite_spec=_spec_dict(suite), provenance=provenance())
+    previous = run_dir / "manifest.json"
+    if previous.exists():
+        manifest.created = json.loads(previous.read_text()).get("created", manifest.created)
+    manifest.provenance["data_dir"] = str(data_dir) if data_dir else None
+    units = [(m, t) for m, t in suite.units() if not options.only_models or m.name in options.only_models]
+    for m, t in units:
+        manifest.units.setdefault(f"{m.name}/{t.task}", {"status": "pending"})
+    atomic_write_json(previous, asdict(manifest))
+    _point_latest(root, run_dir)
+    cache = _ModelCache()
+    t_run = time.perf_counter()
+    for i, (mspec, tspec) in enumerate(units, 1):
+        key = f"{mspec.name}/{tspec.task}"
+        label = f"[{i}/{len(units)}] {key}"
+        try:
+            loaded, lm = cache.get(mspec)
+        except EvalsuiteError as exc:
+            _record_failure(run_dir, manifest, mspec, tspec, "error", str(exc))
+            log(f"{label}: error: {exc}")
+            continue
+        unit_hash = _hash({"model": _model_info(mspec, loaded, lm), "task": asdict(tspec), "seed": suite.seed,
+                           "data": data_files(tspec.task, data_dir), "scoring": SCORING_VERSION,
+                           "data_dir_kind": "local" if data_dir else "hub"})
+        if verified_complete(run_dir, mspec.name, tspec.task, unit_hash):
+            manifest.units[key] = {**manifest.units.get(key, {}), "status": "complete", "cached": True}
+            log(f"{label}: already complete (verified), skipped")
+            continue
+        log(f"{label}: running")
+        try:
+            unit = _run_unit(suite, mspec, tspec, loaded, lm, data_dir, unit_hash)
+        except EvalsuiteError as exc:
+            status = "not_run" if "not run" in str(exc) else "error"
+            _record_failure(run_dir, manifest, mspec, tspec, status, str(exc), unit_hash)
+            log(f"{label}: {status}: {exc}")
+            continue
+        write_unit(run_dir, unit)
+        manifest.units[key] = {"status": "complete", "seconds": unit.seconds}
+        atomic_write_json(run_dir / "manifest.json", asdict(manifest))
+        log(f"{label}: done in {unit.seconds:.1f}s")
+    statuses = {u["status"] for u in manifest.units.values()}
+    manifest.status = "complete" if statuses <= {"complete", "not_run"} else "partial"
+    manifest.finished = _now()
+    manifest.wall_seconds = round(time.perf_counter() - t_run, 2)
+    atomic_write_json(run_dir / "manifest.json", asdict(manifest))
+    return run_dir
+
+
+def validate_suite(suite: SuiteSpec) -> None:
+    """Refuse before any unit runs: unknown tasks and local model paths that do not exist."""
+    from lm_eval.tasks import TaskManager
+
+    tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+    known = set(tm.all_tasks)
+    for i, t in enumerate(suite.tasks):
+        if t.kind == "lm_eval" and t.task not in known:
+            close = sorted(k for k in known if t.task.split("_")[-1] in k)[:3]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise SpecError(f"tasks[{i}].task: unknown task {t.task!r}{hint}")
+    for i, m in enumerate(suite.models):
+        for p in (m.source.path, m.source.gguf):
+            if p is not None and not Path(p).expanduser().exists():
+                raise SpecError(f"models[{i}].source: model path {p} does not exist")
+
+
+def _record_failure(run_dir: Path, manifest: RunManifest, mspec: ModelSpec, tspec: TaskSpec, status: str,
+                    message: str, unit_hash: str = "") -> None:
+    unit = UnitRecord(model=mspec.name, task=tspec.task, status=status, unit_hash=unit_hash, kind=tspec.kind,
+                      started=_now(), error=message, task_info={"spec": asdict(tspec)})
+    write_unit(run_dir, unit)
+    manifest.units[f"{mspec.name}/{tspec.task}"] = {"status": status, "error": message}
+    atomic_write_json(run_dir / "manifest.json", asdict(manifest))
+
+
+def _spec_dict(suite: SuiteSpec) -> dict[str, Any]:
+    return {k: v for k, v in asdict(suite).items()}
+
+
+def _point_latest(root: Path, run_dir: Path) -> None:
+    link = root / "latest"
+    tmp = root / f".latest.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_dir.name)
+    os.replace(tmp, link)
+
+
+def load_latest(root: Path) -> Any:
+    return load_run(root / "latest")

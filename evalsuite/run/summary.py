@@ -1,0 +1,46 @@
+"""The table `evalsuite run` prints at the end: one row per (model, task) with its headline metric."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from evalsuite.records import load_run
+
+# The number a reader looks for first, per task family.
+HEADLINE = {"es_wikitext": "token_perplexity", "es_hellaswag": "acc_norm", "es_mmlu": "acc",
+            "diagnostics": "first_token_share_mean"}
+
+
+def print_summary(run_dir: Path) -> bool:
+    """Print the results table; True when every unit completed (or was not run for missing data).
+
+    A unit that failed did so on bad input (a model that would not load, a malformed data file):
+    the CLI exits 2 for those, after every other unit has finished.
+    """
+    run = load_run(run_dir, with_samples=False)
+    table = Table(title=f"{run.manifest.suite} — {run.manifest.run_id}")
+    for col in ("model", "task", "status", "metric", "value", "±stderr", "n", "seconds"):
+        table.add_column(col)
+    ok = True
+    for key, info in run.manifest.units.items():
+        model, task = key.split("/", 1)
+        unit = run.units.get((model, task))
+        status = info.get("status", "pending")
+        ok &= status in ("complete", "not_run")
+        if unit is None or unit.status != "complete":
+            err = (unit.error if unit else info.get("error")) or ""
+            table.add_row(model, task, status, "", err[:60], "", "", "")
+            continue
+        name = HEADLINE.get(task) or next((m.name for m in unit.metrics if m.task == task), "")
+        m = unit.metric(name, task) or unit.metric(name)
+        if m is None:
+            m = next((x for x in unit.metrics if x.task == task), None)
+        value = f"{m.value:.4f}" if m and m.value is not None else "–"
+        stderr = f"{m.stderr:.4f}" if m and m.stderr is not None else ""
+        table.add_row(model, task, status, m.name if m else "", value, stderr, str(m.n if m else ""),
+                      f"{unit.seconds:.1f}" if unit.seconds else "")
+    Console().print(table)
+    return ok

@@ -1,0 +1,246 @@
+"""Suite files (``tasks/suites/*.yaml``) parsed once into frozen, typed specs.
+
+Every schema error names the offending key path (``models[1].source.hub``), so a
+typo in a 40-line suite is a one-line fix. Nothing downstream sees raw dicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from evalsuite.errors import SpecError
+
+Role = Literal["baseline", "gated", "candidate", "reference"]
+_ROLES = ("baseline", "gated", "candidate", "reference")
+_GATES = ("none", "headwise", "elementwise")
+
+
+@dataclass(frozen=True)
+class YarnConfig:
+    """Static YaRN: rope scaled by ``factor`` from ``original_max_position_embeddings``."""
+
+    factor: float
+    original_max_position_embeddings: int
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Exactly one of: a local path, a hub id (+subfolder, revision), a GGUF file, a tiny seeded model, or
+    ``builtin`` (a model the project ships: ``smollm2`` or ``zoo/<name>``)."""
+
+    path: str | None = None
+    hub: str | None = None
+    subfolder: str | None = None
+    revision: str | None = None
+    gguf: str | None = None
+    builtin: str | None = None
+    tiny_gate: str | None = None
+    tiny_seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    role: Role
+    source: SourceSpec
+    dtype: str = "float32"
+    device: str = "cpu"
+    max_length: int | None = None
+    attn_implementation: str = "sdpa"
+    batch_tokens: int = 4096
+    yarn: YarnConfig | None = None
+    compare_to: str | None = None  # the model this one's deltas are taken against
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    task: str
+    shots: int | None = None
+    limit: int | None = None  # items per (sub)task, as lm-eval's --limit
+    models: tuple[str, ...] = ()  # restrict to these models; empty = all
+    lengths: tuple[int, ...] = ()  # RULER sequence lengths
+    samples: int | None = None  # RULER samples per task and length
+    kind: Literal["lm_eval", "diagnostics"] = "lm_eval"
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    name: str
+    models: tuple[ModelSpec, ...]
+    tasks: tuple[TaskSpec, ...]
+    seed: int = 1234
+    data_dir: str | None = None
+    output_dir: str | None = None
+    path: str | None = field(default=None, compare=False)
+
+    def model(self, name: str) -> ModelSpec:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise SpecError(f"no model named {name!r} in suite {self.name!r}")
+
+    def units(self) -> list[tuple[ModelSpec, TaskSpec]]:
+        return [(m, t) for t in self.tasks for m in self.models if not t.models or m.name in t.models]
+
+    def fingerprint(self) -> str:
+        body = {k: v for k, v in asdict(self).items() if k != "path"}
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _take(d: dict[str, Any], where: str, allowed: set[str]) -> None:
+    if not isinstance(d, dict):
+        raise SpecError(f"{where}: expected a mapping, found {type(d).__name__}")
+    extra = sorted(set(d) - allowed)
+    if extra:
+        raise SpecError(f"{where}: unknown key {extra[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _typed(value: Any, typ: type | tuple[type, ...], where: str) -> Any:
+    if isinstance(value, bool) and typ in (int, float, (int, float)):
+        raise SpecError(f"{where}: expected a number, found {value!r}")
+    if not isinstance(value, typ):
+        name = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
+        raise SpecError(f"{where}: expected {name}, found {value!r}")
+    return value
+
+
+def _source(d: Any, where: str) -> SourceSpec:
+    if isinstance(d, str):
+        d = {"path": d}
+    _take(d, where, {"path", "hub", "subfolder", "revision", "gguf", "builtin", "tiny"})
+    kinds = [k for k in ("path", "hub", "gguf", "builtin", "tiny") if k in d]
+    if len(kinds) != 1:
+        raise SpecError(f"{where}: give exactly one of path, hub, gguf, builtin, tiny (found {kinds or 'none'})")
+    if "tiny" in d:
+        t = d["tiny"]
+        _take(t, f"{where}.tiny", {"gate", "seed"})
+        gate = t.get("gate", "none")
+        if gate not in _GATES:
+            raise SpecError(f"{where}.tiny.gate: must be one of {', '.join(_GATES)}, found {gate!r}")
+        return SourceSpec(tiny_gate=gate, tiny_seed=_typed(t.get("seed", 0), int, f"{where}.tiny.seed"))
+    for k in ("path", "hub", "subfolder", "revision", "gguf", "builtin"):
+        if k in d:
+            _typed(d[k], str, f"{where}.{k}")
+    if ("subfolder" in d or "revision" in d) and "hub" not in d and "path" not in d:
+        raise SpecError(f"{where}: subfolder/revision need a hub id or path")
+    return SourceSpec(path=d.get("path"), hub=d.get("hub"), subfolder=d.get("subfolder"),
+                      revision=d.get("revision"), gguf=d.get("gguf"), builtin=d.get("builtin"))
+
+
+def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
+    keys = {"name", "role", "source", "dtype", "device", "max_length", "attn_implementation", "batch_tokens",
+            "yarn", "compare_to"}
+    _take(d, where, keys)
+    merged = {**defaults, **d}
+    for req in ("name", "source"):
+        if req not in merged:
+            raise SpecError(f"{where}: missing required key {req!r}")
+    name = _typed(merged["name"], str, f"{where}.name")
+    if not name or any(c in name for c in "/\\") or name.startswith("."):
+        raise SpecError(f"{where}.name: {name!r} must be a non-empty name without slashes")
+    role = merged.get("role", "candidate")
+    if role not in _ROLES:
+        raise SpecError(f"{where}.role: must be one of {', '.join(_ROLES)}, found {role!r}")
+    yarn = None
+    if merged.get("yarn") is not None:
+        y = merged["yarn"]
+        _take(y, f"{where}.yarn", {"factor", "original_max_position_embeddings"})
+        for k in ("factor", "original_max_position_embeddings"):
+            if k not in y:
+                raise SpecError(f"{where}.yarn: missing required key {k!r}")
+        factor = float(_typed(y["factor"], (int, float), f"{where}.yarn.factor"))
+        if factor <= 1:
+            raise SpecError(f"{where}.yarn.factor: must be > 1, found {factor}")
+        yarn = YarnConfig(factor, _typed(y["original_max_position_embeddings"], int,
+                                         f"{where}.yarn.original_max_position_embeddings"))
+    dtype = merged.get("dtype", "float32")
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise SpecError(f"{where}.dtype: must be float32, bfloat16 or float16, found {dtype!r}")
+    max_length = merged.get("max_length")
+    if max_length is not None:
+        _typed(max_length, int, f"{where}.max_length")
+    elif yarn is not None:
+        max_length = int(yarn.factor * yarn.original_max_position_embeddings)
+    return ModelSpec(name=name, role=role, source=_source(merged["source"], f"{where}.source"), dtype=dtype,
+                     device=_typed(merged.get("device", "cpu"), str, f"{where}.device"), max_length=max_length,
+                     attn_implementation=merged.get("attn_implementation", "sdpa"),
+                     batch_tokens=_typed(merged.get("batch_tokens", 4096), int, f"{where}.batch_tokens"),
+                     yarn=yarn, compare_to=merged.get("compare_to"))
+
+
+def _task(d: Any, where: str) -> TaskSpec:
+    if isinstance(d, str):
+        d = {"task": d}
+    _take(d, where, {"task", "shots", "limit", "models", "lengths", "samples", "diagnostics"})
+    if "diagnostics" in d:
+        return TaskSpec(task="diagnostics", kind="diagnostics", limit=d.get("limit"),
+                        models=tuple(d.get("models", ())))
+    if "task" not in d:
+        raise SpecError(f"{where}: missing required key 'task'")
+    lengths = d.get("lengths", ())
+    if not isinstance(lengths, (list, tuple)) or not all(isinstance(x, int) and x > 0 for x in lengths):
+        raise SpecError(f"{where}.lengths: expected a list of positive token counts, found {lengths!r}")
+    for k in ("shots", "limit", "samples"):
+        if d.get(k) is not None and (_typed(d[k], int, f"{where}.{k}") < 0):
+            raise SpecError(f"{where}.{k}: must be >= 0, found {d[k]}")
+    models = d.get("models", ())
+    if not isinstance(models, (list, tuple)):
+        raise SpecError(f"{where}.models: expected a list of model names")
+    return TaskSpec(task=_typed(d["task"], str, f"{where}.task"), shots=d.get("shots"), limit=d.get("limit"),
+                    models=tuple(models), lengths=tuple(lengths), samples=d.get("samples"))
+
+
+def parse_suite(raw: dict[str, Any], *, path: str | None = None) -> SuiteSpec:
+    _take(raw, "suite", {"name", "seed", "data_dir", "output_dir", "defaults", "models", "tasks", "description"})
+    if "name" not in raw:
+        raise SpecError("suite: missing required key 'name'")
+    defaults = raw.get("defaults", {}) or {}
+    _take(defaults, "defaults", {"dtype", "device", "max_length", "attn_implementation", "batch_tokens", "role"})
+    if not raw.get("models"):
+        raise SpecError("suite: 'models' must list at least one model")
+    if not raw.get("tasks"):
+        raise SpecError("suite: 'tasks' must list at least one task")
+    models = tuple(_model(m, f"models[{i}]", defaults) for i, m in enumerate(raw["models"]))
+    names = [m.name for m in models]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise SpecError(f"models: duplicate model name {sorted(dup)[0]!r}")
+    for i, m in enumerate(models):
+        if m.compare_to is not None and m.compare_to not in names:
+            raise SpecError(f"models[{i}].compare_to: no model named {m.compare_to!r}")
+    tasks = tuple(_task(t, f"tasks[{i}]") for i, t in enumerate(raw["tasks"]))
+    for i, t in enumerate(tasks):
+        for n in t.models:
+            if n not in names:
+                raise SpecError(f"tasks[{i}].models: no model named {n!r}")
+    seen: set[tuple[str, str]] = set()
+    for i, t in enumerate(tasks):
+        for m in models:
+            if (not t.models or m.name in t.models) and (m.name, t.task) in seen:
+                raise SpecError(f"tasks[{i}]: model {m.name!r} already runs task {t.task!r} (restrict with 'models')")
+            if not t.models or m.name in t.models:
+                seen.add((m.name, t.task))
+    return SuiteSpec(name=_typed(raw["name"], str, "name"), models=models, tasks=tasks,
+                     seed=_typed(raw.get("seed", 1234), int, "seed"), data_dir=raw.get("data_dir"),
+                     output_dir=raw.get("output_dir"), path=path)
+
+
+def load_suite(path: str | Path) -> SuiteSpec:
+    p = Path(path)
+    if not p.exists():
+        raise SpecError(f"suite file {p} does not exist")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise SpecError(f"{p}{where}: invalid YAML") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{p}: a suite must be a mapping with name, models and tasks")
+    return parse_suite(raw, path=str(p))

@@ -1,0 +1,43 @@
+"""HellaSwag with lm-eval's preprocessing: hub by default, the validation JSONL offline."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import datasets
+
+from evalsuite.data import data_dir_from, read_hellaswag, resolve_data_dir
+
+
+def load_hellaswag(data_dir: str | None = None, **_: Any) -> datasets.DatasetDict:
+    local = data_dir_from(data_dir)
+    if local is None:
+        return datasets.load_dataset("Rowan/hellaswag")
+    val = datasets.Dataset.from_list(read_hellaswag(resolve_data_dir(local, "hellaswag", "hellaswag_val.jsonl")))
+    train_path = local / "hellaswag" / "hellaswag_train.jsonl"
+    # Few-shot examples come from train, as in lm-eval. Offline copies often ship only val:
+    # then the shots are drawn from the other validation items (lm-eval drops the item itself).
+    train = datasets.Dataset.from_list(read_hellaswag(train_path)) if train_path.exists() else val
+    return datasets.DatasetDict({"train": train, "validation": val})
+
+
+def preprocess(text: str) -> str:
+    text = text.strip()
+    # Brackets are artifacts of the WikiHow portion of HellaSwag.
+    text = text.replace(" [title]", ". ")
+    text = re.sub("\\[.*?\\]", "", text)
+    text = text.replace("  ", " ")
+    return text
+
+
+def process_docs(dataset: datasets.Dataset) -> datasets.Dataset:
+    def _process_doc(doc: dict[str, Any]) -> dict[str, Any]:
+        ctx = doc["ctx_a"] + " " + doc["ctx_b"].capitalize()
+        return {
+            "query": preprocess(doc["activity_label"] + ": " + ctx),
+            "choices": [preprocess(ending) for ending in doc["endings"]],
+            "gold": int(doc["label"]),
+        }
+
+    return dataset.map(_process_doc)

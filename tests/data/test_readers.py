@@ -1,0 +1,55 @@
+"""Readers match the real release files and refuse malformed rows naming file and line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evalsuite.data import read_hellaswag, read_mmlu, read_wikitext_documents
+from evalsuite.data.miniature import write_miniature
+from evalsuite.data.subjects import MMLU_SUBJECTS
+from evalsuite.errors import DataError
+
+
+def test_real_files_have_the_documented_counts(real_data_dir):
+    assert len(read_wikitext_documents(real_data_dir / "wikitext/wikitext-2-raw/wiki.test.raw")) == 62
+    assert len(read_hellaswag(real_data_dir / "hellaswag/hellaswag_val.jsonl")) == 10042
+    assert sum(len(read_mmlu(real_data_dir, s, "test")) for s in MMLU_SUBJECTS) == 14042
+    assert all(len(read_mmlu(real_data_dir, s, "dev")) == 5 for s in MMLU_SUBJECTS)
+
+
+def test_mmlu_rows_use_cais_field_names(real_data_dir):
+    row = read_mmlu(real_data_dir, "anatomy", "dev")[0]
+    assert set(row) == {"question", "subject", "choices", "answer"} and row["answer"] in range(4)
+
+
+def test_malformed_mmlu_row_names_file_and_line(tmp_path):
+    (tmp_path / "mmlu/test").mkdir(parents=True)
+    (tmp_path / "mmlu/test/anatomy_test.csv").write_text('q,a,b,c,d,A\n"q2",a,b,c,d,E\n')
+    with pytest.raises(DataError, match=r"anatomy_test.csv:2: answer must be one of A/B/C/D"):
+        read_mmlu(tmp_path, "anatomy", "test")
+
+
+def test_missing_subject_file_is_named(tmp_path):
+    (tmp_path / "mmlu/test").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"missing mmlu/test/anatomy_test.csv"):
+        read_mmlu(tmp_path, "anatomy", "test")
+
+
+def test_malformed_hellaswag_line(tmp_path):
+    p = tmp_path / "h.jsonl"
+    good = {"activity_label": "a", "ctx_a": "b", "ctx_b": "", "endings": ["1", "2", "3", "4"], "label": "0"}
+    p.write_text(json.dumps(good) + "\n{not json\n")
+    with pytest.raises(DataError, match=r"h.jsonl:2: not valid JSON"):
+        read_hellaswag(p)
+    p.write_text(json.dumps({**good, "endings": ["1"]}) + "\n")
+    with pytest.raises(DataError, match=r"h.jsonl:1: 'endings' must be a list of 4"):
+        read_hellaswag(p)
+
+
+def test_miniature_samples_are_in_the_release_formats(tmp_path):
+    root = write_miniature(tmp_path)
+    assert len(read_mmlu(root, "virology", "test")) == 4
+    assert len(read_hellaswag(root / "hellaswag/hellaswag_val.jsonl")) == 40
+    assert len(read_wikitext_documents(root / "wikitext/wikitext-2-raw/wiki.test.raw")) == 6
