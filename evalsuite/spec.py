@@ -56,6 +56,7 @@ class ModelSpec:
     batch_tokens: int = 4096
     yarn: YarnConfig | None = None
     compare_to: str | None = None  # the model this one's deltas are taken against
+    zero_mlp_layers: tuple[int, ...] = ()  # ablation: these layers' MLP outputs set to zero after loading
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def _source(d: Any, where: str) -> SourceSpec:
 
 def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
     keys = {"name", "role", "source", "dtype", "device", "max_length", "attn_implementation", "batch_tokens",
-            "yarn", "compare_to"}
+            "yarn", "compare_to", "zero_mlp_layers"}
     _take(d, where, keys)
     merged = {**defaults, **d}
     for req in ("name", "source"):
@@ -171,7 +172,15 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
                      device=_typed(merged.get("device", "cpu"), str, f"{where}.device"), max_length=max_length,
                      attn_implementation=merged.get("attn_implementation", "sdpa"),
                      batch_tokens=_typed(merged.get("batch_tokens", 4096), int, f"{where}.batch_tokens"),
-                     yarn=yarn, compare_to=merged.get("compare_to"))
+                     yarn=yarn, compare_to=merged.get("compare_to"),
+                     zero_mlp_layers=_layer_list(merged.get("zero_mlp_layers", []), f"{where}.zero_mlp_layers"))
+
+
+def _layer_list(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
+                                                       for x in value):
+        raise SpecError(f"{where}: expected a list of layer indices, found {value!r}")
+    return tuple(value)
 
 
 def _task(d: Any, where: str) -> TaskSpec:

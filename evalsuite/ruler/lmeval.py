@@ -67,7 +67,7 @@ class HarnessConfig:
             samples=_int(meta, "samples", DEFAULT_SAMPLES),
             seed=_int(meta, "seed", DEFAULT_SEED),
             data_dir=Path(data_dir),
-            verify=str(meta.get("verify", "full")),
+            verify=str(meta.get("verify", "spot")),
         )
 
 

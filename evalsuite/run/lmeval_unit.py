@@ -6,12 +6,14 @@ import hashlib
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import lm_eval
 from lm_eval.tasks import TaskManager
 
+from evalsuite.errors import DataError
 from evalsuite.records import MetricRecord, SampleRecord
 
 # Paired counts carried by lm-eval's perplexity-style metrics: (loglik, count).
@@ -23,6 +25,7 @@ class LmEvalOutcome:
     metrics: list[MetricRecord]
     samples: list[SampleRecord]
     task_info: dict[str, Any]
+    not_run: dict[str, str]  # subtask -> reason, for group members whose data is missing
 
 
 def _num(v: Any) -> float | None:
@@ -93,8 +96,18 @@ def token_perplexity(samples: list[SampleRecord]) -> MetricRecord | None:
                         higher_is_better=False, n=len(rows))
 
 
+# Machine-specific values in lm-eval's config dump: where data and tokenizer live, where the YAML was,
+# and function reprs carrying memory addresses. Data bytes are pinned by sha256 elsewhere and items by
+# their prompt/target hashes, so leaving these out makes the hash mean "same task definition".
+_LOCAL_METADATA = ("data_dir", "config_source", "tokenizer")
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
 def config_hash(config: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    config = dict(config)
+    config["metadata"] = {k: v for k, v in (config.get("metadata") or {}).items() if k not in _LOCAL_METADATA}
+    text = _ADDRESS.sub("", json.dumps(config, sort_keys=True, default=str))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def quiet_lm_eval() -> None:
@@ -103,13 +116,39 @@ def quiet_lm_eval() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _group_members(task_manager: TaskManager, task: str) -> list[str] | None:
+    entry = task_manager.task_index.get(task)
+    members = entry.cfg.get("task") if entry is not None and entry.cfg.get("group") == task else None
+    return [m for m in members if isinstance(m, str)] if isinstance(members, list) else None
+
+
+def _evaluate(lm: Any, task: str, task_manager: TaskManager, shots: int | None, limit: int | None,
+              seed: int) -> tuple[dict[str, Any], dict[str, str]]:
+    """simple_evaluate on the task; if a group member reports its data missing ("<name>: not run: ..."),
+    run the other members and return that member's reason, so one absent file costs one subtask only."""
+    tasks, not_run = [task], {}
+    while True:
+        try:
+            return lm_eval.simple_evaluate(
+                model=lm, tasks=tasks, task_manager=task_manager, num_fewshot=shots, limit=limit,
+                log_samples=True, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
+                fewshot_random_seed=seed, bootstrap_iters=1000, verbosity="ERROR"), not_run
+        except DataError as exc:
+            members = _group_members(task_manager, task) if tasks == [task] else tasks
+            short = str(exc).split(":", 1)[0]
+            failing = [m for m in members or [] if m == short or m.endswith("_" + short)]
+            if " not run" not in str(exc) or len(failing) != 1:
+                raise
+            not_run[failing[0]] = str(exc)
+            tasks = [m for m in members if m != failing[0]]
+            if not tasks:
+                raise
+
+
 def run_lm_eval(lm: Any, *, task: str, task_manager: TaskManager, shots: int | None, limit: int | None,
                 seed: int) -> LmEvalOutcome:
     quiet_lm_eval()
-    results = lm_eval.simple_evaluate(
-        model=lm, tasks=[task], task_manager=task_manager, num_fewshot=shots, limit=limit, log_samples=True,
-        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
-        bootstrap_iters=1000, verbosity="ERROR")
+    results, not_run = _evaluate(lm, task, task_manager, shots, limit, seed)
     token_counts = getattr(lm, "rolling_token_counts", {})
     samples = _samples(results, token_counts)
     metrics = _metrics(results)
@@ -119,4 +158,4 @@ def run_lm_eval(lm: Any, *, task: str, task_manager: TaskManager, shots: int | N
     task_info = {"versions": results.get("versions", {}), "num_fewshot": results.get("n-shot", {}),
                  "config_hashes": {t: config_hash(c) for t, c in results.get("configs", {}).items()},
                  "n_samples": results.get("n-samples", {})}
-    return LmEvalOutcome(metrics=metrics, samples=samples, task_info=task_info)
+    return LmEvalOutcome(metrics=metrics, samples=samples, task_info=task_info, not_run=not_run)

