@@ -28,9 +28,17 @@ def _cmd_run(argv: list[str]) -> int:
     from evalsuite.run.summary import print_summary
     from evalsuite.spec import load_suite
 
+    from evalsuite.distributed import is_main, shutdown
+
     suite = load_suite(a.suite)
-    run_dir = run_suite(suite, RunOptions(output_root=Path(a.out), run_id=a.run_id,
-                                          data_dir=Path(a.data) if a.data else None, only_models=tuple(a.model)))
+    try:
+        run_dir = run_suite(suite, RunOptions(output_root=Path(a.out), run_id=a.run_id,
+                                              data_dir=Path(a.data) if a.data else None, only_models=tuple(a.model)))
+        main_rank = is_main()  # read before leaving the process group
+    finally:
+        shutdown()
+    if not main_rank:
+        return 0
     ok = print_summary(run_dir)
     if not a.no_publish:
         try:

@@ -47,7 +47,8 @@ def _hash(obj: Any) -> str:
 class _ModelCache:
     """Loads each model once per run and keeps only the current one in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, dist: Any) -> None:
+        self.dist = dist
         self.name: str | None = None
         self.loaded: Any = None
         self.lm: Any = None
@@ -61,12 +62,15 @@ class _ModelCache:
 
             self.name = self.loaded = self.lm = None  # free the previous model first
             yarn = YarnSpec(spec.yarn.factor, spec.yarn.original_max_position_embeddings) if spec.yarn else None
-            loaded = load(model_source(spec), dtype=spec.dtype, device=spec.device,
+            loaded = load(model_source(spec), dtype=spec.dtype, device=self.dist.device(spec.device),
                           attn_implementation=spec.attn_implementation, yarn=yarn)
             if spec.zero_mlp_layers:
                 _zero_mlp_layers(loaded.model, spec.zero_mlp_layers, spec.name)
-            self.lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=spec.max_length,
-                                              batch_tokens=spec.batch_tokens)
+            lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=spec.max_length,
+                                         batch_tokens=spec.batch_tokens)
+            # Several processes: requests are split across ranks by cost and gathered (results agree with a
+            # single process to float rounding). One process: the adapter as is.
+            self.lm = self.dist.wrap(lm) if self.dist.active else lm
             self.name, self.loaded = spec.name, loaded
         return self.loaded, self.lm
 
@@ -137,7 +141,10 @@ def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
     from evalsuite.data.locate import data_dir_from
     from evalsuite.data.miniature import miniature_data_dir
 
-    log = options.log
+    from evalsuite.distributed import distributed_run_hooks
+
+    dist = distributed_run_hooks()  # no-op in one process; under torchrun / accelerate launch: one rank each
+    log = options.log if dist.is_main else (lambda _msg: None)
     validate_suite(suite)
     data_dir = data_dir_from(options.data_dir or suite.data_dir)
     if data_dir is None and os.environ.get("HF_DATASETS_OFFLINE") == "1":
@@ -153,12 +160,15 @@ def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
     if previous.exists():
         manifest.created = json.loads(previous.read_text()).get("created", manifest.created)
     manifest.provenance["data_dir"] = str(data_dir) if data_dir else None
+    manifest.provenance["distributed"] = dist.provenance()
+    write = dist.is_main  # records are written once, by rank 0, after each unit's results are gathered
     units = [(m, t) for m, t in suite.units() if not options.only_models or m.name in options.only_models]
     for m, t in units:
         manifest.units.setdefault(f"{m.name}/{t.task}", {"status": "pending"})
-    atomic_write_json(previous, asdict(manifest))
-    _point_latest(root, run_dir)
-    cache = _ModelCache()
+    if write:
+        atomic_write_json(previous, asdict(manifest))
+        _point_latest(root, run_dir)
+    cache = _ModelCache(dist)
     t_run = time.perf_counter()
     for i, (mspec, tspec) in enumerate(units, 1):
         key = f"{mspec.name}/{tspec.task}"
@@ -166,23 +176,31 @@ def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
         try:
             loaded, lm = cache.get(mspec)
         except EvalsuiteError as exc:
-            _record_failure(run_dir, manifest, mspec, tspec, "error", str(exc))
+            if write:
+                _record_failure(run_dir, manifest, mspec, tspec, "error", str(exc))
             log(f"{label}: error: {exc}")
             continue
         unit_hash = _hash({"model": _model_info(mspec, loaded, lm), "task": asdict(tspec), "seed": suite.seed,
                            "data": data_files(tspec.task, data_dir), "scoring": SCORING_VERSION,
                            "data_dir_kind": "local" if data_dir else "hub"})
-        if verified_complete(run_dir, mspec.name, tspec.task, unit_hash):
+        if dist.decide(lambda: verified_complete(run_dir, mspec.name, tspec.task, unit_hash)):
             manifest.units[key] = {**manifest.units.get(key, {}), "status": "complete", "cached": True}
             log(f"{label}: already complete (verified), skipped")
             continue
         log(f"{label}: running")
+        if not dist.runs_unit(tspec.kind):  # diagnostics run on rank 0 only
+            dist.barrier()
+            continue
         try:
-            unit = _run_unit(suite, mspec, tspec, loaded, lm, data_dir, unit_hash)
+            with dist.unit_scope():
+                unit = _run_unit(suite, mspec, tspec, loaded, lm, data_dir, unit_hash)
         except EvalsuiteError as exc:
             status = "not_run" if "not run" in str(exc) else "error"
-            _record_failure(run_dir, manifest, mspec, tspec, status, str(exc), unit_hash)
+            if write:
+                _record_failure(run_dir, manifest, mspec, tspec, status, str(exc), unit_hash)
             log(f"{label}: {status}: {exc}")
+            continue
+        if not write:
             continue
         write_unit(run_dir, unit)
         manifest.units[key] = {"status": "complete", "seconds": unit.seconds}
@@ -192,7 +210,9 @@ def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
     manifest.status = "complete" if statuses <= {"complete", "not_run"} else "partial"
     manifest.finished = _now()
     manifest.wall_seconds = round(time.perf_counter() - t_run, 2)
-    atomic_write_json(run_dir / "manifest.json", asdict(manifest))
+    if write:
+        atomic_write_json(run_dir / "manifest.json", asdict(manifest))
+    dist.barrier()
     return run_dir
 
 

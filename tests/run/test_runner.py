@@ -131,3 +131,15 @@ def test_kill_9_loses_at_most_the_unit_in_flight(tiny_folder, mini_data, tmp_pat
     skipped = {line.split("tiny/")[1].split(":")[0] for line in logs if "already complete" in line}
     assert skipped == done_before and "es_hellaswag" in skipped
     assert load_run(tmp_path / "out/k").manifest.status == "complete"
+
+
+def test_ruler_group_runs_without_qa_data_and_says_so(tiny_folder, mini_data, tmp_path):
+    spec = _suite(tiny_folder("headwise"), tmp_path / "out")
+    spec["tasks"] = [{"task": "ruler_es", "lengths": [1024], "samples": 1}]
+    run = load_run(_run(spec, mini_data, []))
+    unit = run.unit("tiny", "ruler_es")
+    assert unit.status == "complete"
+    assert set(unit.extra["not_run"]) == {"ruler_es_qa_squad", "ruler_es_qa_hotpot"}
+    assert all("data missing" in why for why in unit.extra["not_run"].values())
+    measured = {s.task for s in unit.samples}
+    assert len(measured) == 11 and all("1024" in s.scores for s in unit.samples)
