@@ -1,0 +1,7 @@
+"""``python -m evalsuite.zoo``."""
+
+import sys
+
+from evalsuite.zoo.cli import main
+
+sys.exit(main())
