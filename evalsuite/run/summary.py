@@ -34,13 +34,27 @@ def print_summary(run_dir: Path) -> bool:
             err = (unit.error if unit else info.get("error")) or ""
             table.add_row(model, task, status, "", err[:60], "", "", "")
             continue
+        if task.startswith("ruler_es"):
+            table.add_row(model, task, status, "mean over tasks", _ruler_means(unit), "", str(unit.n_samples),
+                          f"{unit.seconds:.1f}" if unit.seconds else "")
+            continue
         name = HEADLINE.get(task) or next((m.name for m in unit.metrics if m.task == task), "")
         m = unit.metric(name, task) or unit.metric(name)
         if m is None:
             m = next((x for x in unit.metrics if x.task == task), None)
         value = f"{m.value:.4f}" if m and m.value is not None else "–"
         stderr = f"{m.stderr:.4f}" if m and m.stderr is not None else ""
-        table.add_row(model, task, status, m.name if m else "", value, stderr, str(m.n if m else ""),
+        n = m.n if m and m.n is not None else unit.n_samples
+        table.add_row(model, task, status, m.name if m else "", value, stderr, str(n),
                       f"{unit.seconds:.1f}" if unit.seconds else "")
-    Console().print(table)
+    Console(width=max(140, Console().width)).print(table)
     return ok
+
+
+def _ruler_means(unit) -> str:
+    """'1024: 0.42  2048: 0.31' — per length, the mean over RULER tasks of each task's score (the paper's layout)."""
+    by_length: dict[str, list[float]] = {}
+    for m in unit.metrics:
+        if m.name.isdigit() and m.task.startswith("ruler_es_") and m.value is not None:
+            by_length.setdefault(m.name, []).append(m.value)
+    return "  ".join(f"{k}: {sum(v) / len(v):.3f}" for k, v in sorted(by_length.items(), key=lambda kv: int(kv[0])))
