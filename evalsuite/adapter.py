@@ -1,15 +1,19 @@
 """The evalsuite LM for lm-eval (registered as ``evalsuite``).
 
-It keeps HFLM's tokenisation (``_encode_pair``, BOS handling, rolling windows),
-which is what makes its per-sample numbers equal the stock ``hf`` backend's,
-and replaces the three compute paths:
+It keeps HFLM's tokenisation semantics (``_encode_pair``, BOS handling, rolling
+windows), which is what makes its per-sample numbers equal the stock ``hf``
+backend's, and replaces the work around them:
 
-* ``_loglikelihood_tokens``: one pass per distinct context, continuation-only
-  logits (:mod:`evalsuite.scoring`);
-* ``loglikelihood_rolling``: the same disjoint windows as lm-eval, batched by
-  token budget instead of probing batch sizes at max_length;
-* ``generate_until``: greedy decoding that refuses over-long prompts instead of
-  left-truncating them (:mod:`evalsuite.generation`).
+* ``loglikelihood``: every pair encoded at once by :class:`~evalsuite.fast.encode.PairEncoder`
+  (same tokens, distinct strings once, shared prefixes once);
+* ``_loglikelihood_tokens``: one prefix tree over all requests, packed rows,
+  continuation-only logits, no batch-size probing (:mod:`evalsuite.scoring`);
+* ``loglikelihood_rolling``: the same disjoint windows as lm-eval, through the same scorer;
+* ``generate_until``: greedy decoding on a static KV cache, refusing over-long
+  prompts instead of left-truncating them (:mod:`evalsuite.generation`).
+
+Constructing it also installs lm-eval's template cache
+(:mod:`evalsuite.fast.templates`): prompts are identical, built once per template.
 """
 
 from __future__ import annotations
@@ -24,18 +28,28 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils import normalize_gen_kwargs
 from tqdm import tqdm
 
-from evalsuite.generation import GenerationRequest, greedy_generate
-from evalsuite.scoring import ScoringConfig, score_requests
+from evalsuite.fast import templates
+from evalsuite.fast.decode import DecodeCache
+from evalsuite.fast.encode import EncodeStats, PairEncoder
+from evalsuite.fast.lean import LeanDecoder
+from evalsuite.generation import GenerationMode, GenerationRequest, greedy_generate_tokens
+from evalsuite.scoring import ScoringConfig, ScoringStats, score_requests
 
 
 @register_model("evalsuite")
 class EvalsuiteLM(HFLM):
-    """An lm-eval LM over a loaded model; build it with :meth:`from_loaded` or ``--model_args``."""
+    """An lm-eval LM over a loaded model; build it with :meth:`from_loaded` or ``--model_args``.
+
+    ``batch_tokens`` / ``row_tokens`` size the packed scoring batches; ``generation``
+    picks the decoder (``"fast"``: CUDA-graph steps; ``"exact"``: transformers'
+    kernels; ``"hf"``: the model's forward), see :mod:`evalsuite.generation`.
+    """
 
     def __init__(self, pretrained: Any = None, *, tokenizer: Any = None, max_length: int | None = None,
                  batch_tokens: int = 8192, row_tokens: int = 2048, device: str | None = None,
                  dtype: str = "float32", subfolder: str | None = None, gguf_file: str | None = None,
-                 attn_implementation: str = "sdpa", **kwargs: Any) -> None:
+                 attn_implementation: str = "sdpa", generation: GenerationMode | None = None,
+                 **kwargs: Any) -> None:
         if isinstance(pretrained, str):  # `lm_eval --model evalsuite --model_args pretrained=...`
             from evalsuite.models.loader import ModelSource, load
 
@@ -48,35 +62,67 @@ class EvalsuiteLM(HFLM):
             max_length = int(getattr(pretrained.config, "max_position_embeddings", 2048))
         super().__init__(pretrained=pretrained, tokenizer=tokenizer, max_length=max_length, batch_size=1, **kwargs)
         self.scoring = ScoringConfig(batch_tokens=int(batch_tokens), row_tokens=int(row_tokens))
-        # Side channel for the runner: predicted-token count per rolling document (token-level perplexity).
-        self.rolling_token_counts: dict[str, int] = {}
+        on_cuda = next(self.model.parameters()).device.type == "cuda"
+        # CPU: the eager static-cache decoder (a graph would replay nothing faster and attend over the bucket).
+        self.generation: GenerationMode = generation or ("fast" if on_cuda else "exact")
+        # Side channels for the runner and the benchmark.
+        self.rolling_token_counts: dict[str, int] = {}  # predicted tokens per rolling document
         self.timings: dict[str, float] = {}
+        self.scoring_stats: list[ScoringStats] = []
+        self.encode_stats = EncodeStats()
+        self.generated_tokens: list[list[int]] = []
+        self.generation_timings: list[dict[str, float]] = []
+        self._encoder: PairEncoder | None = None
+        templates.install()
 
     @classmethod
     def from_loaded(cls, model: torch.nn.Module, tokenizer: Any, **kwargs: Any) -> "EvalsuiteLM":
         return cls(pretrained=model, tokenizer=tokenizer, **kwargs)
+
+    def _add(self, key: str, seconds: float) -> None:
+        self.timings[key] = self.timings.get(key, 0.0) + seconds
+
+    # -- request preparation -------------------------------------------------------------------------
+    def pair_encoder(self) -> PairEncoder:
+        if self._encoder is None:
+            self._encoder = PairEncoder(self.tokenizer, add_bos_token=self.add_bos_token,
+                                        prefix_token_id=self.prefix_token_id)
+        return self._encoder
+
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        """TemplateLM.loglikelihood with every pair encoded in one batched pass (same tokens)."""
+        t0 = time.perf_counter()
+        pairs = [req.args for req in requests]
+        encoded = self.pair_encoder().encode_pairs(pairs, self.encode_stats)
+        self._add("tokenize_s", time.perf_counter() - t0)
+        return self._loglikelihood_tokens([(p, c, x) for p, (c, x) in zip(pairs, encoded)], disable_tqdm=disable_tqdm)
 
     # -- compute paths -------------------------------------------------------------------------------
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs: int | None = None):
         t0 = time.perf_counter()
         pbar = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0, desc="evalsuite loglikelihood")
         out = score_requests(self.model, [(c, x) for _, c, x in requests], max_length=self.max_length,
-                             pad_id=self._pad_id(), config=self.scoring, progress=pbar.update)
+                             pad_id=self._pad_id(), config=self.scoring, progress=pbar.update,
+                             stats_out=self.scoring_stats)
         pbar.close()
         for (key, _, _), ans in zip(requests, out):
             if key is not None:
                 self.cache_hook.add_partial("loglikelihood", key, ans)
-        self.timings["loglikelihood_s"] = self.timings.get("loglikelihood_s", 0.0) + time.perf_counter() - t0
+        self._add("loglikelihood_s", time.perf_counter() - t0)
         return out
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         windows: list[tuple[int, tuple[None, list[int], list[int]]]] = []
-        for i, (string,) in enumerate(req.args for req in requests):
-            tokens = self.tok_encode(string)
+        t0 = time.perf_counter()
+        strings = [req.args[0] for req in requests]
+        encoded = self.pair_encoder().encode_many(strings)  # tok_encode's tokens, one batched call
+        for i, string in enumerate(strings):
+            tokens = encoded[string]
             self.rolling_token_counts[string] = len(tokens)
             for ctx, cont in map(lm_utils.make_disjoint_window, lm_utils.get_rolling_token_windows(
                     token_list=tokens, prefix_token=self.prefix_token_id, max_seq_len=self.max_length, context_len=1)):
                 windows.append((i, (None, ctx, cont)))
+        self._add("tokenize_s", time.perf_counter() - t0)
         scores = self._loglikelihood_tokens([w for _, w in windows], disable_tqdm=disable_tqdm)
         totals = [0.0] * len(requests)
         for (i, _), (logprob, _) in zip(windows, scores):
@@ -88,6 +134,8 @@ class EvalsuiteLM(HFLM):
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         t0 = time.perf_counter()
         eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
+        lean = LeanDecoder.wrap(self.model)
+        cache = DecodeCache(lean) if lean is not None else None  # one cache (and graph) reused across requests
         results: list[str] = []
         for context, gen_kwargs in tqdm([r.args for r in requests], disable=disable_tqdm or self.rank != 0,
                                         desc="evalsuite generate"):
@@ -97,11 +145,20 @@ class EvalsuiteLM(HFLM):
             until = tuple(s for s in (kwargs.get("until") or []) if s != eos)
             req = GenerationRequest(prompt_tokens=self.tok_encode(context), max_gen_toks=int(kwargs["max_gen_toks"]),
                                     until=until)
-            text = greedy_generate(self.model, self.tokenizer, req, max_length=self.max_length,
-                                   eos_token_id=self.eot_token_id)
+            phases: dict[str, float] = {"prompt_tokens": len(req.prompt_tokens)}
+            tokens = greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,
+                                            eos_token_id=self.eot_token_id, mode=self.generation, cache=cache,
+                                            timings=phases)
+            self.generated_tokens.append(tokens)
+            self.generation_timings.append(phases)
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            for stop in until:  # lm-eval's convention: cut before the first stop string
+                text = text.split(stop)[0]
             self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)
             results.append(text)
-        self.timings["generate_s"] = self.timings.get("generate_s", 0.0) + time.perf_counter() - t0
+        if cache is not None:
+            cache.release()
+        self._add("generate_s", time.perf_counter() - t0)
         return results
 
     def _pad_id(self) -> int:

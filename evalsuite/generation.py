@@ -1,22 +1,35 @@
-"""Greedy generation for ``generate_until``: prefill once, last-position logits only, stop early.
+"""Greedy generation for ``generate_until``: one prefill, last-position logits only, stop early.
 
 HF ``generate`` pays per-step overhead and, through lm-eval, left-truncates
 prompts silently. Here a prompt that does not fit ``max_length - max_gen_toks``
 is an error, the prefill never materialises logits for more than the last
 position (a 128K x 152K fp32 logits tensor would be ~80 GB), and decoding stops
 at the first stop string or EOS.
+
+Engines (``mode``), for models :class:`~evalsuite.fast.lean.LeanDecoder` supports:
+
+* ``"fast"`` (default): static KV cache, decode steps replayed as a CUDA graph,
+  cuDNN attention for the prefill (:mod:`evalsuite.fast.decode`);
+* ``"exact"``: static KV cache, eager steps with transformers' own kernels and
+  arguments: greedy tokens equal ``model.generate``'s bit for bit;
+* ``"hf"`` (and any unsupported model): the model's ``forward`` with a
+  ``DynamicCache``, chunked prefill.
 """
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 from transformers import DynamicCache
 
 from evalsuite.errors import ContextLengthError
+from evalsuite.fast.decode import DecodeCache, greedy
+from evalsuite.fast.lean import LeanDecoder
+
+GenerationMode = Literal["fast", "exact", "hf"]
 
 
 @dataclass(frozen=True)
@@ -36,14 +49,44 @@ def _first_stop(text: str, until: Sequence[str]) -> int | None:
     return min(hits) if hits else None
 
 
+class _StopStrings:
+    """``stop(tokens)``: True once the decoded text contains a stop string (decodes only when there are any)."""
+
+    def __init__(self, tokenizer, until: Sequence[str]) -> None:
+        self.tokenizer, self.until = tokenizer, tuple(s for s in until if s)
+
+    def __call__(self, tokens: list[int]) -> bool:
+        if not self.until:
+            return False
+        return _first_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), self.until) is not None
+
+
 @torch.inference_mode()
-def greedy_generate(model: torch.nn.Module, tokenizer, request: GenerationRequest, *, max_length: int,
-                    eos_token_id: int | None, prefill_chunk: int = 32768) -> str:
-    """Generated text, cut before the first stop string (lm-eval's convention)."""
+def greedy_generate_tokens(model: torch.nn.Module, tokenizer, request: GenerationRequest, *, max_length: int,
+                           eos_token_id: int | None, mode: GenerationMode = "fast",
+                           cache: DecodeCache | None = None, prefill_chunk: int = 32768,
+                           timings: dict[str, float] | None = None) -> list[int]:
+    """The greedy continuation's token ids (EOS excluded; tokens after a stop string may follow).
+
+    ``timings`` receives the phases of the static-cache engines (see :func:`evalsuite.fast.decode.greedy`).
+    """
     n_prompt = len(request.prompt_tokens)
     if n_prompt + request.max_gen_toks > max_length:
         raise ContextLengthError(
             f"prompt of {n_prompt} tokens + {request.max_gen_toks} generated tokens exceeds max_length {max_length}")
+    stop = _StopStrings(tokenizer, request.until)
+    lean = LeanDecoder.wrap(model) if mode != "hf" else None
+    if lean is not None:
+        if cache is not None and cache.lean.model is not model:
+            cache = None
+        return greedy(lean, list(request.prompt_tokens), max_new_tokens=request.max_gen_toks,
+                      eos_token_id=eos_token_id, stop=stop, fast=mode == "fast", cache=cache, timings=timings)
+    return _hf_greedy(model, request, eos_token_id, stop, prefill_chunk)
+
+
+def _hf_greedy(model, request: GenerationRequest, eos_token_id: int | None, stop: _StopStrings,
+               prefill_chunk: int) -> list[int]:
+    n_prompt = len(request.prompt_tokens)
     device = next(model.parameters()).device
     cache = DynamicCache(config=model.config)
     kw = {_cache_kwarg(model): cache, "use_cache": True, "logits_to_keep": 1}
@@ -54,18 +97,24 @@ def greedy_generate(model: torch.nn.Module, tokenizer, request: GenerationReques
         pos = torch.arange(start, start + chunk.shape[1], device=device)[None]
         logits = model(input_ids=chunk, position_ids=pos, **kw).logits[:, -1]
     out: list[int] = []
-    text = ""
     for step in range(request.max_gen_toks):
         nxt = int(logits.argmax(dim=-1))
         if eos_token_id is not None and nxt == eos_token_id:
             break
         out.append(nxt)
-        text = tokenizer.decode(out, skip_special_tokens=True)
-        if request.until and _first_stop(text, request.until) is not None:
-            break
-        if step + 1 == request.max_gen_toks:
+        if stop(out) or step + 1 == request.max_gen_toks:
             break
         pos = torch.tensor([[n_prompt + step]], device=device)
         logits = model(input_ids=torch.tensor([[nxt]], device=device), position_ids=pos, **kw).logits[:, -1]
+    return out
+
+
+def greedy_generate(model: torch.nn.Module, tokenizer, request: GenerationRequest, *, max_length: int,
+                    eos_token_id: int | None, mode: GenerationMode = "fast", cache: DecodeCache | None = None,
+                    prefill_chunk: int = 32768) -> str:
+    """Generated text, cut before the first stop string (lm-eval's convention)."""
+    tokens = greedy_generate_tokens(model, tokenizer, request, max_length=max_length, eos_token_id=eos_token_id,
+                                    mode=mode, cache=cache, prefill_chunk=prefill_chunk)
+    text = tokenizer.decode(tokens, skip_special_tokens=True)
     cut = _first_stop(text, request.until) if request.until else None
     return text if cut is None else text[:cut]

@@ -40,3 +40,69 @@ def test_prompt_too_long_is_an_error(model_and_tok):
     model, tok = model_and_tok
     with pytest.raises(ContextLengthError, match="exceeds max_length 40"):
         greedy_generate(model, tok, GenerationRequest(list(range(30)), 20, ()), max_length=40, eos_token_id=None)
+
+
+@pytest.fixture(scope="module")
+def gated(tiny_folder):
+    from evalsuite.models.paper_format import load_paper_checkpoint
+
+    return load_paper_checkpoint(tiny_folder("elementwise"), dtype=torch.float32, device="cpu",
+                                 attn_implementation="sdpa")
+
+
+def test_split_decode_attention_equals_sdpa():
+    from evalsuite.fast.decode import split_decode_attention
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(1, 8, 1, 16, generator=g)
+    k, v = torch.randn(1, 2, 4096, 16, generator=g), torch.randn(1, 2, 4096, 16, generator=g)
+    valid = torch.arange(4096) <= 3000
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k[:, :, :3001], v[:, :, :3001], enable_gqa=True)
+    assert torch.allclose(split_decode_attention(q, k, v, valid, 16 ** -0.5), ref, atol=1e-5)
+
+
+def test_static_shape_step_equals_eager_step_teacher_forced(gated):
+    """The CUDA-graph step (run eagerly on CPU) gives the exact step's logits for the same tokens."""
+    from evalsuite.fast.decode import GraphDecoder, StaticKV, exact_step, prefill
+    from evalsuite.fast.lean import LeanDecoder
+
+    lean = LeanDecoder.wrap(gated)
+    prompt = torch.randint(0, 1000, (1, 50), generator=torch.Generator().manual_seed(1))
+    forced = [5, 17, 99, 3, 250]
+    with torch.inference_mode():
+        kv_a, kv_b = StaticKV(lean, 60), StaticKV(lean, 2048)
+        la, lb = prefill(lean, kv_a, prompt, fast=False), prefill(lean, kv_b, prompt, fast=True)
+        assert torch.allclose(la, lb, atol=1e-5)
+        step = GraphDecoder(lean, kv_b)
+        step.start(forced[0], 50)
+        for i, tok in enumerate(forced):
+            want = exact_step(lean, kv_a, tok, 50 + i)
+            step.token.fill_(tok)
+            step.step()
+            assert torch.allclose(step.logits, want, atol=1e-4), i
+
+
+@pytest.mark.parametrize("mode", ["fast", "exact", "hf"])
+def test_every_mode_equals_hf_generate_on_the_gated_model(gated, mode):
+    from evalsuite.generation import greedy_generate_tokens
+
+    prompt = torch.randint(0, 1000, (40,), generator=torch.Generator().manual_seed(2)).tolist()
+    ref = gated.generate(torch.tensor([prompt]), max_new_tokens=10, do_sample=False, eos_token_id=None,
+                         pad_token_id=0)[0, 40:].tolist()
+    got = greedy_generate_tokens(gated, None, GenerationRequest(prompt, 10, ()), max_length=256, eos_token_id=None,
+                                 mode=mode)
+    assert got == ref
+
+
+def test_decode_cache_is_reused_across_requests(gated):
+    from evalsuite.fast.decode import DecodeCache
+    from evalsuite.fast.lean import LeanDecoder
+    from evalsuite.generation import greedy_generate_tokens
+
+    cache = DecodeCache(LeanDecoder.wrap(gated))
+    prompts = [torch.randint(0, 1000, (n,), generator=torch.Generator().manual_seed(n)).tolist() for n in (60, 30)]
+    fresh = [greedy_generate_tokens(gated, None, GenerationRequest(p, 6, ()), max_length=256, eos_token_id=None)
+             for p in prompts]
+    reused = [greedy_generate_tokens(gated, None, GenerationRequest(p, 6, ()), max_length=256, eos_token_id=None,
+                                     mode="fast", cache=cache) for p in prompts]
+    assert reused == fresh and cache.kv is not None

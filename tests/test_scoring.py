@@ -58,3 +58,128 @@ def test_greedy_flag_detects_argmax_continuation(model):
 def test_overlong_request_is_an_error_not_a_truncation(model):
     with pytest.raises(ContextLengthError, match="max_length is 16"):
         score_requests(model, [(list(range(10)), list(range(10)))], max_length=16, pad_id=0)
+
+
+# -- the prefix tree ---------------------------------------------------------------------------------
+def _visible_prefix(batch, flat_index):
+    """Tokens and positions a scored query attends to under the ancestor mask k <= q < end[k]."""
+    row, q = divmod(int(flat_index), batch.input_ids.shape[1])
+    keys = [k for k in range(q + 1) if q < batch.end[row, k]]
+    return batch.input_ids[row, keys].tolist(), batch.position_ids[row, keys].tolist()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_tree_rows_show_each_scored_token_exactly_its_input_prefix(seed):
+    import random
+
+    from evalsuite.fast.tree import build_plan
+
+    rng = random.Random(seed)
+    vocab = rng.choice([2, 3, 50])
+    base = [rng.randrange(vocab) for _ in range(rng.randrange(1, 90))]
+    reqs = []
+    for _ in range(rng.randrange(1, 25)):
+        ctx = base[:rng.randrange(1, len(base) + 1)] + [rng.randrange(vocab) for _ in range(rng.randrange(0, 6))]
+        reqs.append((ctx, [rng.randrange(vocab) for _ in range(rng.randrange(1, 6))]))
+    plan = build_plan(reqs, capacity=rng.choice([1, 16, 64, 200]), batch_tokens=rng.choice([1, 64, 1000]),
+                      max_length=10_000)
+    seen: dict[int, set[int]] = {}
+    for batch in plan.batches():
+        for fi, target, r in zip(batch.flat_index, batch.target, batch.request):
+            tokens, positions = _visible_prefix(batch, fi)
+            ctx, cont = reqs[r]
+            d = len(tokens) - 1
+            assert positions == list(range(d + 1))
+            assert tokens == (ctx + cont[:-1])[:d + 1]
+            assert cont[d - (len(ctx) - 1)] == target
+            seen.setdefault(int(r), set()).add(d)
+    assert {r: len(s) for r, s in seen.items()} == {r: len(c) for r, (_, c) in enumerate(reqs)}
+
+
+def test_shared_prefix_is_laid_out_once_per_row_and_windows_stay_unmasked():
+    from evalsuite.fast.tree import build_plan
+
+    prefix = list(range(100, 400))  # an MMLU-like 5-shot block
+    mmlu = [(prefix + [q, q + 1], [7]) for q in range(20)]
+    plan = build_plan(mmlu, capacity=1024, batch_tokens=4096, max_length=4096)
+    assert plan.stats.unique_tokens == 300 + 2 * 20 and plan.stats.row_tokens == plan.stats.unique_tokens
+    assert plan.stats.input_tokens == 20 * 302
+    windows = [([0], list(range(1, n))) for n in (500, 120, 60)]  # rolling windows sharing the BOS
+    assert all(b.chain for b in build_plan(windows, capacity=512, batch_tokens=4096, max_length=512).batches())
+
+
+def test_hf_engine_gives_the_same_numbers(model):
+    reqs = _requests(1)
+    lean = score_requests(model, reqs, max_length=256, pad_id=0)
+    hf = score_requests(model, reqs, max_length=256, pad_id=0, config=ScoringConfig(engine="hf"))
+    for (a, ga), (b, gb) in zip(lean, hf):
+        assert a == pytest.approx(b, abs=1e-4) and ga == gb  # eager vs SDPA kernels: fp32 rounding
+
+
+# -- lm-eval's pair encoding, batched ------------------------------------------------------------------
+def _stock_pairs(tokenizer, pairs):
+    from lm_eval.models.huggingface import HFLM
+
+    ref = HFLM.__new__(HFLM)  # only the tokenisation methods are used
+    ref.tokenizer, ref.add_bos_token, ref.custom_prefix_token_id, ref.backend = tokenizer, None, None, "causal"
+    out = []
+    for c, x in pairs:
+        if c == "":
+            xe = ref.tok_encode(x, add_special_tokens=False)
+            out.append(([ref.prefix_token_id], xe) if ref.prefix_token_id != xe[0] else (xe[:1], xe[1:]))
+        else:
+            out.append(ref._encode_pair(c, x))
+    return out, ref.prefix_token_id
+
+
+def _real_pairs(data_dir):
+    from evalsuite.data import read_hellaswag, read_mmlu
+
+    def fmt(r):
+        c = r["choices"]
+        return f"{r['question'].strip()}\nA. {c[0]}\nB. {c[1]}\nC. {c[2]}\nD. {c[3]}\nAnswer:"
+
+    pairs = []
+    for subject in ("anatomy", "professional_law"):
+        shots = "".join(fmt(r) + " " + "ABCD"[r["answer"]] + "\n\n" for r in read_mmlu(data_dir, subject, "dev"))
+        for r in read_mmlu(data_dir, subject, "test")[:25]:
+            pairs += [(f"About {subject}.\n\n" + shots + fmt(r), " " + x) for x in "ABCD"]
+    for d in read_hellaswag(data_dir / "hellaswag" / "hellaswag_val.jsonl")[:60]:
+        pairs += [(d["activity_label"] + ": " + d["ctx"], " " + e) for e in d["endings"]]
+    tricky = [("Hello  ", "world"), ("a\n\n", "b"), ("x", " y"), ("x", "y"), ("", "Hello"), ("", " Hello"),
+              ("<|im_start|>hi", " there"), ("It's", "'s"), ("num 12", "34"), ("tab\t", "\tz"), ("q:", "\n\nA"),
+              ("emoji \U0001F600", " \U0001F600x"), ("a  b", "  c"), ("end.", " \u00a0x"), ("x" * 300 + " y", " z")]
+    return pairs + tricky + [(("shared prefix " * 40) + f"tail {i} ", f" c{i}") for i in range(10)]
+
+
+@pytest.mark.parametrize("kind", ["smollm2", "bytes"])
+def test_pair_encoder_equals_lm_eval_encode_pair(kind, real_data_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    from evalsuite.fast.encode import EncodeStats, PairEncoder
+    from evalsuite.models.tiny import _byte_tokenizer, smollm2_tokenizer_dir
+
+    tok = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir()) if kind == "smollm2" else _byte_tokenizer()
+    pairs = _real_pairs(real_data_dir)
+    expected, prefix = _stock_pairs(tok, pairs)
+    enc = PairEncoder(tok, add_bos_token=None, prefix_token_id=prefix)
+    stats = EncodeStats()
+    got = enc.encode_pairs(pairs, stats)
+    assert [(list(c), list(x)) for c, x in got] == [(list(c), list(x)) for c, x in expected]
+    assert stats.cut_enabled == (kind == "smollm2") and not stats.notes
+    if kind == "smollm2":
+        assert stats.cut_contexts >= 50 and stats.chars_encoded < stats.chars_stock / 5
+
+
+def test_template_cache_renders_what_lm_eval_renders():
+    from lm_eval import utils as lm_utils
+
+    from evalsuite.fast import templates
+
+    doc = {"question": " Why? ", "choices": ["a", "b", "c", "d"]}
+    tpl = "{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nAnswer:"
+    with templates.stock_templates():
+        assert not templates.installed()
+        want = lm_utils.apply_template(tpl, doc)
+    templates.install()
+    assert templates.installed() and lm_utils.apply_template(tpl, doc) == want

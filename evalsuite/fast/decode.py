@@ -1,0 +1,270 @@
+"""Greedy decoding on a static KV cache: eager ("exact") or replayed as one CUDA graph per step ("fast").
+
+The prompt is prefilled in one pass that writes K/V straight into a
+preallocated cache (B=1, ``capacity`` positions per layer; no copies as the
+sequence grows) and computes logits only at the last position. Then:
+
+* ``exact``: each step runs the lean forward pass eagerly with SDPA on the
+  cache prefix, the same kernels and arguments transformers' ``generate`` uses
+  (fused attention for the prefill, SDPA with native GQA for a one-token
+  query), so greedy tokens equal ``model.generate``'s bit for bit;
+* ``fast``: the prefill may use cuDNN attention (see
+  :mod:`evalsuite.fast.kernels`) and a decode step is one CUDA graph replay:
+  static shapes (attention over the whole cache with a "position <= p" mask),
+  RoPE from a precomputed table, the new K/V written with ``index_copy_`` at a
+  device-side position, the argmax fed back on the device. Attention for the
+  single query is split over the cache (flash-decoding style: fp32 scores for
+  all keys, one softmax, then per-chunk P·V products summed in fp32), which
+  reads the cache once at full bandwidth. Launch overhead (about 28 x 15
+  kernels per step) disappears; what is left is reading the KV cache and the
+  weights once per token.
+
+Shapes: KV key/value heads, G query heads per KV head, D head dim, T cache positions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from evalsuite.fast import kernels
+from evalsuite.fast.lean import LeanDecoder
+
+DECODE_CHUNK = 1024  # cache positions per P·V block in the fast decode attention
+
+
+class StaticKV:
+    """Per-layer K and V buffers (1, KV, capacity, D) in the model's dtype."""
+
+    def __init__(self, lean: LeanDecoder, capacity: int) -> None:
+        shape = (1, lean.n_kv_heads, capacity, lean.head_dim)
+        self.capacity = capacity
+        # Zeros, not empty: masked-out slots get probability 0, and 0 * NaN garbage would still be NaN.
+        self.k = [torch.zeros(shape, dtype=lean.dtype, device=lean.device) for _ in range(lean.n_layers)]
+        self.v = [torch.zeros(shape, dtype=lean.dtype, device=lean.device) for _ in range(lean.n_layers)]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.k + self.v)
+
+
+def capacity_for(n_tokens: int, *, minimum: int = 2048) -> int:
+    """Cache size bucket: the next power of two (so graphs are reused across similar lengths)."""
+    cap = minimum
+    while cap < n_tokens:
+        cap *= 2
+    return cap
+
+
+def prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool) -> torch.Tensor:
+    """Run the prompt (1, n), writing K/V to ``kv[:, :, :n]``; return the last position's logits (1, V).
+
+    ``fast`` on CUDA: cuDNN attention if it passed its check (falling back to FlashAttention-2 if it
+    raises); otherwise SDPA's default choice with native GQA, exactly as transformers calls it.
+    """
+    n = prompt.shape[1]
+    groups = lean.n_heads // lean.n_kv_heads
+    positions = torch.arange(n, device=prompt.device)[None]
+    cudnn = fast and kernels.use_cudnn(prompt.device, True)
+
+    def run(expand: bool) -> torch.Tensor:
+        def attend(i: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+            kv.k[i][:, :, :n].copy_(k)
+            kv.v[i][:, :, :n].copy_(v)
+            return kernels.causal(groups, lean.scaling, expand=expand)(i, q, kv.k[i][:, :, :n], kv.v[i][:, :, :n])
+
+        with kernels.sdpa_backends(prompt.device, masked=False, prefer_cudnn=expand) if fast \
+                else contextlib.nullcontext():
+            return lean.head(lean.hidden(prompt, positions, attend)[:, -1])
+
+    if not cudnn:
+        return run(False)
+    try:
+        return run(True)
+    except RuntimeError:  # a cuDNN limit at this length: FlashAttention-2 instead, from now on
+        kernels.cudnn_attention_ok.cache_clear()
+        kernels.DISABLED.add("cudnn")
+        return run(False)
+
+
+def exact_step(lean: LeanDecoder, kv: StaticKV, token: int, position: int) -> torch.Tensor:
+    """One eager decode step at ``position``; logits (1, V). Mirrors transformers' decode call."""
+    device = lean.device
+    groups = lean.n_heads // lean.n_kv_heads
+    gqa = {"enable_gqa": True} if groups > 1 else {}
+
+    def attend(i: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        kv.k[i][:, :, position:position + 1].copy_(k)
+        kv.v[i][:, :, position:position + 1].copy_(v)
+        return F.scaled_dot_product_attention(q, kv.k[i][:, :, :position + 1], kv.v[i][:, :, :position + 1],
+                                              scale=lean.scaling, **gqa)
+
+    ids = torch.tensor([[token]], device=device)
+    hidden = lean.hidden(ids, torch.tensor([[position]], device=device), attend)
+    return lean.head(hidden[:, -1])
+
+
+@functools.lru_cache(maxsize=None)
+def _bmm_out_dtype_ok(device_type: str) -> bool:
+    try:
+        a = torch.ones(1, 1, 8, dtype=torch.bfloat16, device=device_type)
+        return torch.bmm(a, a.transpose(1, 2), out_dtype=torch.float32).dtype == torch.float32
+    except (TypeError, RuntimeError, NotImplementedError):
+        return False
+
+
+def _bmm_f32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    if a.dtype == torch.float32:
+        return torch.bmm(a, b)
+    if _bmm_out_dtype_ok(a.device.type):
+        return torch.bmm(a, b, out_dtype=torch.float32)
+    return torch.bmm(a, b).float()  # bf16 scores: a fallback for torch without out_dtype
+
+
+def split_decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor,
+                           scale: float) -> torch.Tensor:
+    """One query token over a static cache. q (1,H,1,D); keys/values (1,KV,T,D); valid (T,) bool -> (1,H,1,D)."""
+    _, H, _, D = q.shape
+    KV, T = keys.shape[1], keys.shape[2]
+    G = H // KV
+    chunk = min(DECODE_CHUNK, T)
+    S = T // chunk
+    qg = q.reshape(KV, G, D)  # head h = kv*G + g
+    scores = _bmm_f32(qg, keys[0].transpose(1, 2)) * scale  # (KV, G, T) fp32
+    scores = scores.masked_fill(~valid, float("-inf"))
+    p = torch.softmax(scores, dim=-1).to(values.dtype)  # (KV, G, T)
+    p = p.view(KV, G, S, chunk).transpose(1, 2).reshape(KV * S, G, chunk)
+    out = _bmm_f32(p, values[0].view(KV * S, chunk, D)).view(KV, S, G, D).sum(1)  # (KV, G, D) fp32
+    return out.to(values.dtype).view(1, H, 1, D)
+
+
+class GraphDecoder:
+    """A decode step captured as a CUDA graph over one :class:`StaticKV` (B=1)."""
+
+    def __init__(self, lean: LeanDecoder, kv: StaticKV) -> None:
+        assert kv.capacity % min(DECODE_CHUNK, kv.capacity) == 0
+        self.lean, self.kv = lean, kv
+        dev = lean.device
+        self.token = torch.zeros((1, 1), dtype=torch.long, device=dev)
+        self.position = torch.zeros((1,), dtype=torch.long, device=dev)
+        self.next_token = torch.zeros((1,), dtype=torch.long, device=dev)
+        self.logits = torch.zeros((1, lean.head.out_features), dtype=lean.dtype, device=dev)  # last step's
+        self.key_positions = torch.arange(kv.capacity, device=dev)
+        probe = torch.zeros((1, 1), dtype=lean.dtype, device=dev)
+        self.cos, self.sin = lean.rope(probe, self.key_positions[None])  # (1, T, D) each, model dtype
+        self.graph: torch.cuda.CUDAGraph | None = None
+
+    def _step(self) -> None:
+        lean, kv, pos = self.lean, self.kv, self.position
+        x = lean.decoder.embed_tokens(self.token)  # (1, 1, hidden)
+        cos, sin = self.cos.index_select(1, pos), self.sin.index_select(1, pos)  # (1, 1, D)
+        valid = self.key_positions <= pos
+
+        def attend(i: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+            kv.k[i].index_copy_(2, pos, k)
+            kv.v[i].index_copy_(2, pos, v)
+            return split_decode_attention(q, kv.k[i], kv.v[i], valid, lean.scaling)
+
+        for i in range(lean.n_layers):
+            x = lean.layer(i, x, cos, sin, attend)
+        logits = lean.head(lean.decoder.norm(x)[:, -1])  # (1, V)
+        nxt = logits.argmax(dim=-1)
+        self.logits.copy_(logits)
+        self.next_token.copy_(nxt)
+        self.token.copy_(nxt.view(1, 1))
+        pos.add_(1)
+
+    def capture(self) -> None:
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            self._step()  # warm-up: cuBLAS handles, allocator; writes a slot the first real step overwrites
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._step()
+
+    def start(self, token: int, position: int) -> None:
+        self.token.fill_(token)
+        self.position.fill_(position)
+
+    def step(self) -> int:
+        """Feed the current token at the current position; return the argmax (the next token)."""
+        if self.graph is None:
+            self._step()
+        else:
+            self.graph.replay()
+        return int(self.next_token.item())
+
+
+StopCheck = Callable[[list[int]], bool]
+
+
+def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_token_id: int | None,
+           stop: StopCheck, fast: bool, cache: "DecodeCache | None" = None,
+           timings: dict[str, float] | None = None) -> list[int]:
+    """Greedy continuation tokens (EOS excluded), ended by EOS, ``stop(tokens)`` or ``max_new_tokens``.
+
+    ``fast`` uses the static-shape step of :class:`GraphDecoder` (captured as a CUDA graph on CUDA,
+    run eagerly elsewhere); otherwise :func:`exact_step`. ``timings`` (if given) receives
+    ``setup_s`` (cache allocation, graph capture), ``prefill_s`` (until the first token is known),
+    ``decode_s`` and ``decode_steps``.
+    """
+    t0 = time.perf_counter()
+    n = len(prompt)
+    cache = cache or DecodeCache(lean)
+    kv, graph = cache.get(capacity_for(n + max_new_tokens) if fast else n + max_new_tokens, graph=fast)
+    t1 = time.perf_counter()
+    logits = prefill(lean, kv, torch.tensor([prompt], device=lean.device), fast=fast)
+    out: list[int] = []
+    token = int(logits.argmax(dim=-1))  # the first device sync
+    t2 = time.perf_counter()
+    steps = 0
+    if graph is not None:
+        graph.start(token, n)
+    for step in range(max_new_tokens):
+        if eos_token_id is not None and token == eos_token_id:
+            break
+        out.append(token)
+        if stop(out) or step + 1 == max_new_tokens:
+            break
+        steps += 1
+        if graph is not None:
+            token = graph.step()
+        else:
+            token = int(exact_step(lean, kv, token, n + step).argmax(dim=-1))
+    if timings is not None:
+        timings.update(setup_s=t1 - t0, prefill_s=t2 - t1, decode_s=time.perf_counter() - t2, decode_steps=steps)
+    return out
+
+
+class DecodeCache:
+    """Keeps one :class:`StaticKV` (and its captured graph) for reuse by the next request of similar length."""
+
+    def __init__(self, lean: LeanDecoder) -> None:
+        self.lean = lean
+        self.kv: StaticKV | None = None
+        self.graph: GraphDecoder | None = None
+        self.notes: list[str] = []
+
+    def get(self, capacity: int, *, graph: bool) -> tuple[StaticKV, GraphDecoder | None]:
+        if self.kv is None or self.kv.capacity != capacity or (graph and self.graph is None):
+            self.release()
+            self.kv = StaticKV(self.lean, capacity)
+            if graph:
+                self.graph = GraphDecoder(self.lean, self.kv)
+                if self.lean.device.type == "cuda":
+                    try:
+                        self.graph.capture()
+                    except RuntimeError as exc:  # replay is an optimisation: run the same step eagerly
+                        self.graph.graph = None
+                        self.notes.append(f"CUDA graph capture failed ({exc}); eager static-shape steps")
+        return self.kv, (self.graph if graph else None)
+
+    def release(self) -> None:
+        self.kv = self.graph = None

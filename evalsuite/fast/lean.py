@@ -1,0 +1,157 @@
+"""A lean forward pass for Llama-family decoders that reuses the model's own modules.
+
+transformers' ``forward`` builds masks, caches and output objects around the
+same few modules; for scoring and decoding we want the modules alone, with the
+attention kernel and the KV storage chosen by the caller. :class:`LeanDecoder`
+walks ``embed -> (norm, attention, norm, MLP) x L -> norm`` calling the model's
+modules and mirroring transformers' attention code op for op (projections,
+q/k norms, RoPE, the paper's output gate, ``o_proj``), so that with the same
+attention kernel it produces the same bits as the model's own ``forward``.
+
+Supported: the attention classes in :data:`SUPPORTED_ATTENTION` without a
+sliding window; anything else returns None from :meth:`LeanDecoder.wrap` and
+callers fall back to transformers' forward.
+
+Shapes: B batch, T tokens, H query heads, KV key/value heads, D head dim.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+SUPPORTED_ATTENTION = ("LlamaAttention", "Qwen2Attention", "Qwen3Attention", "GatedQwen3Attention", "MistralAttention")
+
+# attend(layer_index, q (B,H,T,D), k (B,KV,T,D), v (B,KV,T,D)) -> (B,H,T,D)
+Attend = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def _apply_rope(q, k, cos, sin):
+    """transformers' ``apply_rotary_pos_emb`` (unsqueeze_dim=1), same ops in the same order."""
+    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    return (q * cos) + (_rotate_half(q) * sin), (k * cos) + (_rotate_half(k) * sin)
+
+
+def unsupported_reason(model: nn.Module) -> str | None:
+    """Why :class:`LeanDecoder` cannot run ``model`` (None when it can)."""
+    decoder = getattr(model, getattr(model, "base_model_prefix", "model"), None)
+    for name in ("layers", "embed_tokens", "norm", "rotary_emb"):
+        if not hasattr(decoder, name):
+            return f"decoder has no {name}"
+    if model.get_output_embeddings() is None:
+        return "no LM head"
+    cfg = model.config
+    if getattr(cfg, "final_logit_softcapping", None) or getattr(cfg, "use_sliding_window", False):
+        return "logit softcapping / sliding window"
+    for layer in decoder.layers:
+        attn = getattr(layer, "self_attn", None)
+        if type(attn).__name__ not in SUPPORTED_ATTENTION:
+            return f"attention {type(attn).__name__} is not one of {SUPPORTED_ATTENTION}"
+        if getattr(attn, "sliding_window", None) is not None:
+            return "sliding-window attention"
+        for name in ("input_layernorm", "post_attention_layernorm", "mlp"):
+            if not hasattr(layer, name):
+                return f"decoder layer has no {name}"
+    return None
+
+
+@dataclass(frozen=True)
+class LeanDecoder:
+    """The modules of a supported decoder-only model, and forward passes over them."""
+
+    model: nn.Module
+    decoder: nn.Module
+    head: nn.Module
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    scaling: float
+
+    @classmethod
+    def wrap(cls, model: nn.Module) -> "LeanDecoder | None":
+        if unsupported_reason(model) is not None:
+            return None
+        decoder = getattr(model, model.base_model_prefix)
+        attn = decoder.layers[0].self_attn
+        cfg = model.config
+        return cls(model=model, decoder=decoder, head=model.get_output_embeddings(),
+                   n_heads=int(cfg.num_attention_heads), n_kv_heads=int(cfg.num_key_value_heads),
+                   head_dim=int(attn.head_dim), scaling=float(attn.scaling))
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.decoder.layers)
+
+    @property
+    def device(self) -> torch.device:
+        return self.head.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.head.weight.dtype
+
+    def rope(self, hidden: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cos, sin), each (B, T, D), from the model's own rotary module (YaRN scaling included)."""
+        return self.decoder.rotary_emb(hidden, position_ids)
+
+    def project(self, attn: nn.Module, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        """q (B,H,T,D), k (B,KV,T,D), v (B,KV,T,D) after norms and RoPE; gate logits (B,T,H,1|D) or None."""
+        B, T = h.shape[:2]
+        gate = None
+        if hasattr(attn, "gate_kind"):  # evalsuite's GatedQwen3Attention: the paper's per-KV-group row layout
+            from evalsuite.models.convert import split_paper_q_rows
+
+            q, gate = split_paper_q_rows(attn.q_proj(h), gate=attn.gate_kind, num_heads=self.n_heads,
+                                         num_kv_heads=self.n_kv_heads, head_dim=self.head_dim)
+        else:
+            q = attn.q_proj(h).view(B, T, -1, self.head_dim)
+        k = attn.k_proj(h).view(B, T, -1, self.head_dim)
+        q_norm, k_norm = getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)
+        if q_norm is not None:
+            q, k = q_norm(q), k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
+        v = attn.v_proj(h).view(B, T, -1, self.head_dim).transpose(1, 2)
+        rope = getattr(sys.modules.get(type(attn).__module__), "apply_rotary_pos_emb", None)
+        q, k = rope(q, k, cos, sin) if rope is not None else _apply_rope(q, k, cos, sin)
+        return q, k, v, gate
+
+    def layer(self, i: int, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, attend: Attend) -> torch.Tensor:
+        """One decoder layer on hidden states x (B, T, hidden)."""
+        layer = self.decoder.layers[i]
+        attn = layer.self_attn
+        B, T = x.shape[:2]
+        q, k, v, gate = self.project(attn, layer.input_layernorm(x), cos, sin)
+        o = attend(i, q, k, v).transpose(1, 2).contiguous()  # (B, T, H, D), as transformers' sdpa wrapper returns
+        if gate is not None:
+            o = o * torch.sigmoid(gate)
+        x = x + attn.o_proj(o.reshape(B, T, -1).contiguous())
+        return x + layer.mlp(layer.post_attention_layernorm(x))
+
+    def hidden(self, input_ids: torch.Tensor, position_ids: torch.Tensor, attend: Attend) -> torch.Tensor:
+        """Final-norm hidden states (B, T, hidden); ``attend`` is the attention kernel (and KV store)."""
+        x = self.decoder.embed_tokens(input_ids)
+        cos, sin = self.rope(x, position_ids)
+        for i in range(self.n_layers):
+            x = self.layer(i, x, cos, sin, attend)
+        return self.decoder.norm(x)
+
+    def linear_params(self) -> int:
+        """Parameters of the decoder layers (what each token multiplies through, embeddings excluded)."""
+        return sum(p.numel() for p in self.decoder.layers.parameters())
+
+
+def expand_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """(B, KV, T, D) -> (B, KV*groups, T, D), head h reading KV head h // groups (transformers' repeat_kv)."""
+    if groups == 1:
+        return x
+    B, KV, T, D = x.shape
+    return x[:, :, None].expand(B, KV, groups, T, D).reshape(B, KV * groups, T, D)
