@@ -48,3 +48,11 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory):
         return made[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def two_model_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete synthetic run of a baseline and a gated model on every task (read-only: copy before editing)."""
+    from tests.conftest_records import BASE, GATED, write_run
+
+    return write_run(tmp_path_factory.mktemp("runs"), [BASE, GATED])

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest_records import BASE, ModelPlan, copy_run, degrade, reprompt, write_run
+from tests.conftest_records import BASE, ModelPlan, copy_run, degrade, reprompt, write_run
 from evalsuite import stats
 from evalsuite.check import DEFAULT_MARGINS, check, main_check, parse_margins
 from evalsuite.compare._tests import row_rng

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from conftest_records import BASE, GATED, make_unit
+from tests.conftest_records import BASE, GATED, make_unit
 from evalsuite.compare import pair_units
 from evalsuite.errors import RecordError
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest_records import BASE, GATED, ModelPlan, copy_run, reprompt, rewrite_unit, write_run
+from tests.conftest_records import BASE, GATED, ModelPlan, copy_run, reprompt, rewrite_unit, write_run
 from evalsuite import stats
 from evalsuite.compare import compare_runs
 from evalsuite.compare._tests import row_rng

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest_records import BASE, GATED, ModelPlan, copy_run, write_run
+from tests.conftest_records import BASE, GATED, ModelPlan, copy_run, write_run
 from evalsuite.publish import main_publish, publish
 from evalsuite.records import load_run
 
