@@ -129,7 +129,16 @@ def _binary(paired: PairedItems, spec: MetricSpec, score: str, mask: np.ndarray 
     ref, cand = paired.scores(score)
     if mask is None:
         mask = ~np.isnan(ref)
-    return MetricArrays(spec, ref[mask], cand[mask], strata=None if strata is None else strata[mask])
+    return MetricArrays(spec, ref[mask], cand[mask], strata=_resamplable(None if strata is None else strata[mask]))
+
+
+def _resamplable(strata: np.ndarray | None) -> np.ndarray | None:
+    """Strata for the bootstrap only when every stratum has two or more items: a one-item stratum has no
+    resampling variability, and a sample of one item per subject would get a zero-width interval."""
+    if strata is None or strata.size == 0:
+        return strata
+    _, counts = np.unique(strata, return_counts=True)
+    return strata if counts.min() >= 2 else None
 
 
 def _mmlu(paired: PairedItems) -> list[MetricArrays]:
