@@ -53,8 +53,7 @@ class EvalsuiteLM(HFLM):
         if isinstance(pretrained, str):  # `lm_eval --model evalsuite --model_args pretrained=...`
             from evalsuite.models.loader import ModelSource, load
 
-            src = ModelSource(path=pretrained, gguf_file=gguf_file, subfolder=subfolder) if not _looks_like_hub(pretrained) \
-                else ModelSource(hub_id=pretrained, subfolder=subfolder, gguf_file=gguf_file)
+            src = ModelSource.from_string(pretrained, subfolder=subfolder, gguf_file=gguf_file)
             loaded = load(src, dtype=dtype, device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
                           attn_implementation=attn_implementation, hash_weights=False)
             pretrained, tokenizer = loaded.model, loaded.tokenizer
@@ -165,8 +164,3 @@ class EvalsuiteLM(HFLM):
         pad = self.tokenizer.pad_token_id
         return int(pad if pad is not None else self.eot_token_id)
 
-
-def _looks_like_hub(text: str) -> bool:
-    from pathlib import Path
-
-    return not Path(text).expanduser().exists() and text.count("/") == 1 and not text.startswith((".", "/", "~"))

@@ -35,6 +35,15 @@ class ModelSource:
     revision: str | None = None
     gguf_file: str | None = None
 
+    @classmethod
+    def from_string(cls, text: str, *, subfolder: str | None = None, gguf_file: str | None = None) -> "ModelSource":
+        """An existing local path, else a hub id (``org/name``); anything else does not exist."""
+        if Path(text).expanduser().exists():
+            return cls(path=text, subfolder=subfolder, gguf_file=gguf_file)
+        if text.count("/") == 1 and not text.startswith((".", "/", "~")):
+            return cls(hub_id=text, subfolder=subfolder, gguf_file=gguf_file)
+        raise ModelLoadError(f"model path {text} does not exist")
+
     def describe(self) -> str:
         base = self.path or f"hub:{self.hub_id}" + (f"/{self.subfolder}" if self.subfolder else "")
         return base + (f" [{self.gguf_file}]" if self.gguf_file else "")
@@ -208,14 +217,7 @@ def load_model(source: str | os.PathLike[str] | ModelSource, *, dtype: str | tor
                attn_implementation: str = "sdpa") -> tuple[torch.nn.Module, Any]:
     """Public API: ``(model, tokenizer)`` from a folder, a ``.gguf`` file or a hub id (``org/name``)."""
     if not isinstance(source, ModelSource):
-        text = str(source)
-        local = Path(text).expanduser()
-        if local.exists():
-            source = ModelSource(path=text, subfolder=subfolder)
-        elif text.count("/") == 1 and not text.startswith((".", "/", "~")):
-            source = ModelSource(hub_id=text, subfolder=subfolder)
-        else:
-            raise ModelLoadError(f"model path {text} does not exist")
+        source = ModelSource.from_string(str(source), subfolder=subfolder)
     loaded = load(source, dtype=dtype, device=device, yarn=yarn, attn_implementation=attn_implementation,
                   hash_weights=False)
     return loaded.model, loaded.tokenizer

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import platform
 import subprocess
 from importlib import metadata
@@ -11,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from evalsuite.models.loader import sha256_file
 
 _PACKAGES = ("evalsuite", "lm_eval", "transformers", "torch", "datasets", "accelerate", "numpy", "scipy", "tokenizers")
 
@@ -64,11 +65,8 @@ def provenance() -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=4096)
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
+    # size and mtime are part of the cache key only: a rewritten file is hashed again.
+    return sha256_file(Path(path))
 
 
 def sha256_of(path: Path) -> str:
