@@ -6,7 +6,8 @@
 #                  config.json, MODEL_CARD.md, SHA256SUMS (no weights, no tokenizer.json)
 #   eval.tar.xz[.partNN]   the harness's run folder (manifest, per-unit records with samples) + eval.log
 # Run from the repository root with the wheelhouse installed and PYTHONPATH set (see the issue's note).
-# Inputs (git-ignored, carried): .carry-zoo/corpus/{train-000..003,valid-000}.jsonl.xz, .carry-zoo/tokenizer.json,
+# Inputs (git-ignored, carried): .carry-zoo/corpus/{train-000..003,valid-000}.jsonl.xz, .carry-zoo/tokenizer.json
+# (optional: else the shipped copy of SmolLM2's, evalsuite/assets/zoo/tiny-baseline/tokenizer.json),
 # .carry-zoo/evaldata.tar.xz (wikitext raw test, hellaswag val, mmlu dev+test, PaulGrahamEssays.json).
 # Env: OUT (required); ZOO_BUDGET_S (seconds this script may take; default 500), ZOO_PLAN (mini),
 # ZOO_SUITE (tasks/suites/mini.yaml), ZOO_DEVICE (cuda), ZOO_PARTS (4), ZOO_COMMIT, ZOO_TRAIN_ARGS (extra flags
@@ -29,6 +30,8 @@ SUITE=${ZOO_SUITE:-tasks/suites/mini.yaml}
 DEVICE=${ZOO_DEVICE:-cuda}
 C=.carry-zoo
 W=.zoo
+TOKENIZER=$C/tokenizer.json
+[ -f "$TOKENIZER" ] || TOKENIZER=evalsuite/assets/zoo/tiny-baseline/tokenizer.json
 stage() { echo "== $(date +%T) +$((SECONDS - T0))s $*"; }
 
 rm -rf "$W" && mkdir -p "$W/data" "$W/ckpt" "$W/records" "$W/results" "$OUT"
@@ -40,7 +43,7 @@ tar -xJf "$C/evaldata.tar.xz" -C "$W/data" || echo "eval data: extraction failed
 stage "train (plan $PLAN)"
 # Optional trios are skipped past this many seconds of training, leaving the harness ~240 s.
 python3 -m evalsuite.zoo train --plan "$PLAN" --corpus "$C/corpus" --parts "${ZOO_PARTS:-4}" \
-  --tokenizer-json "$C/tokenizer.json" --records "$W/records" --checkpoints "$W/ckpt" --device "$DEVICE" \
+  --tokenizer-json "$TOKENIZER" --records "$W/records" --checkpoints "$W/ckpt" --device "$DEVICE" \
   --commit "${ZOO_COMMIT:-unknown}" --deadline-seconds $((BUDGET - 240 - (SECONDS - T0))) ${ZOO_TRAIN_ARGS:-}
 echo "train exit code $?"
 
