@@ -62,9 +62,9 @@ tar --exclude='*.safetensors' --exclude='tokenizer.json' -cJf "$OUT/train.tar.xz
 LEFT=$((BUDGET - (SECONDS - T0) - 20))
 stage "evaluate $SUITE (${LEFT}s left for it)"
 if [ "$LEFT" -gt 20 ]; then
-  # The suite names the small trio's folders; if its training failed they are empty and those units are
+  # The suite names the small trios' folders; if their training failed (or did not run) they are empty and those units are
   # recorded as errors (a missing path would instead stop the whole suite before any unit ran).
-  mkdir -p "$W/ckpt/small-baseline" "$W/ckpt/small-headwise" "$W/ckpt/small-elementwise"
+  for v in baseline headwise elementwise; do mkdir -p "$W/ckpt/small-$v" "$W/ckpt/small-lr2-$v"; done
   timeout -k 5 "$LEFT" python3 -m evalsuite.cli run "$SUITE" --data "$W/data" --out "$W/results" --run-id gpu \
     --no-publish ${ZOO_EVAL_ARGS:-} > "$W/results/eval.log" 2>&1
   echo "eval exit code $? (124: stopped at the time limit; finished units are kept)"
