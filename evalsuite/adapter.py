@@ -41,8 +41,8 @@ class EvalsuiteLM(HFLM):
     """An lm-eval LM over a loaded model; build it with :meth:`from_loaded` or ``--model_args``.
 
     ``batch_tokens`` / ``row_tokens`` size the packed scoring batches; ``generation``
-    picks the decoder (``"fast"``: CUDA-graph steps; ``"exact"``: transformers'
-    kernels; ``"hf"``: the model's forward), see :mod:`evalsuite.generation`.
+    picks the decoder (``"fast"``: CUDA-graph steps; ``"compiled"``: the same, torch.compile'd;
+    ``"exact"``: transformers' kernels; ``"hf"``: the model's forward), see :mod:`evalsuite.generation`.
     """
 
     def __init__(self, pretrained: Any = None, *, tokenizer: Any = None, max_length: int | None = None,
@@ -134,7 +134,8 @@ class EvalsuiteLM(HFLM):
         t0 = time.perf_counter()
         eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
         lean = LeanDecoder.wrap(self.model)
-        cache = DecodeCache(lean) if lean is not None else None  # one cache (and graph) reused across requests
+        # One cache (and captured, possibly compiled, step) reused across requests.
+        cache = DecodeCache(lean, compile=self.generation == "compiled") if lean is not None else None
         results: list[str] = []
         for context, gen_kwargs in tqdm([r.args for r in requests], disable=disable_tqdm or self.rank != 0,
                                         desc="evalsuite generate"):
@@ -144,10 +145,12 @@ class EvalsuiteLM(HFLM):
             until = tuple(s for s in (kwargs.get("until") or []) if s != eos)
             req = GenerationRequest(prompt_tokens=self.tok_encode(context), max_gen_toks=int(kwargs["max_gen_toks"]),
                                     until=until)
-            phases: dict[str, float] = {"prompt_tokens": len(req.prompt_tokens)}
+            phases: dict[str, Any] = {"prompt_tokens": len(req.prompt_tokens)}
+            t_req = time.perf_counter()
             tokens = greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,
                                             eos_token_id=self.eot_token_id, mode=self.generation, cache=cache,
                                             timings=phases)
+            phases["request_s"] = time.perf_counter() - t_req  # setup + prefill + decode, synchronised
             self.generated_tokens.append(tokens)
             self.generation_timings.append(phases)
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)

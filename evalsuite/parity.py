@@ -11,6 +11,8 @@ import argparse
 import json
 import math
 import time
+
+import numpy as np
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -20,6 +22,17 @@ from lm_eval.tasks import TaskManager
 from evalsuite.records import SampleRecord
 
 TASKS_DIR = Path(__file__).resolve().parents[1] / "tasks"
+MAX_ULPS = 2.0
+
+
+def fp32_ulp(x: float) -> float:
+    """The spacing of fp32 numbers at |x|: the resolution of a value stock computed in fp32."""
+    return float(np.spacing(np.float32(abs(x))))
+
+
+def within(ours: float, stock: float, tolerance: float) -> bool:
+    """Equal up to ``tolerance``, or up to :data:`MAX_ULPS` fp32 ulps where stock's fp32 cannot resolve it."""
+    return abs(ours - stock) <= max(tolerance, MAX_ULPS * fp32_ulp(stock))
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,12 @@ class TaskParity:
     n_decision_mismatches: int
     seconds_ours: float
     seconds_stock: float
+    max_ulp_delta: float = 0.0  # max |delta| in fp32 ulps at stock's value
+    n_outside_tolerance: int = 0  # log-likelihoods failing :func:`within`
+
+    @property
+    def ok(self) -> bool:
+        return self.decisions_identical and self.n_outside_tolerance == 0
 
 
 def _decisions(s: SampleRecord) -> dict[str, float]:
@@ -46,24 +65,27 @@ def _logliks(s: SampleRecord) -> list[float]:
 
 
 def compare_samples(task: str, ours: list[SampleRecord], stock: list[SampleRecord], t_ours: float,
-                    t_stock: float) -> TaskParity:
+                    t_stock: float, *, tolerance: float = 1e-4) -> TaskParity:
     by_key = {(s.task, s.doc_id): s for s in stock}
-    max_abs = max_rel = 0.0
-    n_ll = mismatches = 0
+    max_abs = max_rel = max_ulps = 0.0
+    n_ll = mismatches = outside = 0
     for s in ours:
         ref = by_key[(s.task, s.doc_id)]
         assert s.doc_hash == ref.doc_hash and s.prompt_hash == ref.prompt_hash, f"{task}: items differ"
         for a, b in zip(_logliks(s), _logliks(ref), strict=True):
             max_abs = max(max_abs, abs(a - b))
             max_rel = max(max_rel, abs(a - b) / max(abs(b), 1e-12))
+            max_ulps = max(max_ulps, abs(a - b) / fp32_ulp(b))
+            outside += not within(a, b, tolerance)
             n_ll += 1
         mismatches += _decisions(s) != _decisions(ref)
-    return TaskParity(task, len(ours), n_ll, max_abs, max_rel, mismatches == 0, mismatches, t_ours, t_stock)
+    return TaskParity(task, len(ours), n_ll, max_abs, max_rel, mismatches == 0, mismatches, t_ours, t_stock,
+                      max_ulp_delta=max_ulps, n_outside_tolerance=outside)
 
 
 def run_parity(model: Any, tokenizer: Any, *, tasks: dict[str, tuple[int | None, int]], data_dir: Path,
                max_length: int | None = None, stock_batch_size: int | str = 8, seed: int = 1234,
-               on_task: Callable[[TaskParity], None] | None = None) -> list[TaskParity]:
+               tolerance: float = 1e-4, on_task: Callable[[TaskParity], None] | None = None) -> list[TaskParity]:
     """``tasks`` maps task -> (limit, shots). Both backends share the model object, so only the code differs."""
     from lm_eval.models.huggingface import HFLM
 
@@ -85,7 +107,7 @@ def run_parity(model: Any, tokenizer: Any, *, tasks: dict[str, tuple[int | None,
         ref_lm = stock_rolling if any("loglik" in s.scores for s in a.samples) else stock
         b = run_lm_eval(ref_lm, task=task, task_manager=tm, shots=shots, limit=limit, seed=seed)
         t2 = time.perf_counter()
-        out.append(compare_samples(task, a.samples, b.samples, t1 - t0, t2 - t1))
+        out.append(compare_samples(task, a.samples, b.samples, t1 - t0, t2 - t1, tolerance=tolerance))
         if on_task is not None:
             on_task(out[-1])
     return out
@@ -118,21 +140,26 @@ def main(argv: list[str]) -> int:
         tasks["es_wikitext"] = (a.wikitext, 0)
     if a.mmlu:
         tasks["es_mmlu"] = (math.ceil(a.mmlu / 57), 5)
-    header = f"{'task':<14}{'items':>7}{'logliks':>9}{'max|d|':>12}{'max rel':>10}  decisions   ours(s) stock(s)"
+    header = (f"{'task':<14}{'items':>7}{'logliks':>9}{'max|d|':>12}{'max rel':>10}{'ulps':>7}{'outside':>8}"
+              f"  decisions   ours(s) stock(s)")
     done: list[TaskParity] = []
 
     def report(r: TaskParity) -> None:  # each task's row as soon as it is known, and the JSON so far
         done.append(r)
         if len(done) == 1:
             print(header)
-        print(f"{r.task:<14}{r.n_items:>7}{r.n_logliks:>9}{r.max_abs_delta:>12.2e}{r.max_rel_delta:>10.1e}  "
+        print(f"{r.task:<14}{r.n_items:>7}{r.n_logliks:>9}{r.max_abs_delta:>12.2e}{r.max_rel_delta:>10.1e}"
+              f"{r.max_ulp_delta:>7.2f}{r.n_outside_tolerance:>8}  "
               f"{'identical' if r.decisions_identical else f'{r.n_decision_mismatches} differ':<11}"
               f"{r.seconds_ours:>8.1f}{r.seconds_stock:>9.1f}", flush=True)
         if a.out:
             Path(a.out).write_text(json.dumps({"model": a.model, "dtype": a.dtype, "tolerance": a.tolerance,
+                                               "tolerance_rule": f"|d| <= max({a.tolerance}, {MAX_ULPS:g} fp32 ulps "
+                                                                 "of stock's value)",
                                                "tasks": [asdict(x) for x in done]}, indent=2))
 
-    rows = run_parity(loaded.model, loaded.tokenizer, tasks=tasks, data_dir=data_dir, on_task=report)
-    ok = all(r.decisions_identical and r.max_abs_delta <= a.tolerance for r in rows)
-    print("PARITY OK" if ok else f"PARITY FAILED (tolerance {a.tolerance})")
+    rows = run_parity(loaded.model, loaded.tokenizer, tasks=tasks, data_dir=data_dir, tolerance=a.tolerance,
+                      on_task=report)
+    ok = all(r.ok for r in rows)
+    print("PARITY OK" if ok else f"PARITY FAILED (tolerance {a.tolerance}, or {MAX_ULPS:g} fp32 ulps where larger)")
     return 0 if ok else 1

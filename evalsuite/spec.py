@@ -57,6 +57,7 @@ class ModelSpec:
     yarn: YarnConfig | None = None
     compare_to: str | None = None  # the model this one's deltas are taken against
     zero_mlp_layers: tuple[int, ...] = ()  # ablation: these layers' MLP outputs set to zero after loading
+    generation: str | None = None  # decoder for generate_until (evalsuite.generation); None: fast on CUDA
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def _source(d: Any, where: str) -> SourceSpec:
 
 def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
     keys = {"name", "role", "source", "dtype", "device", "max_length", "attn_implementation", "batch_tokens",
-            "yarn", "compare_to", "zero_mlp_layers"}
+            "yarn", "compare_to", "zero_mlp_layers", "generation"}
     _take(d, where, keys)
     merged = {**defaults, **d}
     for req in ("name", "source"):
@@ -168,12 +169,19 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
         _typed(max_length, int, f"{where}.max_length")
     elif yarn is not None:
         max_length = int(yarn.factor * yarn.original_max_position_embeddings)
+    generation = merged.get("generation")
+    if generation is not None:
+        from evalsuite.generation import GENERATION_MODES
+
+        if generation not in GENERATION_MODES:
+            raise SpecError(f"{where}.generation: must be one of {', '.join(GENERATION_MODES)}, found {generation!r}")
     return ModelSpec(name=name, role=role, source=_source(merged["source"], f"{where}.source"), dtype=dtype,
                      device=_typed(merged.get("device", "cpu"), str, f"{where}.device"), max_length=max_length,
                      attn_implementation=merged.get("attn_implementation", "sdpa"),
                      batch_tokens=_typed(merged.get("batch_tokens", 4096), int, f"{where}.batch_tokens"),
                      yarn=yarn, compare_to=merged.get("compare_to"),
-                     zero_mlp_layers=_layer_list(merged.get("zero_mlp_layers", []), f"{where}.zero_mlp_layers"))
+                     zero_mlp_layers=_layer_list(merged.get("zero_mlp_layers", []), f"{where}.zero_mlp_layers"),
+                     generation=generation)
 
 
 def _layer_list(value: Any, where: str) -> tuple[int, ...]:

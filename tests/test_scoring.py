@@ -183,3 +183,17 @@ def test_template_cache_renders_what_lm_eval_renders():
         want = lm_utils.apply_template(tpl, doc)
     templates.install()
     assert templates.installed() and lm_utils.apply_template(tpl, doc) == want
+
+
+def test_env_info_collection_is_skipped_only_for_our_path():
+    from lm_eval import evaluator as lm_evaluator
+
+    from evalsuite.fast import templates
+
+    templates.install()
+    results: dict = {}
+    lm_evaluator.add_env_info(results)  # ours: no subprocesses, an explicit note instead
+    assert results["pretty_env_info"].startswith("not collected")
+    with templates.stock_templates():
+        assert lm_evaluator.add_env_info is templates._ORIGINAL_ENV_INFO
+    assert lm_evaluator.add_env_info is not templates._ORIGINAL_ENV_INFO

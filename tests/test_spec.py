@@ -34,6 +34,7 @@ def test_paper_suite_uses_yarn_for_long_ruler():
     ({"models": [{"name": "m", "source": "x", "role": "boss"}]}, r"models\[0\].role"),
     ({"models": [{"name": "m", "source": "x", "yarn": {"factor": 4}}]}, r"models\[0\].yarn: missing required key"),
     ({"models": [{"name": "m", "source": "x", "dtype": "int3"}]}, r"models\[0\].dtype"),
+    ({"models": [{"name": "m", "source": "x", "generation": "turbo"}]}, r"models\[0\].generation: must be one of"),
     ({"tasks": [{"task": "t", "lengths": [0]}]}, r"tasks\[0\].lengths"),
     ({"tasks": [{"task": "t", "models": ["ghost"]}]}, r"tasks\[0\].models: no model named 'ghost'"),
     ({"tasks": [{"task": "t", "limit": "ten"}]}, r"tasks\[0\].limit: expected int"),

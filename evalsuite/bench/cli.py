@@ -12,19 +12,11 @@ import argparse
 import datetime as dt
 import json
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import SpecError
-
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).resolve().parents[2]).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from evalsuite.run.provenance import git_commit
 
 
 def environment() -> dict[str, Any]:
@@ -87,7 +79,7 @@ def main(argv: list[str]) -> int:
         tokenizer_dir = smollm2_tokenizer_dir()
     out = Path(a.out)
     command = "evalsuite bench " + " ".join(argv)
-    header = {"schema_version": 1, "command": command, "git_commit": _git_commit(),
+    header = {"schema_version": 1, "command": command, "git_commit": git_commit() or "unknown",
               "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "environment": environment()}
     record = run_bench(cfg, data_dir=Path(data_dir), tokenizer_dir=tokenizer_dir, out_path=out / f"{cfg.name}.json",
                        header=header)

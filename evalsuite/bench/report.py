@@ -46,25 +46,26 @@ def scoring_table(workloads: dict[str, Any]) -> list[str]:
 
 
 def ruler_table(workloads: dict[str, Any]) -> list[str]:
-    rows = ["| sample | engine | seconds | x hw limit (limit s) | speedup vs stock | prefill tok/s | prefill MFU "
-            "| decode ms/token | gen tokens | MFU | peak GiB | greedy tokens vs stock |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| sample | engine | seconds | first request s | x hw limit (limit s) | speedup vs stock | prefill tok/s "
+            "| prefill MFU | decode ms/token | gen tokens | MFU | peak GiB | greedy tokens vs stock | decode step |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, w in workloads.items():
         if not key.startswith("ruler_") or "name" not in w:
             continue
         label = f"{w['length'] // 1024}K{' YaRN x%g' % w['yarn_factor'] if w['yarn_factor'] > 1 else ''} {w['gate']}"
-        for eng in ("evalsuite_fast", "evalsuite_exact", "stock"):
+        for eng in ("evalsuite_fast", "evalsuite_compiled", "evalsuite_exact", "stock"):
             r = w.get(eng)
             if not r:
                 continue
             agree = r.get("agreement")
             agree_s = "–" if agree is None else ("identical" if agree["identical"]
                                                  else f"differ from token {agree['first_difference']}")
-            rows.append(f"| {label} | {eng} | {r['seconds']:.2f} | {_f(r.get('x_hardware_limit'), '{:.2f}')} "
+            rows.append(f"| {label} | {eng} | {r['seconds']:.2f} | {_f(r.get('first_request_s'), '{:.2f}')} "
+                        f"| {_f(r.get('x_hardware_limit'), '{:.2f}')} "
                         f"({_f(r.get('hardware_limit_s'), '{:.2f}')}) | {_f(r.get('speedup'), '{:.1f}x')} "
                         f"| {_f(r.get('prefill_tokens_per_s'), '{:.3g}')} | {_pct(r.get('prefill_mfu'))} "
                         f"| {_f(r.get('decode_ms_per_token'), '{:.2f}')} | {r['generated_tokens']} | {_pct(r['mfu'])} "
-                        f"| {_f(r['peak_gib'])} | {agree_s} |")
+                        f"| {_f(r['peak_gib'])} | {agree_s} | {r.get('phases', {}).get('decode_engine', '–')} |")
     return rows
 
 

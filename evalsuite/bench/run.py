@@ -241,7 +241,7 @@ def _ruler(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, w: RulerWorklo
             else None
         out = ruler_workload(key, ours=ours, make_stock=make, prompt=text, max_gen_toks=max_gen,
                              modes=modes or w.modes, shape=ModelShape.of(model), device=device,
-                             eos_id=tok.eos_token_id)
+                             eos_id=tok.eos_token_id, repeat=w.repeat)
         return out | {"length": w.length, "yarn_factor": w.yarn_factor,
                       "gate": getattr(model.config, "attn_output_gate", "none")}
 

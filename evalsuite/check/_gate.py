@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from evalsuite import stats
+from evalsuite.compare._family import family_records, merge_units
 from evalsuite.compare._join import pair_units
 from evalsuite.compare._metrics import (
     UNIT_TASKS,
@@ -178,24 +179,34 @@ def match_models(reference: RunRecord, candidate: RunRecord, model_map: Mapping[
     return pairs
 
 
-def _units(reference: RunRecord, candidate: RunRecord, cand: str, ref: str, task: str,
+def _units(reference: RunRecord, candidate: RunRecord, cand: str, ref: str, family: str,
            notes: list[str]) -> tuple[UnitRecord, UnitRecord] | None:
-    """Both complete units, None (with a note) when the task is not run for missing data, else refuse."""
-    r, c = reference.units.get((ref, task)), candidate.units.get((cand, task))
-    if r is None:
-        if c is not None:
-            notes.append(f"{task}: {cand!r} has no reference result to compare with; not checked")
+    """Both models' complete units of a metric family (several single RULER tasks seen as one), None (with a
+    note) when the reference has none or a side's units are all not run for missing data, else refuse."""
+    r_all = family_records(reference, ref, family)
+    c_all = family_records(candidate, cand, family)
+    if not r_all:
+        if c_all:
+            names = "/".join(u.task for u in c_all)
+            notes.append(f"{names}: {cand!r} has no reference result to compare with; not checked")
         return None
-    for side, unit, model in (("reference", r, ref), ("candidate", c, cand)):
-        if unit is not None and unit.status == "not_run":  # data missing: nothing to gate on
-            notes.append(f"{task}: not run for {model} in the {side} run ({unit.error}); not checked")
-            return None
-    for side, unit, model in (("reference", r, ref), ("candidate", c, cand)):
-        if unit is None or unit.status != "complete":
-            state = "no record" if unit is None else f"{unit.status}: {unit.error}"
-            raise RecordError(f"{task}: the {side} run has no complete result for {model!r} ({state}); "
-                              "the gate cannot vouch for it")
-    return r, c
+    for side, units, model in (("reference", r_all, ref), ("candidate", c_all, cand)):
+        for unit in units:
+            if unit.status == "not_run":  # data missing: nothing to gate on
+                notes.append(f"{unit.task}: not run for {model} in the {side} run ({unit.error}); not checked")
+    r_run = [u for u in r_all if u.status != "not_run"]
+    c_run = [u for u in c_all if u.status != "not_run"]
+    if not r_run or (c_all and not c_run):
+        return None
+    if not c_all:
+        raise RecordError(f"{'/'.join(u.task for u in r_run)}: the candidate run has no complete result for "
+                          f"{cand!r} (no record); the gate cannot vouch for it")
+    for side, units, model in (("reference", r_run, ref), ("candidate", c_run, cand)):
+        for unit in units:
+            if unit.status != "complete":
+                raise RecordError(f"{unit.task}: the {side} run has no complete result for {model!r} "
+                                  f"({unit.status}: {unit.error}); the gate cannot vouch for it")
+    return merge_units(r_run), merge_units(c_run)
 
 
 def check(reference: Path | str, candidate: Path | str, *, margins: Mapping[str, float | str] | None = None,
@@ -214,8 +225,8 @@ def check(reference: Path | str, candidate: Path | str, *, margins: Mapping[str,
     seed = seed_of(rng)
     tests: list[tuple[str, str, MetricArrays, float, stats.NonInferiorityResult]] = []
     for cand, ref in match_models(ref_run, cand_run, model_map, notes):
-        for task in UNIT_TASKS:
-            units = _units(ref_run, cand_run, cand, ref, task, notes)
+        for family in UNIT_TASKS:
+            units = _units(ref_run, cand_run, cand, ref, family, notes)
             if units is None:
                 continue
             for data in paired_metrics(pair_units(*units)):

@@ -5,6 +5,9 @@ A paired test is only valid when both models answered the very same prompts.
 ``(subtask, doc_hash)`` and refuses, with a one-line :class:`RecordError`, when
 
 * either unit is not complete or carries no samples;
+* the tasks differ (any two units of the RULER family may pair, e.g. ``ruler_es``
+  and ``ruler_es_synthetic``: the item join below decides whether they ran the
+  same prompts);
 * a data file both runs read has a different sha256 (or the file lists differ);
 * a (sub)task's lm-eval config hash differs (template, shots, metrics changed);
 * the item sets differ (counts of shared and one-sided items are reported);
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from evalsuite.compare._family import is_ruler
 from evalsuite.errors import RecordError
 from evalsuite.records import UnitRecord
 
@@ -85,7 +89,7 @@ def pair_units(reference: UnitRecord, candidate: UnitRecord) -> PairedItems:
             raise RecordError(f"{unit.task}: {role} {unit.model!r} is {unit.status}{why}; nothing to pair")
         if unit.samples is None:
             raise RecordError(f"{unit.task}: {role} {unit.model!r} was loaded without its per-item samples")
-    if reference.task != candidate.task:
+    if reference.task != candidate.task and not (is_ruler(reference.task) and is_ruler(candidate.task)):
         raise RecordError(f"cannot pair task {reference.task!r} with task {candidate.task!r}")
     _same_data_files(reference, candidate)
     _same_configs(reference, candidate)

@@ -9,7 +9,9 @@ One place maps records to statistics for ``compare``, ``publish`` and ``check``:
   stratified by subject; categories as lm-eval's (stem, humanities,
   social_sciences, other);
 * ``hellaswag_acc``, ``hellaswag_acc_norm`` (es_hellaswag): exact McNemar;
-* ``ruler_<length>`` (ruler_es: the score named by the length, a fraction):
+* ``ruler_<length>`` (the RULER family: the group ``ruler_es``, the group
+  ``ruler_es_synthetic`` or single ``ruler_es_*`` tasks, see
+  :mod:`evalsuite.compare._family`; the score named by the length, a fraction):
   paired bootstrap CI and sign-flip test of the mean, stratified by task.
 
 RULER's per-length value is the unweighted mean over its tasks of each task's
@@ -28,6 +30,7 @@ from typing import Literal
 
 import numpy as np
 
+from evalsuite.compare._family import FAMILIES, RULER, task_family
 from evalsuite.compare._format import length_label
 from evalsuite.compare._join import PairedItems, pair_units
 from evalsuite.compare._mmlu import CATEGORIES, category_of
@@ -54,7 +57,7 @@ class MetricSpec:
 
 
 def ruler_spec(length: int) -> MetricSpec:
-    return MetricSpec(f"ruler_{length}", f"RULER {length_label(length)}", "ruler_es", "mean", True, "ruler",
+    return MetricSpec(f"ruler_{length}", f"RULER {length_label(length)}", RULER, "mean", True, "ruler",
                       True, 100 + length / 1e7)
 
 
@@ -68,7 +71,7 @@ _FIXED = (
 )
 FIXED_METRICS: dict[str, MetricSpec] = {m.key: m for m in _FIXED}
 _RULER_KEY = re.compile(r"ruler_(\d+)")
-UNIT_TASKS = ("es_wikitext", "es_mmlu", "es_hellaswag", "ruler_es")
+UNIT_TASKS = FAMILIES  # the metric families; a family's units: evalsuite.compare._family
 
 
 def metric_spec(key: str) -> MetricSpec | None:
@@ -107,14 +110,14 @@ def paired_metrics(paired: PairedItems, *, ppl_unit: str | None = None) -> list[
     ``ppl_unit`` forces perplexity per ``"token"`` or ``"word"``; None picks
     tokens when both models have the same token count for every document.
     """
-    task = paired.task
+    task = task_family(paired.task)
     if task == "es_wikitext":
         return [_log_ppl(paired, ppl_unit)]
     if task == "es_hellaswag":
         return [_binary(paired, FIXED_METRICS[f"hellaswag_{s}"], s) for s in ("acc", "acc_norm") if paired.has(s)]
     if task == "es_mmlu":
         return _mmlu(paired)
-    if task == "ruler_es":
+    if task == RULER:
         return _ruler(paired)
     return []
 

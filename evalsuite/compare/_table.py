@@ -22,6 +22,7 @@ import pandas as pd
 
 from evalsuite import stats
 from evalsuite.compare._format import stars
+from evalsuite.compare._family import family_tasks, merge_units
 from evalsuite.compare._join import pair_units
 from evalsuite.compare._metrics import UNIT_TASKS, MetricArrays, paired_metrics
 from evalsuite.compare._tests import RNGLike, paired_test, point_values, row_rng, seed_of
@@ -166,19 +167,28 @@ def resolve_baselines(models: Mapping[str, _Model], overrides: Mapping[str, str]
     return pairs, notes
 
 
-def _unit(model: _Model, task: str) -> tuple[UnitRecord | None, str | None]:
-    """The unit, or None and its status text when it is absent or not complete."""
+def _status(model: _Model, task: str) -> str:
+    """Why the model's unit of ``task`` has no result (it is listed or recorded, but not complete)."""
     unit = model.run.units.get((model.name, task))
-    if unit is not None and unit.status == "complete":
-        return unit, None
-    entry = model.run.manifest.units.get(f"{model.name}/{task}")
-    if unit is None and entry is None:
-        return None, None  # never asked for: nothing to say
+    entry = model.run.manifest.units.get(f"{model.name}/{task}") or {}
     status = unit.status if unit is not None else entry.get("status", "missing")
     error = (unit.error if unit is not None else entry.get("error")) or ""
     if error.startswith(status.replace("_", " ")):  # "not run: data missing" says it already
-        return None, error
-    return None, f"{status}{': ' + error if error else ''}"
+        return error
+    return f"{status}{': ' + error if error else ''}"
+
+
+def _units(model: _Model, family: str) -> tuple[list[UnitRecord], str | None, list[str]]:
+    """The model's complete units of a metric family (one, or several single RULER tasks); when none is
+    complete, why (None when none was ever asked for); and the family's unit tasks of the model."""
+    tasks = family_tasks(model.run, model.name, family)
+    complete = [u for t in tasks if (u := model.run.units.get((model.name, t))) is not None
+                and u.status == "complete"]
+    if complete or not tasks:
+        return complete, None, tasks
+    if len(tasks) == 1:
+        return [], _status(model, tasks[0]), tasks
+    return [], f"not complete ({'; '.join(f'{t}: {_status(model, t)}' for t in tasks)})", tasks
 
 
 def compare_runs(
@@ -207,15 +217,17 @@ def compare_runs(
     seed = seed_of(rng)
     rows: list[ComparisonRow] = []
     for cand, base in pairs:
-        for task in UNIT_TASKS:
-            (ref_unit, ref_why), (cand_unit, cand_why) = _unit(models[base], task), _unit(models[cand], task)
-            if ref_unit is None or cand_unit is None:
+        for family in UNIT_TASKS:
+            (ref_units, ref_why, ref_tasks), (cand_units, cand_why, cand_tasks) = (
+                _units(models[base], family), _units(models[cand], family))
+            task = "/".join(dict.fromkeys([*ref_tasks, *cand_tasks])) or family  # what the notes name
+            if not ref_units or not cand_units:
                 if ref_why or cand_why:
                     side = f"{base} is {ref_why}" if ref_why else f"{cand} is {cand_why}"
                     notes.append(f"{task}: {cand} vs {base} not compared ({side})")
                 continue
             try:
-                metrics = paired_metrics(pair_units(ref_unit, cand_unit))
+                metrics = paired_metrics(pair_units(merge_units(ref_units), merge_units(cand_units)))
             except RecordError as exc:
                 if strict:
                     raise

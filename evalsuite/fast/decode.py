@@ -17,7 +17,14 @@ sequence grows) and computes logits only at the last position. Then:
   all keys, one softmax, then per-chunk P·V products summed in fp32), which
   reads the cache once at full bandwidth. Launch overhead (about 28 x 15
   kernels per step) disappears; what is left is reading the KV cache and the
-  weights once per token.
+  weights once per token. RMSNorms run fused (``LeanDecoder.fused_norm``);
+* ``compiled``: the ``fast`` step with its decoder layer compiled by
+  ``torch.compile`` (inductor fuses the ~1,500 small elementwise kernels of a
+  28-layer step: norms, RoPE, gate, residuals) before it is captured as a CUDA
+  graph. One layer graph serves every layer; compiling costs seconds to tens of
+  seconds once per cache size and process, so it pays on a RULER run (hundreds
+  of samples per length), not on one prompt. A compile failure falls back to
+  the ``fast`` step and says so in :attr:`GraphDecoder.engine`.
 
 Shapes: KV key/value heads, G query heads per KV head, D head dim, T cache positions.
 """
@@ -25,9 +32,10 @@ Shapes: KV key/value heads, G query heads per KV head, D head dim, T cache posit
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -118,38 +126,50 @@ def _bmm_out_dtype_ok(device_type: str) -> bool:
         return False
 
 
-def _bmm_f32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _bmm_f32(a: torch.Tensor, b: torch.Tensor, f32_out: bool | None = None) -> torch.Tensor:
     if a.dtype == torch.float32:
         return torch.bmm(a, b)
-    if _bmm_out_dtype_ok(a.device.type):
+    if f32_out if f32_out is not None else _bmm_out_dtype_ok(a.device.type):
         return torch.bmm(a, b, out_dtype=torch.float32)
     return torch.bmm(a, b).float()  # bf16 scores: a fallback for torch without out_dtype
 
 
 def split_decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor,
-                           scale: float) -> torch.Tensor:
-    """One query token over a static cache. q (1,H,1,D); keys/values (1,KV,T,D); valid (T,) bool -> (1,H,1,D)."""
+                           scale: float, f32_out: bool | None = None) -> torch.Tensor:
+    """One query token over a static cache. q (1,H,1,D); keys/values (1,KV,T,D); valid (T,) bool -> (1,H,1,D).
+
+    ``f32_out``: whether ``bmm(..., out_dtype=float32)`` works here (looked up when None; pass it inside
+    ``torch.compile``, which does not trace through the cached lookup)."""
     _, H, _, D = q.shape
     KV, T = keys.shape[1], keys.shape[2]
     G = H // KV
     chunk = min(DECODE_CHUNK, T)
     S = T // chunk
     qg = q.reshape(KV, G, D)  # head h = kv*G + g
-    scores = _bmm_f32(qg, keys[0].transpose(1, 2)) * scale  # (KV, G, T) fp32
+    bmm = functools.partial(_bmm_f32, f32_out=f32_out)
+    scores = bmm(qg, keys[0].transpose(1, 2)) * scale  # (KV, G, T) fp32
     scores = scores.masked_fill(~valid, float("-inf"))
     p = torch.softmax(scores, dim=-1).to(values.dtype)  # (KV, G, T)
     p = p.view(KV, G, S, chunk).transpose(1, 2).reshape(KV * S, G, chunk)
-    out = _bmm_f32(p, values[0].view(KV * S, chunk, D)).view(KV, S, G, D).sum(1)  # (KV, G, D) fp32
+    out = bmm(p, values[0].view(KV * S, chunk, D)).view(KV, S, G, D).sum(1)  # (KV, G, D) fp32
     return out.to(values.dtype).view(1, H, 1, D)
 
 
 class GraphDecoder:
-    """A decode step captured as a CUDA graph over one :class:`StaticKV` (B=1)."""
+    """A decode step captured as a CUDA graph over one :class:`StaticKV` (B=1); ``compile``: torch.compile'd first."""
 
-    def __init__(self, lean: LeanDecoder, kv: StaticKV) -> None:
+    def __init__(self, lean: LeanDecoder, kv: StaticKV, *, compile: bool = False) -> None:
         assert kv.capacity % min(DECODE_CHUNK, kv.capacity) == 0
-        self.lean, self.kv = lean, kv
+        self.lean, self.kv = dataclasses.replace(lean, fused_norm=True), kv
         dev = lean.device
+        self.compile = compile
+        self._f32_out = _bmm_out_dtype_ok(dev.type)
+        self._fn: Callable[[], None] = self._step
+        self._layer_fn: Callable[..., torch.Tensor] = self._layer_step
+        self._pre: Callable[..., tuple] = self.lean.pre_attention
+        self._post: Callable[..., torch.Tensor] = self.lean.post_attention
+        self.engine = "eager static-shape step"
+        self.compile_s = 0.0
         self.token = torch.zeros((1, 1), dtype=torch.long, device=dev)
         self.position = torch.zeros((1,), dtype=torch.long, device=dev)
         self.next_token = torch.zeros((1,), dtype=torch.long, device=dev)
@@ -159,35 +179,82 @@ class GraphDecoder:
         self.cos, self.sin = lean.rope(probe, self.key_positions[None])  # (1, T, D) each, model dtype
         self.graph: torch.cuda.CUDAGraph | None = None
 
+    def _layer_step(self, layer: torch.nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                    keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """One layer of the step: write this token's K/V at the current position, attend over the cache."""
+        pos = self.position
+
+        def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+            keys.index_copy_(2, pos, k)
+            values.index_copy_(2, pos, v)
+            return split_decode_attention(q, keys, values, valid, self.lean.scaling, self._f32_out)
+
+        return self.lean.block(layer, x, cos, sin, attend)
+
+    def _layer_step_split(self, layer: torch.nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                          keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """:meth:`_layer_step` with only the pure parts compiled: the cache write and attention stay eager."""
+        q, k, v, gate = self._pre(layer, x, cos, sin)
+        keys.index_copy_(2, self.position, k)
+        values.index_copy_(2, self.position, v)
+        o = split_decode_attention(q, keys, values, valid, self.lean.scaling, self._f32_out)
+        return self._post(layer, x, o, gate)
+
     def _step(self) -> None:
         lean, kv, pos = self.lean, self.kv, self.position
         x = lean.decoder.embed_tokens(self.token)  # (1, 1, hidden)
         cos, sin = self.cos.index_select(1, pos), self.sin.index_select(1, pos)  # (1, 1, D)
         valid = self.key_positions <= pos
-
-        def attend(i: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-            kv.k[i].index_copy_(2, pos, k)
-            kv.v[i].index_copy_(2, pos, v)
-            return split_decode_attention(q, kv.k[i], kv.v[i], valid, lean.scaling)
-
-        for i in range(lean.n_layers):
-            x = lean.layer(i, x, cos, sin, attend)
-        logits = lean.head(lean.decoder.norm(x)[:, -1])  # (1, V)
+        for i, layer in enumerate(lean.decoder.layers):
+            x = self._layer_fn(layer, x, cos, sin, kv.k[i], kv.v[i], valid)
+        logits = lean.head(lean.norm(lean.decoder.norm, x)[:, -1])  # (1, V)
         nxt = logits.argmax(dim=-1)
         self.logits.copy_(logits)
         self.next_token.copy_(nxt)
         self.token.copy_(nxt.view(1, 1))
         pos.add_(1)
 
+    def compile_step(self, notes: list[str]) -> None:
+        """Compile the step (and run it twice: compilation, then a compiled run); on failure keep the eager one.
+
+        The warm-up runs write cache slots at positions 0 and 1, which the prefill overwrites."""
+        if not self.compile:
+            return
+        t0 = time.perf_counter()
+        # Regional compilation: one graph for "a decoder layer", reused by all of them (their weights and caches
+        # are inputs, not constants), so compile time does not grow with depth. First the whole layer (cache
+        # write and attention included); if inductor cannot take that, the layer minus the cache and attention.
+        self.engine = "eager static-shape step (compile failed)"
+        for engine in ("torch.compile'd step", "torch.compile'd step (attention eager)"):
+            try:
+                if engine == "torch.compile'd step":
+                    self._layer_fn = torch.compile(self._layer_step, dynamic=False)
+                else:
+                    self._pre = torch.compile(self.lean.pre_attention, dynamic=False)
+                    self._post = torch.compile(self.lean.post_attention, dynamic=False)
+                    self._layer_fn = self._layer_step_split
+                for _ in range(2):
+                    self._step()
+                if self.lean.device.type == "cuda":
+                    torch.cuda.synchronize(self.lean.device)
+                self.engine = engine
+                break
+            except Exception as exc:  # noqa: BLE001 - compilation is an optimisation; the eager step is correct
+                notes.append(f"{engine}: compilation failed ({type(exc).__name__}: {str(exc)[:300]})")
+                self._layer_fn = self._layer_step
+        self.compile_s = time.perf_counter() - t0
+        self.position.zero_()
+
     def capture(self) -> None:
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
-            self._step()  # warm-up: cuBLAS handles, allocator; writes a slot the first real step overwrites
+            self._fn()  # warm-up: cuBLAS handles, allocator; writes a slot the first real step overwrites
         torch.cuda.current_stream().wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self._step()
+            self._fn()
+        self.engine = f"CUDA graph of the {self.engine}"
 
     def start(self, token: int, position: int) -> None:
         self.token.fill_(token)
@@ -196,7 +263,7 @@ class GraphDecoder:
     def step(self) -> int:
         """Feed the current token at the current position; return the argmax (the next token)."""
         if self.graph is None:
-            self._step()
+            self._fn()
         else:
             self.graph.replay()
         return int(self.next_token.item())
@@ -207,17 +274,18 @@ StopCheck = Callable[[list[int]], bool]
 
 def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_token_id: int | None,
            stop: StopCheck, fast: bool, cache: "DecodeCache | None" = None,
-           timings: dict[str, float] | None = None) -> list[int]:
+           timings: dict[str, Any] | None = None, compile: bool = False) -> list[int]:
     """Greedy continuation tokens (EOS excluded), ended by EOS, ``stop(tokens)`` or ``max_new_tokens``.
 
     ``fast`` uses the static-shape step of :class:`GraphDecoder` (captured as a CUDA graph on CUDA,
-    run eagerly elsewhere); otherwise :func:`exact_step`. ``timings`` (if given) receives
-    ``setup_s`` (cache allocation, graph capture), ``prefill_s`` (until the first token is known),
-    ``decode_s`` and ``decode_steps``.
+    run eagerly elsewhere; ``compile``: torch.compile'd first); otherwise :func:`exact_step`.
+    ``timings`` (if given) receives ``setup_s`` (cache allocation, compilation, graph capture),
+    ``prefill_s`` (until the first token is known), ``decode_s``, ``decode_steps`` and ``decode_engine``.
     """
     t0 = time.perf_counter()
     n = len(prompt)
-    cache = cache or DecodeCache(lean)
+    if cache is None or cache.compile != compile:
+        cache = DecodeCache(lean, compile=compile)
     kv, graph = cache.get(capacity_for(n + max_new_tokens) if fast else n + max_new_tokens, graph=fast)
     t1 = time.perf_counter()
     logits = prefill(lean, kv, torch.tensor([prompt], device=lean.device), fast=fast)
@@ -239,15 +307,17 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
         else:
             token = int(exact_step(lean, kv, token, n + step).argmax(dim=-1))
     if timings is not None:
-        timings.update(setup_s=t1 - t0, prefill_s=t2 - t1, decode_s=time.perf_counter() - t2, decode_steps=steps)
+        timings.update(setup_s=t1 - t0, prefill_s=t2 - t1, decode_s=time.perf_counter() - t2, decode_steps=steps,
+                       decode_engine=graph.engine if graph is not None else "eager (exact)")
     return out
 
 
 class DecodeCache:
     """Keeps one :class:`StaticKV` (and its captured graph) for reuse by the next request of similar length."""
 
-    def __init__(self, lean: LeanDecoder) -> None:
+    def __init__(self, lean: LeanDecoder, *, compile: bool = False) -> None:
         self.lean = lean
+        self.compile = compile
         self.kv: StaticKV | None = None
         self.graph: GraphDecoder | None = None
         self.notes: list[str] = []
@@ -257,7 +327,8 @@ class DecodeCache:
             self.release()
             self.kv = StaticKV(self.lean, capacity)
             if graph:
-                self.graph = GraphDecoder(self.lean, self.kv)
+                self.graph = GraphDecoder(self.lean, self.kv, compile=self.compile)
+                self.graph.compile_step(self.notes)
                 if self.lean.device.type == "cuda":
                     try:
                         self.graph.capture()

@@ -22,9 +22,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 SUPPORTED_ATTENTION = ("LlamaAttention", "Qwen2Attention", "Qwen3Attention", "GatedQwen3Attention", "MistralAttention")
+# RMSNorms computing weight * (x_fp32 * rsqrt(mean(x_fp32^2) + eps)).to(dtype): what ``fused_norm`` may replace.
+FUSABLE_NORMS = ("LlamaRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm", "MistralRMSNorm")
 
 # attend(layer_index, q (B,H,T,D), k (B,KV,T,D), v (B,KV,T,D)) -> (B,H,T,D)
 Attend = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -75,6 +78,10 @@ class LeanDecoder:
     n_kv_heads: int
     head_dim: int
     scaling: float
+    # RMSNorms as one fused ``F.rms_norm`` (fp32) instead of the module's 7 elementwise kernels. The same
+    # formula; the fused reduction may round differently in fp32's last bit. Off for scoring (bit parity with
+    # transformers); the fast decode step turns it on, where kernel count is what costs (~1 ms of ~6.6 a step).
+    fused_norm: bool = False
 
     @classmethod
     def wrap(cls, model: nn.Module) -> "LeanDecoder | None":
@@ -99,6 +106,12 @@ class LeanDecoder:
     def dtype(self) -> torch.dtype:
         return self.head.weight.dtype
 
+    def norm(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``module(x)`` for an RMSNorm (or Identity), fused when :attr:`fused_norm` and the module allows it."""
+        if not self.fused_norm or type(module).__name__ not in FUSABLE_NORMS:
+            return module(x)
+        return module.weight * F.rms_norm(x.float(), (x.shape[-1],), eps=module.variance_epsilon).to(x.dtype)
+
     def rope(self, hidden: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(cos, sin), each (B, T, D), from the model's own rotary module (YaRN scaling included)."""
         return self.decoder.rotary_emb(hidden, position_ids)
@@ -117,7 +130,7 @@ class LeanDecoder:
         k = attn.k_proj(h).view(B, T, -1, self.head_dim)
         q_norm, k_norm = getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)
         if q_norm is not None:
-            q, k = q_norm(q), k_norm(k)
+            q, k = self.norm(q_norm, q), self.norm(k_norm, k)
         q, k = q.transpose(1, 2), k.transpose(1, 2)
         v = attn.v_proj(h).view(B, T, -1, self.head_dim).transpose(1, 2)
         rope = getattr(sys.modules.get(type(attn).__module__), "apply_rotary_pos_emb", None)
@@ -126,15 +139,28 @@ class LeanDecoder:
 
     def layer(self, i: int, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, attend: Attend) -> torch.Tensor:
         """One decoder layer on hidden states x (B, T, hidden)."""
-        layer = self.decoder.layers[i]
-        attn = layer.self_attn
+        return self.block(self.decoder.layers[i], x, cos, sin, lambda q, k, v: attend(i, q, k, v))
+
+    def block(self, layer: nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+              attend: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Decoder layer ``layer`` (a module, not an index: ``torch.compile`` of a function taking it compiles
+        once for every layer of the model) on x (B, T, hidden); ``attend(q, k, v)``."""
+        q, k, v, gate = self.pre_attention(layer, x, cos, sin)
+        return self.post_attention(layer, x, attend(q, k, v), gate)
+
+    def pre_attention(self, layer: nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        """Input norm, projections, q/k norms, RoPE: q (B,H,T,D), k, v (B,KV,T,D), gate logits or None."""
+        return self.project(layer.self_attn, self.norm(layer.input_layernorm, x), cos, sin)
+
+    def post_attention(self, layer: nn.Module, x: torch.Tensor, o: torch.Tensor,
+                       gate: torch.Tensor | None) -> torch.Tensor:
+        """Output gate, ``o_proj`` and the residual, then the MLP half of the layer; ``o`` is (B,H,T,D)."""
         B, T = x.shape[:2]
-        q, k, v, gate = self.project(attn, layer.input_layernorm(x), cos, sin)
-        o = attend(i, q, k, v).transpose(1, 2).contiguous()  # (B, T, H, D), as transformers' sdpa wrapper returns
+        o = o.transpose(1, 2).contiguous()  # (B, T, H, D), as transformers' sdpa wrapper returns
         if gate is not None:
             o = o * torch.sigmoid(gate)
-        x = x + attn.o_proj(o.reshape(B, T, -1).contiguous())
-        return x + layer.mlp(layer.post_attention_layernorm(x))
+        x = x + layer.self_attn.o_proj(o.reshape(B, T, -1).contiguous())
+        return x + layer.mlp(self.norm(layer.post_attention_layernorm, x))
 
     def hidden(self, input_ids: torch.Tensor, position_ids: torch.Tensor, attend: Attend) -> torch.Tensor:
         """Final-norm hidden states (B, T, hidden); ``attend`` is the attention kernel (and KV store)."""
@@ -142,7 +168,7 @@ class LeanDecoder:
         cos, sin = self.rope(x, position_ids)
         for i in range(self.n_layers):
             x = self.layer(i, x, cos, sin, attend)
-        return self.decoder.norm(x)
+        return self.norm(self.decoder.norm, x)
 
     def linear_params(self) -> int:
         """Parameters of the decoder layers (what each token multiplies through, embeddings excluded)."""

@@ -7,6 +7,12 @@ render: for MMLU 5-shot that is ~98,000 compilations of the same few templates
 Tasks call it as ``utils.apply_template(...)`` (a module attribute looked up at
 call time), so replacing the attribute is enough; :func:`stock_templates`
 restores lm-eval's original for side-by-side timing of the stock path.
+
+The same switch drops ``simple_evaluate``'s ``add_env_info``: torch's
+``collect_env`` runs ``pip list``, ``nvidia-smi`` and friends as subprocesses
+at the end of every evaluation (~1.2 s a task here), for a ``pretty_env_info``
+string evalsuite never reads; its run manifest records the environment once
+(:mod:`evalsuite.run.provenance`).
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ import contextlib
 import functools
 from typing import Any, Iterator
 
+from lm_eval import evaluator as lm_evaluator
 from lm_eval import utils as lm_utils
 
 _ORIGINAL = lm_utils.apply_template
+_ORIGINAL_ENV_INFO = lm_evaluator.add_env_info
 
 
 @functools.lru_cache(maxsize=4096)
@@ -30,12 +38,18 @@ def apply_template(template: str, doc: dict) -> str:
     return _compiled(template).render(**doc)
 
 
+def _no_env_info(results: dict) -> None:
+    results["pretty_env_info"] = "not collected (evalsuite records the environment in its run manifest)"
+
+
 def install() -> None:
     lm_utils.apply_template = apply_template
+    lm_evaluator.add_env_info = _no_env_info
 
 
 def uninstall() -> None:
     lm_utils.apply_template = _ORIGINAL
+    lm_evaluator.add_env_info = _ORIGINAL_ENV_INFO
 
 
 def installed() -> bool:

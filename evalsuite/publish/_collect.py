@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evalsuite.compare._family import RULER, family_records, is_ruler, is_ruler_group, merge_units
 from evalsuite.compare._metrics import UNIT_TASKS, ruler_task_means, single_metrics
 from evalsuite.compare._table import ComparisonTable, as_runs, collect_models, compare_runs
 from evalsuite.compare._tests import ScoreEstimate, row_rng, score_estimate
@@ -97,6 +98,12 @@ def _complete(run: RunRecord, model: str, task: str) -> UnitRecord | None:
     return unit if unit is not None and unit.status == "complete" else None
 
 
+def _complete_family(run: RunRecord, model: str, family: str) -> UnitRecord | None:
+    """The model's complete units of a metric family as one unit (RULER: a group, or single tasks)."""
+    units = [u for u in family_records(run, model, family) if u.status == "complete"]
+    return merge_units(units) if units else None
+
+
 def _ppl_unit(runs: Sequence[RunRecord], notes: list[str]) -> str | None:
     """Per token when every model has token counts and they agree per document, else per word."""
     counts: list[dict[tuple[str, str], float] | None] = []
@@ -132,21 +139,23 @@ def _model_results(run: RunRecord, name: str, role: str, ppl_unit: str | None, n
         model, task = key.split("/", 1)
         if model == name and (model, task) not in run.units:
             unfinished[task] = (str(info.get("status", "missing")), str(info.get("error") or "no record written"))
-    for task in UNIT_TASKS:
-        unit = _complete(run, name, task)
-        if unit is None:
-            continue
+    ruler = None
+    for family in UNIT_TASKS:
         try:
-            for data in single_metrics(unit, ppl_unit=ppl_unit if task == "es_wikitext" else None):
+            unit = _complete_family(run, name, family)
+            if unit is None:
+                continue
+            for data in single_metrics(unit, ppl_unit=ppl_unit if family == "es_wikitext" else None):
                 scores[data.spec.key] = score_estimate(data, n_resamples=n_resamples, confidence_level=level,
                                                        rng=row_rng(seed, "score", name, data.spec.key))
+            if family == RULER:
+                ruler = unit
         except RecordError as exc:
-            notes.append(f"{name}: {task} not scored: {exc}")
-    ruler = _complete(run, name, "ruler_es")
+            notes.append(f"{name}: {family} not scored: {exc}")
     diag = _complete(run, name, "diagnostics")
     return ModelResults(
         name=name, role=role, run_id=run.manifest.run_id, scores=scores,
-        ruler_tasks=ruler_task_means(ruler) if ruler is not None else {},
+        ruler_tasks=_ruler_task_means(ruler, name, notes),
         ruler_not_run=_ruler_not_run(run, name, ruler),
         diagnostics={m.name: float(m.value) for m in (diag.metrics if diag else [])
                      if m.name in DIAGNOSTIC_METRICS and m.value is not None},
@@ -154,13 +163,26 @@ def _model_results(run: RunRecord, name: str, role: str, ppl_unit: str | None, n
         unfinished=unfinished)
 
 
+def _ruler_task_means(ruler: UnitRecord | None, name: str,
+                      notes: list[str]) -> dict[tuple[str, int], tuple[float, int]]:
+    if ruler is None:
+        return {}
+    try:
+        return ruler_task_means(ruler)
+    except RecordError as exc:
+        notes.append(f"{name}: {ruler.task} per-task scores not shown: {exc}")
+        return {}
+
+
 def _ruler_not_run(run: RunRecord, name: str, ruler: UnitRecord | None) -> dict[str, str]:
     """RULER subtasks that did not run, from any of the shapes a record can say it in:
-    a unit ``ruler_es_<task>`` that is not complete; in the ``ruler_es`` unit, ``extra["not_run"]``
-    as ``{subtask: reason}`` or a list of subtasks; or a subtask metric whose value is None."""
+    a unit of a single task ``ruler_es_<task>`` that is not complete (a group unit that is not
+    complete, ``ruler_es`` or ``ruler_es_synthetic``, is in ``unfinished``); in a complete RULER unit,
+    ``extra["not_run"]`` as ``{subtask: reason}`` or a list of subtasks; or a subtask metric whose
+    value is None."""
     out: dict[str, str] = {}
     for (model, task), unit in run.units.items():
-        if model == name and task.startswith("ruler_es_") and unit.status != "complete":
+        if model == name and is_ruler(task) and not is_ruler_group(task) and unit.status != "complete":
             out[task] = unit.error or unit.status
     if ruler is not None:
         listed = ruler.extra.get("not_run") or {}
@@ -169,7 +191,7 @@ def _ruler_not_run(run: RunRecord, name: str, ruler: UnitRecord | None) -> dict[
         out.update({str(t): str(why) for t, why in listed.items()})
         measured = {s.task for s in ruler.samples or []}
         for m in ruler.metrics:
-            if m.value is None and m.task.startswith("ruler_es_") and m.task not in measured:
+            if m.value is None and is_ruler(m.task) and not is_ruler_group(m.task) and m.task not in measured:
                 out.setdefault(m.task, "not run")
     return out
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from evalsuite.compare._display import deltas_frame
+from evalsuite.compare._family import RULER_GROUPS, is_ruler
 from evalsuite.compare._format import fmt_num, length_label
 from evalsuite.compare._tests import ScoreEstimate
 from evalsuite.publish._collect import Leaderboard, ruler_lengths
@@ -106,7 +107,7 @@ def ruler_table(lb: Leaderboard) -> Table:
     raw, shown = [], []
     for m in lb.models:
         if not any(f"ruler_{n}" in m.scores for n in lengths):
-            if "ruler_es" in m.unfinished:  # asked for but not run: a row of dashes, never dropped
+            if any(is_ruler(t) for t in m.unfinished):  # asked for but not run: a row of dashes, never dropped
                 shown.append([m.name, *(MISSING for _ in lengths)])
             continue
         for n in lengths:
@@ -125,11 +126,13 @@ def ruler_tasks_table(lb: Leaderboard) -> Table:
     lengths = ruler_lengths(lb.models)
     raw, shown = [], []
     for m in lb.models:
-        if "ruler_es" in m.unfinished:
-            status, why = m.unfinished["ruler_es"]
+        for group, label in RULER_GROUPS.items():  # a group unit that did not run: all its tasks at once
+            if group not in m.unfinished:
+                continue
+            status, why = m.unfinished[group]
             why = why if why.startswith(status.replace("_", " ")) else f"{status}: {why}"
-            raw.append({"model": m.name, "task": "ruler_es", "length": None, "score": None, "n": None, "status": why})
-            shown.append([m.name, "all tasks", *(MISSING for _ in lengths), why])
+            raw.append({"model": m.name, "task": group, "length": None, "score": None, "n": None, "status": why})
+            shown.append([m.name, label, *(MISSING for _ in lengths), why])
         tasks = sorted({t for t, _ in m.ruler_tasks} | set(m.ruler_not_run))
         for task in tasks:
             why = m.ruler_not_run.get(task, "")

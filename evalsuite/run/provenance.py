@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -24,6 +25,10 @@ def _version(pkg: str) -> str | None:
 
 
 def git_commit() -> str | None:
+    """HEAD of the checkout (``+dirty`` with uncommitted tracked changes), or ``$EVALSUITE_COMMIT`` when set:
+    a copied working tree (the GPU machine's) may carry a stale or no ``.git``, so its caller names the commit."""
+    if os.environ.get("EVALSUITE_COMMIT"):
+        return os.environ["EVALSUITE_COMMIT"]
     root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)

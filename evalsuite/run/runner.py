@@ -67,7 +67,7 @@ class _ModelCache:
             if spec.zero_mlp_layers:
                 _zero_mlp_layers(loaded.model, spec.zero_mlp_layers, spec.name)
             lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=spec.max_length,
-                                         batch_tokens=spec.batch_tokens)
+                                         batch_tokens=spec.batch_tokens, generation=spec.generation)
             # Several processes: requests are split across ranks by cost and gathered (results agree with a
             # single process to float rounding). One process: the adapter as is.
             self.lm = self.dist.wrap(lm) if self.dist.active else lm
@@ -90,11 +90,14 @@ def _zero_mlp_layers(model: Any, layers: tuple[int, ...], name: str) -> None:
 def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
     from evalsuite.models.yarn import rope_summary
 
-    return {"source": asdict(spec.source), "kind": loaded.kind, "weights_sha256": loaded.weights_sha256,
+    info = {"source": asdict(spec.source), "kind": loaded.kind, "weights_sha256": loaded.weights_sha256,
             "dtype": spec.dtype, "device": spec.device, "max_length": lm.max_length,
             "attn_implementation": spec.attn_implementation, "rope": rope_summary(loaded.model.config),
             "n_parameters": sum(p.numel() for p in loaded.model.parameters()),
             "zero_mlp_layers": list(spec.zero_mlp_layers)}
+    if spec.generation is not None:  # only when chosen, so earlier runs' unit hashes stay valid
+        info["generation"] = spec.generation
+    return info
 
 
 def _task_metadata(task: TaskSpec, suite: SuiteSpec, data_dir: Path | None, loaded: Any) -> dict[str, Any]:

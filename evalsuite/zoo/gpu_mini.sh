@@ -10,7 +10,9 @@
 # (optional: else the shipped copy of SmolLM2's, evalsuite/assets/zoo/tiny-baseline/tokenizer.json),
 # .carry-zoo/evaldata.tar.xz (wikitext raw test, hellaswag val, mmlu dev+test, PaulGrahamEssays.json).
 # Env: OUT (required); ZOO_BUDGET_S (seconds this script may take; default 500), ZOO_PLAN (mini),
-# ZOO_SUITE (tasks/suites/mini.yaml), ZOO_DEVICE (cuda), ZOO_PARTS (4), ZOO_COMMIT, ZOO_TRAIN_ARGS (extra flags
+# ZOO_SUITE (tasks/suites/mini.yaml), ZOO_DEVICE (cuda), ZOO_PARTS (4), ZOO_COMMIT (the commit the copy was
+# made from: the device machine's .git can be stale; also recorded in the harness manifest), ZOO_RUN_ID (gpu: the
+# harness run folder's name; give each call its own, e.g. gpu-small, gpu-small-lr2), ZOO_TRAIN_ARGS (extra flags
 # for the trainer, e.g. "--only small"), ZOO_EVAL_ARGS (extra flags for `evalsuite run`, e.g. "--model NAME").
 # Every stage runs even when an earlier one failed, so a late failure still returns the weights and logs.
 #
@@ -65,7 +67,8 @@ if [ "$LEFT" -gt 20 ]; then
   # The suite names the small trios' folders; if their training failed (or did not run) they are empty and those units are
   # recorded as errors (a missing path would instead stop the whole suite before any unit ran).
   for v in baseline headwise elementwise; do mkdir -p "$W/ckpt/small-$v" "$W/ckpt/small-lr2-$v"; done
-  timeout -k 5 "$LEFT" python3 -m evalsuite.cli run "$SUITE" --data "$W/data" --out "$W/results" --run-id gpu \
+  EVALSUITE_COMMIT="${ZOO_COMMIT:-}" timeout -k 5 "$LEFT" python3 -m evalsuite.cli run "$SUITE" --data "$W/data" \
+    --out "$W/results" --run-id "${ZOO_RUN_ID:-gpu}" \
     --no-publish ${ZOO_EVAL_ARGS:-} > "$W/results/eval.log" 2>&1
   echo "eval exit code $? (124: stopped at the time limit; finished units are kept)"
   grep -E '^\[[0-9]+/[0-9]+\]' "$W/results/eval.log" | tail -n 40

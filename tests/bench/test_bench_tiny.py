@@ -38,6 +38,9 @@ def test_ruler_greedy_tokens_equal_stock_in_fp32(record):
     for key in ("ruler_512", "ruler_1024"):
         for mode in ("evalsuite_fast", "evalsuite_exact"):
             assert rec["workloads"][key][mode]["agreement"]["identical"], (key, mode)
+    compiled = rec["workloads"]["ruler_512"]["evalsuite_compiled"]
+    assert compiled["agreement"]["identical"] and compiled["phases"]["decode_engine"] == "torch.compile'd step"
+    assert compiled["requests_in_call"] == 2 and compiled["tokens_identical_across_requests"]
     assert rec["workloads"]["ruler_1024"]["yarn_factor"] == 2.0
     assert rec["workloads"]["ruler_1024_elementwise"]["gate"] == "elementwise"
 
