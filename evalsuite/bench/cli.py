@@ -46,7 +46,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--no-stock", action="store_true", help="evalsuite only")
     p.add_argument("--only", help="comma-separated scoring workloads to keep (e.g. hellaswag,mmlu)")
     p.add_argument("--no-quick", action="store_true", help="skip the gate variants' quick tasks")
-    p.add_argument("--parts", help="comma-separated subset of ruler,scoring,gated,quick")
+    p.add_argument("--parts", help="comma-separated subset of ruler,scoring,gated,quick (ruler and scoring run in "
+                                   "the order given; gated and quick after them)")
     p.add_argument("--name", help="record name (default: the preset's)")
     p.add_argument("--deadline", type=float, help="seconds after which stock runs are skipped")
     a = p.parse_args(argv)

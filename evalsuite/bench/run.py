@@ -123,15 +123,16 @@ def run_bench(cfg: BenchConfig, *, data_dir: Path, tokenizer_dir: Path, out_path
         for w in cfg.ruler:
             prompts[w.length] = rec.step(f"ruler_prompt_{w.length}", lambda w=w: ruler_prompt(
                 tok, tokenizer_dir, w.length, cfg.seed, data_dir), record=_prompt_summary) or ("", 0)
-    if "ruler" in cfg.parts:  # the stretched model replaces the baseline for its sample, then comes back
-        for w in cfg.ruler:
-            if w.yarn_factor > 1:
-                model = _rebuild(model, cfg, "none", w.yarn_factor)
-            _ruler(rec, cfg, model, tok, w, prompts[w.length], device, stock=True, key=f"ruler_{w.length}")
-            if w.yarn_factor > 1:
-                model = _rebuild(model, cfg, "none", 1.0)
-    if "scoring" in cfg.parts:
-        _baseline_scoring(rec, cfg, model, tok, data_dir, device)
+    for part in [p for p in cfg.parts if p in ("ruler", "scoring")]:  # in the order asked for
+        if part == "ruler":  # the stretched model replaces the baseline for its sample, then comes back
+            for w in cfg.ruler:
+                if w.yarn_factor > 1:
+                    model = _rebuild(model, cfg, "none", w.yarn_factor)
+                _ruler(rec, cfg, model, tok, w, prompts[w.length], device, stock=True, key=f"ruler_{w.length}")
+                if w.yarn_factor > 1:
+                    model = _rebuild(model, cfg, "none", 1.0)
+        else:
+            _baseline_scoring(rec, cfg, model, tok, data_dir, device)
     del model
     _free()
     if cfg.ruler_gated and "gated" in cfg.parts:
