@@ -155,6 +155,44 @@ def split_decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Te
     return out.to(values.dtype).view(1, H, 1, D)
 
 
+def decode_layer(lean: LeanDecoder, layer: torch.nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                 keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor, pos: torch.Tensor,
+                 f32_out: bool) -> torch.Tensor:
+    """One layer of a decode step: write this token's K/V at ``pos`` into the layer's cache, attend over it.
+
+    A module-level function of its inputs only: its compiled form (:func:`compiled_decode_layer`) is shared
+    by every layer and every cache, and holds no reference to any cache (which a compiled bound method would,
+    keeping a 15 GB 128K cache alive after its request)."""
+    def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        keys.index_copy_(2, pos, k)
+        values.index_copy_(2, pos, v)
+        return split_decode_attention(q, keys, values, valid, lean.scaling, f32_out)
+
+    return lean.block(layer, x, cos, sin, attend)
+
+
+def _decode_layer_split(pre: Callable, post: Callable, lean: LeanDecoder, layer: torch.nn.Module, x: torch.Tensor,
+                        cos: torch.Tensor, sin: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                        valid: torch.Tensor, pos: torch.Tensor, f32_out: bool) -> torch.Tensor:
+    """:func:`decode_layer` with ``pre``/``post`` (compiled halves); the cache write and attention eager."""
+    q, k, v, gate = pre(lean, layer, x, cos, sin)
+    keys.index_copy_(2, pos, k)
+    values.index_copy_(2, pos, v)
+    return post(lean, layer, x, split_decode_attention(q, keys, values, valid, lean.scaling, f32_out), gate)
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_decode_layer(*, split: bool = False) -> Callable[..., torch.Tensor]:
+    """Regional compilation: one compiled "decoder layer" per process, reused by all layers (their weights and
+    caches are inputs, not constants), so compile time does not grow with depth. ``split``: only the pure
+    halves around the cache write and attention are compiled."""
+    if not split:
+        return torch.compile(decode_layer, dynamic=False)
+    pre = torch.compile(LeanDecoder.pre_attention, dynamic=False)
+    post = torch.compile(LeanDecoder.post_attention, dynamic=False)
+    return functools.partial(_decode_layer_split, pre, post)
+
+
 class GraphDecoder:
     """A decode step captured as a CUDA graph over one :class:`StaticKV` (B=1); ``compile``: torch.compile'd first."""
 
@@ -165,9 +203,7 @@ class GraphDecoder:
         self.compile = compile
         self._f32_out = _bmm_out_dtype_ok(dev.type)
         self._fn: Callable[[], None] = self._step
-        self._layer_fn: Callable[..., torch.Tensor] = self._layer_step
-        self._pre: Callable[..., tuple] = self.lean.pre_attention
-        self._post: Callable[..., torch.Tensor] = self.lean.post_attention
+        self._layer_fn: Callable[..., torch.Tensor] = decode_layer
         self.engine = "eager static-shape step"
         self.compile_s = 0.0
         self.token = torch.zeros((1, 1), dtype=torch.long, device=dev)
@@ -179,34 +215,13 @@ class GraphDecoder:
         self.cos, self.sin = lean.rope(probe, self.key_positions[None])  # (1, T, D) each, model dtype
         self.graph: torch.cuda.CUDAGraph | None = None
 
-    def _layer_step(self, layer: torch.nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                    keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """One layer of the step: write this token's K/V at the current position, attend over the cache."""
-        pos = self.position
-
-        def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-            keys.index_copy_(2, pos, k)
-            values.index_copy_(2, pos, v)
-            return split_decode_attention(q, keys, values, valid, self.lean.scaling, self._f32_out)
-
-        return self.lean.block(layer, x, cos, sin, attend)
-
-    def _layer_step_split(self, layer: torch.nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                          keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """:meth:`_layer_step` with only the pure parts compiled: the cache write and attention stay eager."""
-        q, k, v, gate = self._pre(layer, x, cos, sin)
-        keys.index_copy_(2, self.position, k)
-        values.index_copy_(2, self.position, v)
-        o = split_decode_attention(q, keys, values, valid, self.lean.scaling, self._f32_out)
-        return self._post(layer, x, o, gate)
-
     def _step(self) -> None:
         lean, kv, pos = self.lean, self.kv, self.position
         x = lean.decoder.embed_tokens(self.token)  # (1, 1, hidden)
         cos, sin = self.cos.index_select(1, pos), self.sin.index_select(1, pos)  # (1, 1, D)
         valid = self.key_positions <= pos
         for i, layer in enumerate(lean.decoder.layers):
-            x = self._layer_fn(layer, x, cos, sin, kv.k[i], kv.v[i], valid)
+            x = self._layer_fn(lean, layer, x, cos, sin, kv.k[i], kv.v[i], valid, pos, self._f32_out)
         logits = lean.head(lean.norm(lean.decoder.norm, x)[:, -1])  # (1, V)
         nxt = logits.argmax(dim=-1)
         self.logits.copy_(logits)
@@ -227,12 +242,7 @@ class GraphDecoder:
         self.engine = "eager static-shape step (compile failed)"
         for engine in ("torch.compile'd step", "torch.compile'd step (attention eager)"):
             try:
-                if engine == "torch.compile'd step":
-                    self._layer_fn = torch.compile(self._layer_step, dynamic=False)
-                else:
-                    self._pre = torch.compile(self.lean.pre_attention, dynamic=False)
-                    self._post = torch.compile(self.lean.post_attention, dynamic=False)
-                    self._layer_fn = self._layer_step_split
+                self._layer_fn = compiled_decode_layer(split=engine != "torch.compile'd step")
                 for _ in range(2):
                     self._step()
                 if self.lean.device.type == "cuda":
@@ -241,7 +251,7 @@ class GraphDecoder:
                 break
             except Exception as exc:  # noqa: BLE001 - compilation is an optimisation; the eager step is correct
                 notes.append(f"{engine}: compilation failed ({type(exc).__name__}: {str(exc)[:300]})")
-                self._layer_fn = self._layer_step
+                self._layer_fn = decode_layer
         self.compile_s = time.perf_counter() - t0
         self.position.zero_()
 
