@@ -11,7 +11,7 @@ Engines (``mode``), for models :class:`~evalsuite.fast.lean.LeanDecoder` support
 * ``"fast"`` (default): static KV cache, decode steps replayed as a CUDA graph,
   cuDNN attention for the prefill (:mod:`evalsuite.fast.decode`);
 * ``"compiled"``: ``fast`` with the decode step compiled by ``torch.compile``
-  first (fewer, fused kernels a step; tens of seconds of compilation once per
+  first (fewer, fused kernels a step; ~10 s of compilation once per
   process and cache size: for runs of many samples);
 * ``"exact"``: static KV cache, eager steps with transformers' own kernels and
   arguments: greedy tokens equal ``model.generate``'s bit for bit;

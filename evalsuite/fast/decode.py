@@ -160,9 +160,8 @@ def decode_layer(lean: LeanDecoder, layer: torch.nn.Module, x: torch.Tensor, cos
                  f32_out: bool) -> torch.Tensor:
     """One layer of a decode step: write this token's K/V at ``pos`` into the layer's cache, attend over it.
 
-    A module-level function of its inputs only: its compiled form (:func:`compiled_decode_layer`) is shared
-    by every layer and every cache, and holds no reference to any cache (which a compiled bound method would,
-    keeping a 15 GB 128K cache alive after its request)."""
+    A module-level function of its inputs only, so that its compiled form (:func:`compiled_decode_layer`) is
+    shared by every layer and every cache and refers to none of them."""
     def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         keys.index_copy_(2, pos, k)
         values.index_copy_(2, pos, v)
@@ -202,10 +201,8 @@ class GraphDecoder:
         dev = lean.device
         self.compile = compile
         self._f32_out = _bmm_out_dtype_ok(dev.type)
-        self._fn: Callable[[], None] = self._step
         self._layer_fn: Callable[..., torch.Tensor] = decode_layer
         self.engine = "eager static-shape step"
-        self.compile_s = 0.0
         self.token = torch.zeros((1, 1), dtype=torch.long, device=dev)
         self.position = torch.zeros((1,), dtype=torch.long, device=dev)
         self.next_token = torch.zeros((1,), dtype=torch.long, device=dev)
@@ -235,7 +232,6 @@ class GraphDecoder:
         The warm-up runs write cache slots at positions 0 and 1, which the prefill overwrites."""
         if not self.compile:
             return
-        t0 = time.perf_counter()
         # Regional compilation: one graph for "a decoder layer", reused by all of them (their weights and caches
         # are inputs, not constants), so compile time does not grow with depth. First the whole layer (cache
         # write and attention included); if inductor cannot take that, the layer minus the cache and attention.
@@ -252,18 +248,17 @@ class GraphDecoder:
             except Exception as exc:  # noqa: BLE001 - compilation is an optimisation; the eager step is correct
                 notes.append(f"{engine}: compilation failed ({type(exc).__name__}: {str(exc)[:300]})")
                 self._layer_fn = decode_layer
-        self.compile_s = time.perf_counter() - t0
         self.position.zero_()
 
     def capture(self) -> None:
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
-            self._fn()  # warm-up: cuBLAS handles, allocator; writes a slot the first real step overwrites
+            self._step()  # warm-up: cuBLAS handles, allocator; writes a slot the first real step overwrites
         torch.cuda.current_stream().wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self._fn()
+            self._step()
         self.engine = f"CUDA graph of the {self.engine}"
 
     def start(self, token: int, position: int) -> None:
@@ -273,7 +268,7 @@ class GraphDecoder:
     def step(self) -> int:
         """Feed the current token at the current position; return the argmax (the next token)."""
         if self.graph is None:
-            self._fn()
+            self._step()
         else:
             self.graph.replay()
         return int(self.next_token.item())
