@@ -252,7 +252,10 @@ def minimum_detectable_effect(
       reach alpha even with all k discordant pairs in one direction.
     * ``sd`` (continuous metrics and linearised log-PPL): the standard deviation
       of the per-item paired differences; ``(t_{1-alpha/2} + t_power) sd /
-      sqrt(n)`` with n - 1 degrees of freedom.
+      sqrt(n)`` with n - 1 degrees of freedom. NaN when ``sd`` is 0 (every
+      paired difference equal, e.g. both models score 0 on every RULER prompt):
+      the data then say nothing about the spread a real difference would have,
+      and an MDE of 0 would read as "any difference would have been seen".
     """
     _inputs.options(alpha=alpha)
     if not 0.0 < power < 1.0:
@@ -262,7 +265,7 @@ def minimum_detectable_effect(
     if (discordance is None) == (sd is None):
         raise ValueError("give exactly one of discordance= (binary) or sd= (continuous)")
     if sd is not None:
-        if n < 2:
+        if n < 2 or sd == 0:
             return math.nan
         df = n - 1
         return float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * sd / math.sqrt(n))

@@ -222,6 +222,12 @@ def test_mde_continuous_and_results_carry_it() -> None:
         minimum_detectable_effect(n)
 
 
+def test_mde_is_undefined_when_every_paired_difference_is_equal() -> None:
+    zeros = np.zeros(22)
+    assert math.isnan(minimum_detectable_effect(22, sd=0.0))
+    assert math.isnan(paired_bootstrap_mean(zeros, zeros, n_resamples=50, rng=0).mde)
+
+
 def test_bad_inputs_are_named() -> None:
     ones = np.ones(10)
     with pytest.raises(RecordError, match="lengths"):
