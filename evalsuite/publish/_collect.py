@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalsuite.compare._family import RULER, family_records, is_ruler, is_ruler_group, merge_units
+from evalsuite.compare._family import RULER, family_records, is_ruler, is_ruler_group, merge_units, task_family
 from evalsuite.compare._metrics import UNIT_TASKS, ruler_task_means, single_metrics
 from evalsuite.compare._table import ComparisonTable, as_runs, collect_models, compare_runs
 from evalsuite.compare._tests import ScoreEstimate, row_rng, score_estimate
@@ -152,6 +152,10 @@ def _model_results(run: RunRecord, name: str, role: str, ppl_unit: str | None, n
                 ruler = unit
         except RecordError as exc:
             notes.append(f"{name}: {family} not scored: {exc}")
+    for (model, task), unit in run.units.items():  # never drop a finished unit silently
+        if model == name and unit.status == "complete" and task != "diagnostics" and task_family(task) is None:
+            notes.append(f"{name}: {task} ran but this page has no table for it (it reports es_wikitext, the full "
+                         "es_mmlu, es_hellaswag, the RULER tasks and diagnostics); its records are in the run folder")
     diag = _complete(run, name, "diagnostics")
     return ModelResults(
         name=name, role=role, run_id=run.manifest.run_id, scores=scores,
