@@ -42,14 +42,16 @@ class EvalsuiteLM(HFLM):
 
     ``batch_tokens`` / ``row_tokens`` size the packed scoring batches; ``generation``
     picks the decoder (``"fast"``: CUDA-graph steps; ``"compiled"``: the same, torch.compile'd;
-    ``"exact"``: transformers' kernels; ``"hf"``: the model's forward), see :mod:`evalsuite.generation`.
+    ``"exact"``: transformers' kernels; ``"hf"``: the model's forward), see :mod:`evalsuite.generation`;
+    ``compile_scoring`` runs the scoring layers' pure halves through ``torch.compile`` (off by default: it
+    moves bf16 results by rounding, and is not yet measured on a GPU).
     """
 
     def __init__(self, pretrained: Any = None, *, tokenizer: Any = None, max_length: int | None = None,
                  batch_tokens: int = 8192, row_tokens: int = 2048, device: str | None = None,
                  dtype: str = "float32", subfolder: str | None = None, gguf_file: str | None = None,
                  attn_implementation: str = "sdpa", generation: GenerationMode | None = None,
-                 **kwargs: Any) -> None:
+                 compile_scoring: bool = False, **kwargs: Any) -> None:
         if isinstance(pretrained, str):  # `lm_eval --model evalsuite --model_args pretrained=...`
             from evalsuite.models.loader import ModelSource, load
 
@@ -60,7 +62,8 @@ class EvalsuiteLM(HFLM):
         if max_length is None:
             max_length = int(getattr(pretrained.config, "max_position_embeddings", 2048))
         super().__init__(pretrained=pretrained, tokenizer=tokenizer, max_length=max_length, batch_size=1, **kwargs)
-        self.scoring = ScoringConfig(batch_tokens=int(batch_tokens), row_tokens=int(row_tokens))
+        self.scoring = ScoringConfig(batch_tokens=int(batch_tokens), row_tokens=int(row_tokens),
+                                     compile=str(compile_scoring).lower() in ("true", "1"))
         on_cuda = next(self.model.parameters()).device.type == "cuda"
         # CPU: the eager static-cache decoder (a graph would replay nothing faster and attend over the bucket).
         self.generation: GenerationMode = generation or ("fast" if on_cuda else "exact")

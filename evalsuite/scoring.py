@@ -22,7 +22,7 @@ Shapes: B rows, L tokens per row, V vocabulary, H hidden size.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable, Literal, Sequence
 
 import numpy as np
@@ -50,6 +50,7 @@ class ScoringConfig:
     lm_head_chunk: int = 2048  # distinct positions per LM-head matmul: bounds the [n, V] fp32 logits buffer
     engine: Literal["auto", "hf"] = "auto"
     prefer_cudnn: bool = True
+    compile: bool = False  # the lean layer's pure halves through torch.compile (LeanDecoder.compiled)
 
 
 @dataclass
@@ -61,6 +62,7 @@ class ScoringStats:
     plan_seconds: float = 0.0
     forward_seconds: float = 0.0  # enqueue of every batch plus the one final device sync
     engine: str = "lean"
+    notes: list[str] = field(default_factory=list)
 
 
 def _check_lengths(requests: Sequence[Request], max_length: int) -> None:
@@ -111,6 +113,25 @@ def _hidden(model: torch.nn.Module, lean: LeanDecoder | None, batch: Batch, devi
     return decoder(input_ids=ids, position_ids=pos, attention_mask=mask, use_cache=False).last_hidden_state
 
 
+def _hidden_or_eager(model: torch.nn.Module, lean: LeanDecoder | None, batch: Batch, device: torch.device,
+                     config: ScoringConfig, stats: ScoringStats) -> tuple[torch.Tensor, LeanDecoder | None]:
+    """:func:`_hidden`; if the compiled layer fails (an inductor limit), the batch again eagerly, and eager from
+    then on: compilation is an optimisation, the eager layer computes the same thing."""
+    if lean is None or not lean.compiled:
+        return _hidden(model, lean, batch, device, config), lean
+    disabled = set(kernels.DISABLED)
+    try:
+        return _hidden(model, lean, batch, device, config), lean
+    except Exception as exc:  # noqa: BLE001
+        kernels.DISABLED.clear()
+        kernels.DISABLED.update(disabled)  # _hidden may have blamed cuDNN for the compiler's error
+        kernels.cudnn_attention_ok.cache_clear()
+        stats.notes.append(f"compiled scoring failed ({type(exc).__name__}: {str(exc)[:300]}); eager layers")
+        stats.engine = "lean (compile failed)"
+        eager = replace(lean, compiled=False)
+        return _hidden(model, eager, batch, device, config), eager
+
+
 def _score_positions(head: torch.nn.Module, hidden: torch.Tensor, batch: Batch, chunk: int,
                      device: torch.device) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """Per scored (position, target): log-prob (fp32) and argmax == target, LM head once per distinct position.
@@ -153,14 +174,17 @@ def score_requests(model: torch.nn.Module, requests: Sequence[Request], *, max_l
     t0 = time.perf_counter()
     device = next(model.parameters()).device
     lean = LeanDecoder.wrap(model) if config.engine == "auto" else None
+    if lean is not None and config.compile:
+        lean = replace(lean, compiled=True)
     head = model.get_output_embeddings()
     plan = build_plan(requests, capacity=min(config.row_tokens, max_length), batch_tokens=config.batch_tokens,
                       max_length=max_length, align=8 if device.type == "cuda" else 1)
-    stats = ScoringStats(plan.stats, batches=len(plan), engine="lean" if lean is not None else "hf")
+    stats = ScoringStats(plan.stats, batches=len(plan),
+                         engine="hf" if lean is None else "lean+compiled" if lean.compiled else "lean")
     t1 = time.perf_counter()
     logps, greedy, owners = [], [], []
     for batch in plan.batches():
-        hidden = _hidden(model, lean, batch, device, config)
+        hidden, lean = _hidden_or_eager(model, lean, batch, device, config, stats)
         lp, gr, req = _score_positions(head, hidden, batch, config.lm_head_chunk, device)
         logps.append(lp)
         greedy.append(gr)

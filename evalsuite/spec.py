@@ -58,6 +58,7 @@ class ModelSpec:
     compare_to: str | None = None  # the model this one's deltas are taken against
     zero_mlp_layers: tuple[int, ...] = ()  # ablation: these layers' MLP outputs set to zero after loading
     generation: str | None = None  # decoder for generate_until (evalsuite.generation); None: fast on CUDA
+    compile_scoring: bool = False  # loglikelihood layers through torch.compile (ScoringConfig.compile)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _source(d: Any, where: str) -> SourceSpec:
 
 def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
     keys = {"name", "role", "source", "dtype", "device", "max_length", "attn_implementation", "batch_tokens",
-            "yarn", "compare_to", "zero_mlp_layers", "generation"}
+            "yarn", "compare_to", "zero_mlp_layers", "generation", "compile_scoring"}
     _take(d, where, keys)
     merged = {**defaults, **d}
     for req in ("name", "source"):
@@ -181,7 +182,8 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
                      batch_tokens=_typed(merged.get("batch_tokens", 4096), int, f"{where}.batch_tokens"),
                      yarn=yarn, compare_to=merged.get("compare_to"),
                      zero_mlp_layers=_layer_list(merged.get("zero_mlp_layers", []), f"{where}.zero_mlp_layers"),
-                     generation=generation)
+                     generation=generation,
+                     compile_scoring=_typed(merged.get("compile_scoring", False), bool, f"{where}.compile_scoring"))
 
 
 def _layer_list(value: Any, where: str) -> tuple[int, ...]:

@@ -9,6 +9,7 @@ from evalsuite.errors import ContextLengthError
 from evalsuite.scoring import ScoringConfig, score_requests
 
 
+@torch.no_grad()
 def _naive(model, ctx, cont):
     ids = torch.tensor([ctx + cont[:-1]])
     logp = torch.log_softmax(model(ids).logits.float(), -1)[0, len(ctx) - 1:]
@@ -197,3 +198,33 @@ def test_env_info_collection_is_skipped_only_for_our_path():
     with templates.stock_templates():
         assert lm_evaluator.add_env_info is templates._ORIGINAL_ENV_INFO
     assert lm_evaluator.add_env_info is not templates._ORIGINAL_ENV_INFO
+
+
+def test_compiled_scoring_gives_the_same_numbers(model):
+    """ScoringConfig(compile=True): the layers' pure halves through torch.compile (dynamic shapes, one
+    compilation for every layer and batch shape) score like the eager layers (fp32, CPU)."""
+    from evalsuite.scoring import ScoringStats
+
+    reqs = _requests(3)
+    eager = score_requests(model, reqs, max_length=512, pad_id=0, config=ScoringConfig(batch_tokens=64, row_tokens=64))
+    stats: list[ScoringStats] = []
+    compiled = score_requests(model, reqs, max_length=512, pad_id=0,
+                              config=ScoringConfig(batch_tokens=64, row_tokens=64, compile=True), stats_out=stats)
+    assert stats[0].engine == "lean+compiled" and stats[0].batches > 1 and not stats[0].notes
+    for (a, ga), (b, gb) in zip(eager, compiled, strict=True):
+        assert abs(a - b) < 1e-4 and ga == gb
+
+
+def test_compiled_scoring_falls_back_to_eager(model, monkeypatch):
+    from evalsuite.fast import lean as lean_module
+    from evalsuite.scoring import ScoringStats
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("inductor cannot lower this")
+
+    monkeypatch.setattr(lean_module, "compiled_halves", lambda: (broken, broken))
+    reqs = _requests(4)
+    stats: list[ScoringStats] = []
+    got = score_requests(model, reqs, max_length=512, pad_id=0, config=ScoringConfig(compile=True), stats_out=stats)
+    assert got == score_requests(model, reqs, max_length=512, pad_id=0)
+    assert stats[0].engine == "lean (compile failed)" and "inductor cannot lower this" in stats[0].notes[0]

@@ -56,3 +56,10 @@ def test_invalid_yaml_names_file_and_line(tmp_path):
 def test_fingerprint_is_stable_and_content_sensitive():
     a, b = parse_suite(BASE), parse_suite({**BASE, "seed": 7})
     assert a.fingerprint() == parse_suite(BASE).fingerprint() != b.fingerprint()
+
+
+def test_compile_scoring_must_be_a_boolean():
+    with pytest.raises(SpecError, match=r"models\[0\].compile_scoring: expected bool"):
+        parse_suite({**BASE, "models": [{"name": "m", "source": "x", "compile_scoring": "yes"}]})
+    suite = parse_suite({**BASE, "models": [{"name": "m", "source": "x", "compile_scoring": True}]})
+    assert suite.models[0].compile_scoring

@@ -49,6 +49,9 @@ class BenchConfig:
     parts: tuple[str, ...] = ("ruler", "scoring", "gated", "quick")  # what to run, in this order
     warm_up: bool = True  # one small untimed run of each backend first (imports, CUDA init, first task load)
     ruler_max_gen: int | None = None  # cap on generated tokens (tiny preset); None: the task's 128
+    # "compiled": each scoring workload once more with ScoringConfig(compile=True), compiled by the warm-up
+    # (its compile time is the warm-up's, recorded there), agreement checked against the same stock items.
+    scoring_variants: tuple[str, ...] = ("eager", "compiled")
 
     def with_(self, **kw: Any) -> "BenchConfig":
         return replace(self, **kw)

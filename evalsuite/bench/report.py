@@ -42,6 +42,12 @@ def scoring_table(workloads: dict[str, Any]) -> list[str]:
                     f"| {speed} | {e['requests_per_s']:.0f} | {e['tokens_per_s']:.3g} | {_pct(e['mfu'])} / "
                     f"{_pct(s.get('mfu'))} | {_f(e['peak_gib'])} / {_f(s.get('peak_gib'))} "
                     f"| {_agreement(w.get('agreement'))} |")
+        c = w.get("evalsuite_compiled")
+        if c:
+            rows.append(f"| {key}, compiled layers ({c.get('engine')}) | {c['items']} | – | {c['seconds']:.1f} "
+                        f"| {_f(w.get('speedup_compiled'), '{:.1f}x')} | {c['requests_per_s']:.0f} "
+                        f"| {c['tokens_per_s']:.3g} | {_pct(c['mfu'])} / – | {_f(c['peak_gib'])} / – "
+                        f"| {_agreement(w.get('agreement_compiled'))} |")
     return rows
 
 

@@ -197,6 +197,13 @@ def _warm_up(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, data_dir: Pa
                 run_stock(_stock_factory(cfg, model, tok, 1024, 1), task="es_hellaswag", shots=0, limit=2, tm=tm,
                           seed=cfg.seed, device=device, useful={"requests": 0, "useful_tokens": 0, "useful_flops": 0})
         info = {"seconds": m.seconds}
+        if "compiled" in cfg.scoring_variants:  # compile the scoring layers once (dynamic shapes), untimed later
+            compiled = EvalsuiteLM.from_loaded(model, tok, max_length=1024, batch_tokens=4096, row_tokens=512,
+                                               compile_scoring=True)
+            with measure(device) as mc:
+                r, _ = run_ours(compiled, task="es_hellaswag", shots=0, limit=64, tm=tm, seed=cfg.seed, shape=shape,
+                                device=device)
+            info |= {"compile_scoring_s": mc.seconds, "compile_scoring_engine": r["engine"]}
         if device.type == "cuda":
             from evalsuite.fast import kernels
             from evalsuite.fast.decode import _bmm_out_dtype_ok
@@ -219,9 +226,12 @@ def _baseline_scoring(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, dat
             ours = EvalsuiteLM.from_loaded(model, tok, max_length=w.max_length, batch_tokens=w.batch_tokens,
                                            row_tokens=w.row_tokens)
             bs = cfg.stock_batch_size if cfg.stock_batch_size == "auto" else int(cfg.stock_batch_size)
+            compiled = EvalsuiteLM.from_loaded(model, tok, max_length=w.max_length, batch_tokens=w.batch_tokens,
+                                               row_tokens=w.row_tokens, compile_scoring=True) \
+                if "compiled" in cfg.scoring_variants else None
             return scoring_workload(w, ours=ours, make_stock=_stock_factory(cfg, model, tok, w.max_length, bs),
                                     tm=tm, seed=cfg.seed, shape=shape, device=device,
-                                    with_stock=cfg.with_stock and not rec.past_deadline())
+                                    with_stock=cfg.with_stock and not rec.past_deadline(), ours_compiled=compiled)
 
         rec.step(w.name, one)
         _free()

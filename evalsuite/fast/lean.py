@@ -17,6 +17,7 @@ Shapes: B batch, T tokens, H query heads, KV key/value heads, D head dim.
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -82,6 +83,9 @@ class LeanDecoder:
     # formula; the fused reduction may round differently in fp32's last bit. Off for scoring (bit parity with
     # transformers); the fast decode step turns it on, where kernel count is what costs (~1 ms of ~6.6 a step).
     fused_norm: bool = False
+    # Run each layer's two pure halves (norm + projections + RoPE; gate + o_proj + residual + MLP) through
+    # torch.compile with dynamic shapes (one compilation for every layer and batch shape); attention stays eager.
+    compiled: bool = False
 
     @classmethod
     def wrap(cls, model: nn.Module) -> "LeanDecoder | None":
@@ -145,8 +149,9 @@ class LeanDecoder:
               attend: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """Decoder layer ``layer`` (a module, not an index: ``torch.compile`` of a function taking it compiles
         once for every layer of the model) on x (B, T, hidden); ``attend(q, k, v)``."""
-        q, k, v, gate = self.pre_attention(layer, x, cos, sin)
-        return self.post_attention(layer, x, attend(q, k, v), gate)
+        pre, post = compiled_halves() if self.compiled else (LeanDecoder.pre_attention, LeanDecoder.post_attention)
+        q, k, v, gate = pre(self, layer, x, cos, sin)
+        return post(self, layer, x, attend(q, k, v), gate)
 
     def pre_attention(self, layer: nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
         """Input norm, projections, q/k norms, RoPE: q (B,H,T,D), k, v (B,KV,T,D), gate logits or None."""
@@ -173,6 +178,15 @@ class LeanDecoder:
     def linear_params(self) -> int:
         """Parameters of the decoder layers (what each token multiplies through, embeddings excluded)."""
         return sum(p.numel() for p in self.decoder.layers.parameters())
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_halves() -> tuple[Callable, Callable]:
+    """``pre_attention`` and ``post_attention`` compiled once per process, shapes dynamic (packed batches vary in
+    rows and length; dynamo compiles single-row batches once more), reused by every layer: regional compilation,
+    as the compiled decode step."""
+    return (torch.compile(LeanDecoder.pre_attention, dynamic=True),
+            torch.compile(LeanDecoder.post_attention, dynamic=True))
 
 
 def expand_kv(x: torch.Tensor, groups: int) -> torch.Tensor:

@@ -67,7 +67,8 @@ class _ModelCache:
             if spec.zero_mlp_layers:
                 _zero_mlp_layers(loaded.model, spec.zero_mlp_layers, spec.name)
             lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=spec.max_length,
-                                         batch_tokens=spec.batch_tokens, generation=spec.generation)
+                                         batch_tokens=spec.batch_tokens, generation=spec.generation,
+                                         compile_scoring=spec.compile_scoring)
             # Several processes: requests are split across ranks by cost and gathered (results agree with a
             # single process to float rounding). One process: the adapter as is.
             self.lm = self.dist.wrap(lm) if self.dist.active else lm
@@ -97,6 +98,8 @@ def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
             "zero_mlp_layers": list(spec.zero_mlp_layers)}
     if spec.generation is not None:  # only when chosen, so earlier runs' unit hashes stay valid
         info["generation"] = spec.generation
+    if spec.compile_scoring:
+        info["compile_scoring"] = True
     return info
 
 

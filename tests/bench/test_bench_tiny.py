@@ -29,6 +29,9 @@ def test_every_workload_ran_and_agrees(record):
     for name in ("hellaswag", "mmlu", "wikitext"):
         assert w[name]["agreement"]["ok"], w[name]["agreement"]
         assert w[name]["evalsuite"]["useful_tokens"] > 0 and w[name]["evalsuite"]["engine"] == "lean"
+    for name in ("hellaswag", "mmlu", "wikitext"):  # the compiled-layers variant, checked against stock too
+        assert w[name]["evalsuite_compiled"]["engine"] == "lean+compiled", name
+        assert w[name]["agreement_compiled"]["ok"] and w[name]["agreement_compiled"]["n_logliks"] > 0, name
     assert "speedup_full_estimate" in w["mmlu"]  # stock ran on a per-subject subset
     assert w["mmlu"]["evalsuite"]["tree"]["unique_tokens"] < w["mmlu"]["evalsuite"]["tree"]["input_tokens"]
 
