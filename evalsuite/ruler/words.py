@@ -54,6 +54,18 @@ FWE_WORD_LETTERS = 6
 DELIMITER = " "
 
 
+def _framed(head: str, c_head: int, body: str, tail: str, c_close: int, *, planned: int, gen_prefix: str,
+            outputs: tuple[str, ...]) -> Draft:
+    """A word-list prompt: the instruction head (its junction marked), the list, the question tail; the list's
+    tokens are what the plan leaves after the head and the closing part."""
+    pieces = Pieces()
+    pieces.add(head, c_head, mark=True)
+    pieces.add(body, planned - c_head - c_close)
+    pieces.mark_here()
+    return Draft(input=pieces.text() + tail, gen_prefix=gen_prefix, delimiter=DELIMITER, planned=planned,
+                 marks=tuple(pieces.marks), outputs=outputs)
+
+
 def _numbered(words: list[str]) -> str:
     return " ".join(f"{i + 1}. {w}" for i, w in enumerate(words))
 
@@ -131,18 +143,8 @@ def _cwe_recipe(counter: TokenCounter, pool: _WordPool, length: int, rng: random
         parts = np.empty(2 * len(listed), dtype=object)
         parts[0::2] = labels.upto(len(listed)).text[: len(listed)]
         parts[1::2] = pool.spaced[listed]
-        pieces = Pieces()
-        pieces.add(head, c_head, mark=True)
-        pieces.add("".join(parts), plan(k) - c_head - c_close)
-        pieces.mark_here()
-        return Draft(
-            input=pieces.text() + tail_t,
-            gen_prefix=CWE_GEN_PREFIX,
-            delimiter=DELIMITER,
-            planned=plan(k),
-            marks=tuple(pieces.marks),
-            outputs=tuple(pool.words[i] for i in common),
-        )
+        return _framed(head, c_head, "".join(parts), tail_t, c_close, planned=plan(k), gen_prefix=CWE_GEN_PREFIX,
+                       outputs=tuple(pool.words[i] for i in common))
 
     return recipe
 
@@ -207,18 +209,8 @@ def _fwe_recipe(
         spaced = np.asarray([" " + w for w in vocab], dtype=object)
         text = spaced[np.repeat(np.arange(vocab_size), reps)]
         text = text[np.random.default_rng(order_seed).permutation(len(text))]
-        pieces = Pieces()
-        pieces.add(head_t, c_head, mark=True)
-        pieces.add("".join(text), plan(n_words) - c_head - c_close)
-        pieces.mark_here()
-        return Draft(
-            input=pieces.text() + tail_t,
-            gen_prefix=FWE_GEN_PREFIX,
-            delimiter=DELIMITER,
-            planned=plan(n_words),
-            marks=tuple(pieces.marks),
-            outputs=tuple(vocab[1:4]),
-        )
+        return _framed(head_t, c_head, "".join(text), tail_t, c_close, planned=plan(n_words),
+                       gen_prefix=FWE_GEN_PREFIX, outputs=tuple(vocab[1:4]))
 
     return recipe
 
