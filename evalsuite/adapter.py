@@ -28,7 +28,7 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils import normalize_gen_kwargs
 from tqdm import tqdm
 
-from evalsuite.fast import templates
+from evalsuite.fast import kernels, templates
 from evalsuite.fast.decode import DecodeCache
 from evalsuite.fast.encode import EncodeStats, PairEncoder
 from evalsuite.fast.lean import LeanDecoder
@@ -44,14 +44,18 @@ class EvalsuiteLM(HFLM):
     picks the decoder (``"fast"``: CUDA-graph steps; ``"compiled"``: the same, torch.compile'd;
     ``"exact"``: transformers' kernels; ``"hf"``: the model's forward), see :mod:`evalsuite.generation`;
     ``compile_scoring`` runs the scoring layers' pure halves through ``torch.compile`` (off by default: it
-    moves bf16 results by rounding, and is not yet measured on a GPU).
+    moves bf16 results by rounding, and is not yet measured on a GPU); ``attention`` picks the kernel for
+    plain causal rows and prompts on CUDA (``"auto"``, ``"fa4"``, ``"cudnn"``, ``"flash"``; see
+    :func:`evalsuite.fast.kernels.causal_backend`).
     """
 
     def __init__(self, pretrained: Any = None, *, tokenizer: Any = None, max_length: int | None = None,
                  batch_tokens: int = 8192, row_tokens: int = 2048, device: str | None = None,
                  dtype: str = "float32", subfolder: str | None = None, gguf_file: str | None = None,
                  attn_implementation: str = "sdpa", generation: GenerationMode | None = None,
-                 compile_scoring: bool = False, **kwargs: Any) -> None:
+                 compile_scoring: bool = False, attention: str = "auto", **kwargs: Any) -> None:
+        if attention not in kernels.ATTENTION_CHOICES:
+            raise ValueError(f"attention must be one of {', '.join(kernels.ATTENTION_CHOICES)}, not {attention!r}")
         if isinstance(pretrained, str):  # `lm_eval --model evalsuite --model_args pretrained=...`
             from evalsuite.models.loader import ModelSource, load
 
@@ -63,7 +67,7 @@ class EvalsuiteLM(HFLM):
             max_length = int(getattr(pretrained.config, "max_position_embeddings", 2048))
         super().__init__(pretrained=pretrained, tokenizer=tokenizer, max_length=max_length, batch_size=1, **kwargs)
         self.scoring = ScoringConfig(batch_tokens=int(batch_tokens), row_tokens=int(row_tokens),
-                                     compile=str(compile_scoring).lower() in ("true", "1"))
+                                     compile=str(compile_scoring).lower() in ("true", "1"), attention=attention)
         on_cuda = next(self.model.parameters()).device.type == "cuda"
         # CPU: the eager static-cache decoder (a graph would replay nothing faster and attend over the bucket).
         self.generation: GenerationMode = generation or ("fast" if on_cuda else "exact")
@@ -152,6 +156,7 @@ class EvalsuiteLM(HFLM):
             t_req = time.perf_counter()
             tokens = greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,
                                             eos_token_id=self.eot_token_id, mode=self.generation, cache=cache,
+                                            attention=self.scoring.attention,
                                             timings=phases)
             phases["request_s"] = time.perf_counter() - t_req  # setup + prefill + decode, synchronised
             self.generated_tokens.append(tokens)

@@ -30,6 +30,7 @@ from transformers import DynamicCache
 
 from evalsuite.errors import ContextLengthError
 from evalsuite.fast.decode import DecodeCache, greedy
+from evalsuite.fast.kernels import AttentionChoice
 from evalsuite.fast.lean import LeanDecoder
 
 GenerationMode = Literal["fast", "compiled", "exact", "hf"]
@@ -69,10 +70,12 @@ class _StopStrings:
 def greedy_generate_tokens(model: torch.nn.Module, tokenizer, request: GenerationRequest, *, max_length: int,
                            eos_token_id: int | None, mode: GenerationMode = "fast",
                            cache: DecodeCache | None = None, prefill_chunk: int = 32768,
+                           attention: AttentionChoice = "auto",
                            timings: dict[str, float] | None = None) -> list[int]:
     """The greedy continuation's token ids (EOS excluded; tokens after a stop string may follow).
 
-    ``timings`` receives the phases of the static-cache engines (see :func:`evalsuite.fast.decode.greedy`).
+    ``timings`` receives the phases of the static-cache engines (see :func:`evalsuite.fast.decode.greedy`);
+    ``attention`` picks the fast prefill's causal kernel (:func:`evalsuite.fast.kernels.causal_backend`).
     """
     n_prompt = len(request.prompt_tokens)
     if n_prompt + request.max_gen_toks > max_length:
@@ -85,7 +88,7 @@ def greedy_generate_tokens(model: torch.nn.Module, tokenizer, request: Generatio
             cache = None
         return greedy(lean, list(request.prompt_tokens), max_new_tokens=request.max_gen_toks,
                       eos_token_id=eos_token_id, stop=stop, fast=mode in ("fast", "compiled"), cache=cache,
-                      timings=timings, compile=mode == "compiled")
+                      timings=timings, compile=mode == "compiled", attention=attention)
     return _hf_greedy(model, request, eos_token_id, stop, prefill_chunk)
 
 

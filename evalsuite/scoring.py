@@ -21,6 +21,7 @@ Shapes: B rows, L tokens per row, V vocabulary, H hidden size.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Literal, Sequence
@@ -41,15 +42,17 @@ class ScoringConfig:
     """Batching knobs. ``batch_tokens`` bounds B*L per forward pass; ``row_tokens`` the packed row length.
 
     A row is never shorter than the longest request. ``engine="hf"`` forces
-    transformers' decoder instead of the lean forward pass; ``prefer_cudnn``
-    lets unmasked batches use cuDNN attention on CUDA once it passed its check.
+    transformers' decoder instead of the lean forward pass; ``attention`` picks
+    the kernel for unmasked (plain causal) batches on CUDA: ``"auto"`` is the
+    fastest that passed its check (FlashAttention-4, cuDNN, FlashAttention-2;
+    :func:`evalsuite.fast.kernels.causal_backend`).
     """
 
     batch_tokens: int = 8192
     row_tokens: int = 2048
     lm_head_chunk: int = 2048  # distinct positions per LM-head matmul: bounds the [n, V] fp32 logits buffer
     engine: Literal["auto", "hf"] = "auto"
-    prefer_cudnn: bool = True
+    attention: kernels.AttentionChoice = "auto"
     compile: bool = False  # the lean layer's pure halves through torch.compile (LeanDecoder.compiled)
 
 
@@ -90,19 +93,18 @@ def _hidden(model: torch.nn.Module, lean: LeanDecoder | None, batch: Batch, devi
     mask = None if batch.chain else kernels.tree_mask(_to_device(batch.end, device))
     if lean is not None:
         groups = lean.n_heads // lean.n_kv_heads
-        cudnn = mask is None and kernels.use_cudnn(device, config.prefer_cudnn)
-        attend = kernels.causal(groups, lean.scaling, expand=cudnn) if mask is None \
-            else kernels.tree(mask, groups, lean.scaling)
-        try:
-            with kernels.sdpa_backends(device, masked=mask is not None, prefer_cudnn=cudnn):
-                return lean.hidden(ids, pos, attend)
-        except RuntimeError:
-            if not cudnn:
-                raise
-            kernels.DISABLED.add("cudnn")  # a cuDNN limit: FlashAttention-2 from now on
-            kernels.cudnn_attention_ok.cache_clear()
-            with kernels.sdpa_backends(device, masked=False, prefer_cudnn=False):
-                return lean.hidden(ids, pos, kernels.causal(groups, lean.scaling))
+        if mask is not None:
+            with kernels.sdpa_backends(device, masked=True, prefer_cudnn=False):
+                return lean.hidden(ids, pos, kernels.tree(mask, groups, lean.scaling))
+        while True:
+            backend = kernels.causal_backend(device, config.attention)
+            try:
+                with kernels.sdpa_backends(device, masked=False, prefer_cudnn=backend == "cudnn"):
+                    return lean.hidden(ids, pos, kernels.causal(groups, lean.scaling, backend=backend))
+            except RuntimeError:
+                if backend == "sdpa":
+                    raise
+                kernels.disable(backend)  # a kernel limit at this shape: the next kernel from now on
     decoder = getattr(model, model.base_model_prefix)
     impl = getattr(model.config, "_attn_implementation", "sdpa")
     if mask is not None and impl not in ("sdpa", "eager"):
@@ -124,19 +126,36 @@ def _hidden_or_eager(model: torch.nn.Module, lean: LeanDecoder | None, batch: Ba
         return _hidden(model, lean, batch, device, config), lean
     except Exception as exc:  # noqa: BLE001
         kernels.DISABLED.clear()
-        kernels.DISABLED.update(disabled)  # _hidden may have blamed cuDNN for the compiler's error
+        kernels.DISABLED.update(disabled)  # _hidden may have blamed a kernel for the compiler's error
         kernels.cudnn_attention_ok.cache_clear()
+        kernels.fa4_attention_ok.cache_clear()
         stats.notes.append(f"compiled scoring failed ({type(exc).__name__}: {str(exc)[:300]}); eager layers")
         stats.engine = "lean (compile failed)"
         eager = replace(lean, compiled=False)
         return _hidden(model, eager, batch, device, config), eager
 
 
+def _pick(logits: torch.Tensor, rows: torch.Tensor, tok: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """log_softmax(logits)[rows, tok] in fp32 and whether ``tok`` is each row's argmax, as the stock backend
+    computes them (a full-vocabulary fp32 log-softmax, then a gather: CPU logsumexp rounds differently,
+    ~1e-5 per token)."""
+    logprobs = torch.log_softmax(logits.float(), dim=-1)  # (n, V)
+    return logprobs[rows, tok], logprobs.argmax(dim=-1)[rows] == tok
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_pick() -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    # The same formula through inductor: the gathered entries of the log-softmax are computed from its two row
+    # reductions, so the [n, V] fp32 copy and log-softmax are never written (~5 GB of traffic per 2,048 rows).
+    return torch.compile(_pick, dynamic=True)
+
+
 def _score_positions(head: torch.nn.Module, hidden: torch.Tensor, batch: Batch, chunk: int,
-                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+                     device: torch.device, compiled: bool = False) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """Per scored (position, target): log-prob (fp32) and argmax == target, LM head once per distinct position.
 
     Returns them in an order of the batch's scored pairs given by the third value (request ids).
+    ``compiled``: :func:`_pick` through torch.compile.
     """
     flat = hidden.reshape(-1, hidden.shape[-1])
     positions, inverse = np.unique(batch.flat_index, return_inverse=True)
@@ -146,15 +165,13 @@ def _score_positions(head: torch.nn.Module, hidden: torch.Tensor, batch: Batch, 
     positions_t = _to_device(positions, device)
     inv_t = _to_device(inv_sorted, device)
     target_t = _to_device(batch.target[order], device)
+    pick = _compiled_pick() if compiled else _pick
     logps, greedy = [], []
     for c, s in enumerate(range(0, len(positions), chunk)):
-        # log_softmax + gather, as the stock backend does: CPU logsumexp rounds differently (~1e-5 per token).
-        logprobs = torch.log_softmax(head(flat[positions_t[s:s + chunk]]).float(), dim=-1)  # (n, V)
-        amax = logprobs.argmax(dim=-1)
         a, b = int(bounds[c]), int(bounds[c + 1])
-        rows, tok = inv_t[a:b] - s, target_t[a:b]
-        logps.append(logprobs[rows, tok])
-        greedy.append(amax[rows] == tok)
+        lp, gr = pick(head(flat[positions_t[s:s + chunk]]), inv_t[a:b] - s, target_t[a:b])
+        logps.append(lp)
+        greedy.append(gr)
     return torch.cat(logps), torch.cat(greedy), batch.request[order]
 
 
@@ -181,11 +198,22 @@ def score_requests(model: torch.nn.Module, requests: Sequence[Request], *, max_l
                       max_length=max_length, align=8 if device.type == "cuda" else 1)
     stats = ScoringStats(plan.stats, batches=len(plan),
                          engine="hf" if lean is None else "lean+compiled" if lean.compiled else "lean")
+    if lean is not None and device.type == "cuda":
+        stats.engine += f", causal rows: {kernels.causal_backend(device, config.attention)}"
     t1 = time.perf_counter()
     logps, greedy, owners = [], [], []
+    compiled_head = True
     for batch in plan.batches():
         hidden, lean = _hidden_or_eager(model, lean, batch, device, config, stats)
-        lp, gr, req = _score_positions(head, hidden, batch, config.lm_head_chunk, device)
+        compiled_head = compiled_head and lean is not None and lean.compiled
+        try:
+            lp, gr, req = _score_positions(head, hidden, batch, config.lm_head_chunk, device, compiled=compiled_head)
+        except Exception as exc:  # noqa: BLE001 - an inductor limit: the eager head computes the same thing
+            if not compiled_head:
+                raise
+            compiled_head = False
+            stats.notes.append(f"compiled LM-head log-softmax failed ({type(exc).__name__}: {str(exc)[:300]}); eager")
+            lp, gr, req = _score_positions(head, hidden, batch, config.lm_head_chunk, device)
         logps.append(lp)
         greedy.append(gr)
         owners.append(req)

@@ -59,6 +59,7 @@ class ModelSpec:
     zero_mlp_layers: tuple[int, ...] = ()  # ablation: these layers' MLP outputs set to zero after loading
     generation: str | None = None  # decoder for generate_until (evalsuite.generation); None: fast on CUDA
     compile_scoring: bool = False  # loglikelihood layers through torch.compile (ScoringConfig.compile)
+    attention: str = "auto"  # causal kernel for plain rows and prompts on CUDA (evalsuite.fast.kernels)
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def _source(d: Any, where: str) -> SourceSpec:
 
 def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
     keys = {"name", "role", "source", "dtype", "device", "max_length", "attn_implementation", "batch_tokens",
-            "yarn", "compare_to", "zero_mlp_layers", "generation", "compile_scoring"}
+            "yarn", "compare_to", "zero_mlp_layers", "generation", "compile_scoring", "attention"}
     _take(d, where, keys)
     merged = {**defaults, **d}
     for req in ("name", "source"):
@@ -176,6 +177,11 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
 
         if generation not in GENERATION_MODES:
             raise SpecError(f"{where}.generation: must be one of {', '.join(GENERATION_MODES)}, found {generation!r}")
+    from evalsuite.fast.kernels import ATTENTION_CHOICES
+
+    attention = merged.get("attention", "auto")
+    if attention not in ATTENTION_CHOICES:
+        raise SpecError(f"{where}.attention: must be one of {', '.join(ATTENTION_CHOICES)}, found {attention!r}")
     return ModelSpec(name=name, role=role, source=_source(merged["source"], f"{where}.source"), dtype=dtype,
                      device=_typed(merged.get("device", "cpu"), str, f"{where}.device"), max_length=max_length,
                      attn_implementation=merged.get("attn_implementation", "sdpa"),
@@ -183,7 +189,8 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
                      yarn=yarn, compare_to=merged.get("compare_to"),
                      zero_mlp_layers=_layer_list(merged.get("zero_mlp_layers", []), f"{where}.zero_mlp_layers"),
                      generation=generation,
-                     compile_scoring=_typed(merged.get("compile_scoring", False), bool, f"{where}.compile_scoring"))
+                     compile_scoring=_typed(merged.get("compile_scoring", False), bool, f"{where}.compile_scoring"),
+                     attention=attention)
 
 
 def _layer_list(value: Any, where: str) -> tuple[int, ...]:

@@ -228,3 +228,25 @@ def test_compiled_scoring_falls_back_to_eager(model, monkeypatch):
     got = score_requests(model, reqs, max_length=512, pad_id=0, config=ScoringConfig(compile=True), stats_out=stats)
     assert got == score_requests(model, reqs, max_length=512, pad_id=0)
     assert stats[0].engine == "lean (compile failed)" and "inductor cannot lower this" in stats[0].notes[0]
+
+
+def test_compiled_lm_head_falls_back_to_eager(model, monkeypatch):
+    """The compiled log-softmax + gather of the LM head (compile=True) is an optimisation: if inductor fails on
+    it, the batch is scored by the eager head, with a note, and the layers stay compiled."""
+    import evalsuite.scoring as scoring
+    from evalsuite.scoring import ScoringStats
+
+    def broken():
+        def pick(*args):
+            raise RuntimeError("no lowering for this reduction")
+        return pick
+
+    monkeypatch.setattr(scoring, "_compiled_pick", broken)
+    reqs = _requests(5)
+    stats: list[ScoringStats] = []
+    got = score_requests(model, reqs, max_length=512, pad_id=0,
+                         config=ScoringConfig(batch_tokens=64, row_tokens=64, compile=True), stats_out=stats)
+    ref = score_requests(model, reqs, max_length=512, pad_id=0, config=ScoringConfig(batch_tokens=64, row_tokens=64))
+    assert stats[0].engine == "lean+compiled" and "no lowering for this reduction" in stats[0].notes[0]
+    for (a, ga), (b, gb) in zip(ref, got, strict=True):
+        assert abs(a - b) < 1e-4 and ga == gb

@@ -50,6 +50,9 @@ def main(argv: list[str]) -> int:
                                    "the order given; gated and quick after them)")
     p.add_argument("--name", help="record name (default: the preset's)")
     p.add_argument("--deadline", type=float, help="seconds after which stock runs are skipped")
+    p.add_argument("--variants", help="comma-separated scoring variants run after stock (of: "
+                                      "compiled, flash, cudnn, fa4, compiled_cudnn; '' for none)")
+    p.add_argument("--ruler-modes", help="comma-separated RULER engines, e.g. fast,compiled,compiled@cudnn,exact")
     a = p.parse_args(argv)
     from evalsuite.bench.run import run_bench
     from evalsuite.bench.report import render
@@ -69,6 +72,24 @@ def main(argv: list[str]) -> int:
         cfg = cfg.with_(name=a.name)
     if a.deadline is not None:
         cfg = cfg.with_(deadline_s=a.deadline)
+    if a.variants is not None:
+        from evalsuite.bench.config import SCORING_VARIANTS
+
+        names = tuple(v for v in a.variants.split(",") if v)
+        unknown = [v for v in names if v not in SCORING_VARIANTS]
+        if unknown:
+            raise SpecError(f"unknown scoring variant(s) {', '.join(unknown)}; choose from {', '.join(SCORING_VARIANTS)}")
+        cfg = cfg.with_(scoring_variants=names)
+    if a.ruler_modes:
+        from dataclasses import replace
+
+        modes = tuple(a.ruler_modes.split(","))
+        for m in modes:
+            mode, _, attention = m.partition("@")
+            if mode not in ("fast", "compiled", "exact", "hf") or attention not in ("", "auto", "fa4", "cudnn", "flash"):
+                raise SpecError(f"bad RULER mode {m!r}: MODE[@ATTENTION], MODE fast/compiled/exact/hf, "
+                                "ATTENTION auto/fa4/cudnn/flash")
+        cfg = cfg.with_(ruler=tuple(replace(w, modes=modes) for w in cfg.ruler))
     data_dir = data_dir_from(a.data)
     if data_dir is None:
         raise SpecError("bench needs the real data: pass --data DIR or set EVALSUITE_DATA")

@@ -3,12 +3,12 @@
     python -m evalsuite.bench.probe --data DATA --tokenizer TOK --out OUT
 
 * ``scoring_profile``: kernel-time breakdown (torch.profiler) of evalsuite's scorer on
-  HellaSwag and MMLU-style requests, and the share of wall time the GPU was busy;
-* ``wikitext_attention``: the same WikiText windows with cuDNN vs FlashAttention-2;
+  HellaSwag and MMLU-style requests, eager and compiled, and the share of wall time the GPU was busy;
+* ``wikitext_attention``: the same WikiText windows with cuDNN, FlashAttention-2 and -4 (each twice);
 * ``decode``: CUDA-graph decode step at 32K: kernels per step, ms per step, capture
   errors, and the same with a fused ``F.rms_norm`` in place of the models' 7-kernel RMSNorm;
-* ``attention_128k``: cuDNN vs FlashAttention-2 at 131,072 tokens (time, agreement
-  with an fp32 reference on the last 1,024 queries);
+* ``attention_128k``: cuDNN, FlashAttention-2 and FlashAttention-4 (if installed) at 131,072 and
+  32,768 tokens and on a WikiText batch (time, TFLOP/s, agreement with an fp32 reference);
 * ``first_token_128k``: top-5 logits of the first generated token with the fast
   (cuDNN) and exact (FlashAttention-2) prefills on the RULER 128K prompt.
 """
@@ -88,24 +88,27 @@ def _mmlu_pairs(data: Path, subjects: list[str]) -> list[tuple[str, str]]:
 
 
 def scoring_profile(model, tok, data: Path) -> dict[str, Any]:
+    """Kernel-time breakdown of the scorer on 2,500 HellaSwag items (``_mmlu_pairs`` builds MMLU-style requests
+    for the same), eager and with compiled layers (``ScoringConfig.compile``), with the share of wall time the GPU was busy."""
     from evalsuite.fast.encode import PairEncoder
     from evalsuite.scoring import ScoringConfig, score_requests
 
     enc = PairEncoder(tok, add_bos_token=None, prefix_token_id=tok.bos_token_id)
     out = {}
-    for name, pairs, row in (("hellaswag_2500", _hellaswag_pairs(data, 2500), 512),
-                             ("mmlu_3_subjects", _mmlu_pairs(data, ["high_school_biology", "professional_law",
-                                                                   "anatomy"]), 4096)):
+    for name, pairs, row in (("hellaswag_2500", _hellaswag_pairs(data, 2500), 512),):
         reqs = enc.encode_pairs(pairs)
-        cfg = ScoringConfig(batch_tokens=32768, row_tokens=row)
-        stats: list = []
-        score_requests(model, reqs[:400], max_length=4096, pad_id=0, config=cfg)  # warm-up
-        _, wall = _timed(lambda: score_requests(model, reqs, max_length=4096, pad_id=0, config=cfg, stats_out=stats))
-        out[name] = {"requests": len(reqs), "wall_s": wall, "plan_s": stats[0].plan_seconds,
-                     "padded_tokens": stats[0].tree.padded_tokens, "unique_tokens": stats[0].tree.unique_tokens,
-                     "scored_positions": stats[0].tree.scored_positions,
-                     "profile": _kernel_table(lambda: score_requests(model, reqs, max_length=4096, pad_id=0,
-                                                                     config=cfg))}
+        for variant in ("eager", "compiled"):
+            cfg = ScoringConfig(batch_tokens=32768, row_tokens=row, compile=variant == "compiled")
+            stats: list = []
+            score_requests(model, reqs[:400], max_length=4096, pad_id=0, config=cfg)  # warm-up (compilation)
+            _, wall = _timed(lambda: score_requests(model, reqs, max_length=4096, pad_id=0, config=cfg,
+                                                    stats_out=stats))
+            out[f"{name}_{variant}"] = {
+                "requests": len(reqs), "wall_s": wall, "plan_s": stats[0].plan_seconds, "engine": stats[0].engine,
+                "padded_tokens": stats[0].tree.padded_tokens, "unique_tokens": stats[0].tree.unique_tokens,
+                "scored_positions": stats[0].tree.scored_positions,
+                "profile": _kernel_table(lambda: score_requests(model, reqs, max_length=4096, pad_id=0, config=cfg),
+                                         top=16)}
     return out
 
 
@@ -122,13 +125,14 @@ def wikitext_attention(model, tok, data: Path) -> dict[str, Any]:
                 token_list=tok.encode(d["page"]), prefix_token=tok.bos_token_id, max_seq_len=4096, context_len=1)):
             reqs.append((c, x))
     out: dict[str, Any] = {"windows": len(reqs)}
-    for cudnn in (True, False, True):
-        cfg = ScoringConfig(batch_tokens=32768, row_tokens=4096, prefer_cudnn=cudnn)
+    for attention in ("cudnn", "flash", "fa4", "cudnn", "flash", "fa4"):  # twice: the first pays per-shape setup
+        cfg = ScoringConfig(batch_tokens=32768, row_tokens=4096, attention=attention)
         _, wall = _timed(lambda: score_requests(model, reqs, max_length=4096, pad_id=0, config=cfg))
-        out.setdefault(f"cudnn_{cudnn}_s", []).append(wall)
-    out["profile_flash"] = _kernel_table(lambda: score_requests(
-        model, reqs, max_length=4096, pad_id=0, config=ScoringConfig(batch_tokens=32768, row_tokens=4096,
-                                                                     prefer_cudnn=False)), top=8)
+        out.setdefault(f"{attention}_s", []).append(wall)
+    for attention in ("cudnn", "fa4"):
+        out[f"profile_{attention}"] = _kernel_table(lambda: score_requests(
+            model, reqs, max_length=4096, pad_id=0, config=ScoringConfig(batch_tokens=32768, row_tokens=4096,
+                                                                         attention=attention)), top=10)
     return out
 
 
@@ -170,27 +174,56 @@ def decode(model, length: int = 32768, steps: int = 64) -> dict[str, Any]:
 
 
 def attention_128k() -> dict[str, Any]:
+    """Causal attention kernels on the model's shapes (16 query / 8 KV heads, D=128, bf16): one 128K and one
+    32K prompt, and a WikiText batch (8 rows of 4,096): seconds and TFLOP/s (useful causal FLOPs), and each
+    kernel's error against an fp32 reference on the last 1,024 queries of the 128K prompt."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    T = 131072
+    from evalsuite.fast import kernels
+    from evalsuite.fast.lean import expand_kv
+
+    out: dict[str, Any] = {"fa4_available": kernels.fa4_attention_ok(0)}
+    impls: dict[str, Callable] = {
+        "cudnn": lambda q, k, v: _sdpa(SDPBackend.CUDNN_ATTENTION, q, expand_kv(k, 2), expand_kv(v, 2)),
+        "flash": lambda q, k, v: _sdpa(SDPBackend.FLASH_ATTENTION, q, k, v, enable_gqa=True)}
+    if out["fa4_available"]:
+        fa4 = kernels.causal(2, 128 ** -0.5, backend="fa4")
+        impls["fa4"] = lambda q, k, v: fa4(0, q, k, v)
     g = torch.Generator(device="cuda").manual_seed(0)
-    q, k, v = (torch.randn(1, 16, T, 128, device="cuda", dtype=torch.bfloat16, generator=g) for _ in range(3))
-    out: dict[str, Any] = {}
-    res = {}
-    for name, backend in (("cudnn", SDPBackend.CUDNN_ATTENTION), ("flash", SDPBackend.FLASH_ATTENTION)):
-        with sdpa_kernel([backend]):
-            F.scaled_dot_product_attention(q[:, :, :4096], k[:, :, :4096], v[:, :, :4096], is_causal=True)
-            res[name], t = _timed(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True))
-        out[f"{name}_s"] = t
-        out[f"{name}_tflops"] = 4 * 16 * 128 * T * (T + 1) / 2 / t / 1e12
-    ql = q[:, :, -1024:].float()
-    s = (ql @ k.float().transpose(-1, -2)) / 128 ** 0.5  # (1,16,1024,T) fp32; the last rows see every key
-    s[..., -1024:] += torch.triu(torch.full((1024, 1024), float("-inf"), device="cuda"), 1)
-    ref = torch.softmax(s, -1) @ v.float()
-    for name, o in res.items():
-        out[f"{name}_rel_err_last1024"] = float((o[:, :, -1024:].float() - ref).norm() / ref.norm())
-    out["cudnn_vs_flash_rel"] = float((res["cudnn"].float() - res["flash"].float()).norm() / res["flash"].float().norm())
+    for label, B, T in (("128k", 1, 131072), ("32k", 1, 32768), ("wikitext_8x4096", 8, 4096)):
+        q = torch.randn(B, 16, T, 128, device="cuda", dtype=torch.bfloat16, generator=g)
+        k, v = (torch.randn(B, 8, T, 128, device="cuda", dtype=torch.bfloat16, generator=g) for _ in range(2))
+        flops = 4 * B * 16 * 128 * T * (T + 1) / 2
+        res = {}
+        for name, fn in impls.items():
+            try:
+                fn(q[:, :, :4096], k[:, :, :4096], v[:, :, :4096])
+                res[name], t = _timed(lambda: fn(q, k, v))
+                _, t2 = _timed(lambda: fn(q, k, v))
+                t = min(t, t2)
+                out[f"{label}_{name}_s"] = t
+                out[f"{label}_{name}_tflops"] = flops / t / 1e12
+            except Exception as exc:  # noqa: BLE001 - record and keep the other kernels
+                out[f"{label}_{name}_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+        if label == "128k":
+            ql = q[:, :, -1024:].float()
+            kf = expand_kv(k, 2).float()
+            sc = (ql @ kf.transpose(-1, -2)) / 128 ** 0.5  # (1,16,1024,T) fp32; the last rows see every key
+            sc[..., -1024:] += torch.triu(torch.full((1024, 1024), float("-inf"), device="cuda"), 1)
+            ref = torch.softmax(sc, -1) @ expand_kv(v, 2).float()
+            del sc, kf
+            for name, o in res.items():
+                out[f"{name}_rel_err_last1024"] = float((o[:, :, -1024:].float() - ref).norm() / ref.norm())
+        del q, k, v, res
+        torch.cuda.empty_cache()
     return out
+
+
+def _sdpa(backend: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw: Any) -> torch.Tensor:
+    from torch.nn.attention import sdpa_kernel
+
+    with sdpa_kernel([backend]):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, **kw)
 
 
 def first_token_128k(tok, data: Path) -> dict[str, Any]:

@@ -42,12 +42,12 @@ def scoring_table(workloads: dict[str, Any]) -> list[str]:
                     f"| {speed} | {e['requests_per_s']:.0f} | {e['tokens_per_s']:.3g} | {_pct(e['mfu'])} / "
                     f"{_pct(s.get('mfu'))} | {_f(e['peak_gib'])} / {_f(s.get('peak_gib'))} "
                     f"| {_agreement(w.get('agreement'))} |")
-        c = w.get("evalsuite_compiled")
-        if c:
-            rows.append(f"| {key}, compiled layers ({c.get('engine')}) | {c['items']} | – | {c['seconds']:.1f} "
-                        f"| {_f(w.get('speedup_compiled'), '{:.1f}x')} | {c['requests_per_s']:.0f} "
+        for name in [k[len("evalsuite_"):] for k in w if k.startswith("evalsuite_") and k != "evalsuite_on_stock_subset"]:
+            c = w[f"evalsuite_{name}"]
+            rows.append(f"| {key}, variant {name} ({c.get('engine')}) | {c['items']} | – | {c['seconds']:.1f} "
+                        f"| {_f(w.get(f'speedup_{name}'), '{:.1f}x')} | {c['requests_per_s']:.0f} "
                         f"| {c['tokens_per_s']:.3g} | {_pct(c['mfu'])} / – | {_f(c['peak_gib'])} / – "
-                        f"| {_agreement(w.get('agreement_compiled'))} |")
+                        f"| {_agreement(w.get(f'agreement_{name}'))} |")
     return rows
 
 
@@ -59,10 +59,12 @@ def ruler_table(workloads: dict[str, Any]) -> list[str]:
         if not key.startswith("ruler_") or "name" not in w:
             continue
         label = f"{w['length'] // 1024}K{' YaRN x%g' % w['yarn_factor'] if w['yarn_factor'] > 1 else ''} {w['gate']}"
-        for eng in ("evalsuite_fast", "evalsuite_compiled", "evalsuite_exact", "stock"):
+        for eng in [k for k in w if k.startswith("evalsuite_")] + ["stock"]:
             r = w.get(eng)
             if not r:
                 continue
+            prefill = r.get("phases", {}).get("prefill_attention")
+            eng = f"{eng} (prefill {prefill})" if prefill else eng
             agree = r.get("agreement")
             agree_s = "–" if agree is None else ("identical" if agree["identical"]
                                                  else f"differ from token {agree['first_difference']}")

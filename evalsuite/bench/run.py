@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import torch
 
-from evalsuite.bench.config import BenchConfig, RulerWorkload
+from evalsuite.bench.config import SCORING_VARIANTS, BenchConfig, RulerWorkload
 from evalsuite.bench.flops import ModelShape
 from evalsuite.bench.timing import measure
 from evalsuite.bench.workloads import ruler_workload, run_ours, scoring_workload
@@ -197,19 +197,26 @@ def _warm_up(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, data_dir: Pa
                 run_stock(_stock_factory(cfg, model, tok, 1024, 1), task="es_hellaswag", shots=0, limit=2, tm=tm,
                           seed=cfg.seed, device=device, useful={"requests": 0, "useful_tokens": 0, "useful_flops": 0})
         info = {"seconds": m.seconds}
-        if "compiled" in cfg.scoring_variants:  # compile the scoring layers once (dynamic shapes), untimed later
-            compiled = EvalsuiteLM.from_loaded(model, tok, max_length=1024, batch_tokens=4096, row_tokens=512,
-                                               compile_scoring=True)
-            with measure(device) as mc:
-                r, _ = run_ours(compiled, task="es_hellaswag", shots=0, limit=64, tm=tm, seed=cfg.seed, shape=shape,
-                                device=device)
-            info |= {"compile_scoring_s": mc.seconds, "compile_scoring_engine": r["engine"]}
         if device.type == "cuda":
             from evalsuite.fast import kernels
             from evalsuite.fast.decode import _bmm_out_dtype_ok
 
-            info |= {"cudnn_attention_ok": kernels.cudnn_attention_ok(device.index or 0),
-                     "bmm_out_dtype_ok": _bmm_out_dtype_ok("cuda")}
+            with measure(device) as mk:  # FlashAttention-4 compiles its kernel in its check
+                info |= {"fa4_attention_ok": kernels.fa4_attention_ok(device.index or 0),
+                         "cudnn_attention_ok": kernels.cudnn_attention_ok(device.index or 0),
+                         "bmm_out_dtype_ok": _bmm_out_dtype_ok("cuda"),
+                         "causal_backend_auto": kernels.causal_backend(device, "auto")}
+            info["kernel_checks_s"] = mk.seconds
+        for name in cfg.scoring_variants:  # compile (dynamic shapes) and first-use costs, untimed later
+            opts = SCORING_VARIANTS[name]
+            lm = EvalsuiteLM.from_loaded(model, tok, max_length=4096, batch_tokens=8192, row_tokens=512, **opts)
+            with measure(device) as mc:
+                r, _ = run_ours(lm, task="es_hellaswag", shots=0, limit=64, tm=tm, seed=cfg.seed, shape=shape,
+                                device=device)
+                r2, _ = run_ours(lm, task="es_wikitext", shots=0, limit=2, tm=tm, seed=cfg.seed, shape=shape,
+                                 device=device)
+            info[f"warm_{name}_s"] = mc.seconds
+            info[f"warm_{name}_engine"] = r["engine"]
         return info
 
     rec.step("warm_up", warm)
@@ -226,12 +233,13 @@ def _baseline_scoring(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, dat
             ours = EvalsuiteLM.from_loaded(model, tok, max_length=w.max_length, batch_tokens=w.batch_tokens,
                                            row_tokens=w.row_tokens)
             bs = cfg.stock_batch_size if cfg.stock_batch_size == "auto" else int(cfg.stock_batch_size)
-            compiled = EvalsuiteLM.from_loaded(model, tok, max_length=w.max_length, batch_tokens=w.batch_tokens,
-                                               row_tokens=w.row_tokens, compile_scoring=True) \
-                if "compiled" in cfg.scoring_variants else None
+            variants = {name: EvalsuiteLM.from_loaded(model, tok, max_length=w.max_length,
+                                                      batch_tokens=w.batch_tokens, row_tokens=w.row_tokens,
+                                                      **SCORING_VARIANTS[name])
+                        for name in cfg.scoring_variants}
             return scoring_workload(w, ours=ours, make_stock=_stock_factory(cfg, model, tok, w.max_length, bs),
                                     tm=tm, seed=cfg.seed, shape=shape, device=device,
-                                    with_stock=cfg.with_stock and not rec.past_deadline(), ours_compiled=compiled)
+                                    with_stock=cfg.with_stock and not rec.past_deadline(), variants=variants)
 
         rec.step(w.name, one)
         _free()

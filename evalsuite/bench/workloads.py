@@ -9,7 +9,7 @@ lm-eval's own templates (:func:`evalsuite.fast.templates.stock_templates`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import torch
@@ -88,9 +88,10 @@ def run_stock(make_stock: Any, *, task: str, shots: int, limit: int | None, tm: 
 
 
 def scoring_workload(w: ScoringWorkload, *, ours: Any, make_stock: Any, tm: Any, seed: int, shape: ModelShape,
-                     device: torch.device, with_stock: bool, ours_compiled: Any = None) -> dict[str, Any]:
+                     device: torch.device, with_stock: bool, variants: dict[str, Any] | None = None) -> dict[str, Any]:
     """evalsuite on the workload, then stock on it (or on a per-subtask subset, with evalsuite again there);
-    ``ours_compiled`` (an LM with compiled scoring layers, compiled by the warm-up) then runs it once more."""
+    then each of ``variants`` (name -> an LM with other options, warmed up by the caller) once more, as
+    ``evalsuite_<name>`` with ``agreement_<name>`` (against the same stock items) and ``speedup_<name>``."""
     out: dict[str, Any] = {"name": w.name, "task": w.task, "shots": w.shots, "limit": w.limit,
                            "max_length": w.max_length}
     out["evalsuite"], mine = run_ours(ours, task=w.task, shots=w.shots, limit=w.limit, tm=tm, seed=seed,
@@ -115,13 +116,13 @@ def scoring_workload(w: ScoringWorkload, *, ours: Any, make_stock: Any, tm: Any,
         stock_full = fixed + per_item * out["evalsuite"]["items"]
         out["stock_full_estimate_s"] = stock_full
         out["speedup_full_estimate"] = stock_full / out["evalsuite"]["seconds"]
-    if ours_compiled is not None:
-        out["evalsuite_compiled"], comp = run_ours(ours_compiled, task=w.task, shots=w.shots, limit=w.limit, tm=tm,
-                                                   seed=seed, shape=shape, device=device)
-        stock_items = {(s.task, s.doc_id) for s in theirs.samples}
-        out["agreement_compiled"] = compare_scores([s for s in comp.samples if (s.task, s.doc_id) in stock_items],
-                                                   theirs.samples).to_dict()
-        out["speedup_compiled"] = stock_full / out["evalsuite_compiled"]["seconds"]
+    stock_items = {(s.task, s.doc_id) for s in theirs.samples}
+    for name, lm in (variants or {}).items():
+        out[f"evalsuite_{name}"], var = run_ours(lm, task=w.task, shots=w.shots, limit=w.limit, tm=tm, seed=seed,
+                                                 shape=shape, device=device)
+        out[f"agreement_{name}"] = compare_scores([s for s in var.samples if (s.task, s.doc_id) in stock_items],
+                                                  theirs.samples).to_dict()
+        out[f"speedup_{name}"] = stock_full / out[f"evalsuite_{name}"]["seconds"]
     return out
 
 
@@ -141,7 +142,8 @@ def ruler_ours(lm: Any, *, prompt: str, max_gen_toks: int, mode: str, shape: Mod
     ``compiled`` mode, compiled) decode step. The first request's time, setup included, is kept as
     ``first_request_s``.
     """
-    lm.generation = mode
+    lm.generation, _, attention = mode.partition("@")
+    lm.scoring = replace(lm.scoring, attention=attention or "auto")
     n_before = len(lm.generation_timings)
     with measure(device) as m:
         lm.generate_until([_instance(prompt, max_gen_toks)] * repeat, disable_tqdm=True)

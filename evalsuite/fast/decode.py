@@ -69,35 +69,40 @@ def capacity_for(n_tokens: int, *, minimum: int = 2048) -> int:
     return cap
 
 
-def prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool) -> torch.Tensor:
+def prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool,
+            attention: kernels.AttentionChoice = "auto") -> torch.Tensor:
     """Run the prompt (1, n), writing K/V to ``kv[:, :, :n]``; return the last position's logits (1, V).
 
-    ``fast`` on CUDA: cuDNN attention if it passed its check (falling back to FlashAttention-2 if it
-    raises); otherwise SDPA's default choice with native GQA, exactly as transformers calls it.
+    ``fast`` on CUDA: the causal kernel ``attention`` names (``"auto"``: FlashAttention-4, then cuDNN, whichever
+    passed its check; one that raises is switched off and the prompt run again on the next); otherwise SDPA's
+    default choice with native GQA, exactly as transformers calls it.
     """
     n = prompt.shape[1]
     groups = lean.n_heads // lean.n_kv_heads
     positions = torch.arange(n, device=prompt.device)[None]
-    cudnn = fast and kernels.use_cudnn(prompt.device, True)
 
-    def run(expand: bool) -> torch.Tensor:
+    def run(backend: kernels.Backend) -> torch.Tensor:
+        causal = kernels.causal(groups, lean.scaling, backend=backend)
+
         def attend(i: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
             kv.k[i][:, :, :n].copy_(k)
             kv.v[i][:, :, :n].copy_(v)
-            return kernels.causal(groups, lean.scaling, expand=expand)(i, q, kv.k[i][:, :, :n], kv.v[i][:, :, :n])
+            return causal(i, q, k, v)  # the fresh projections: the same values as the cache prefix
 
-        with kernels.sdpa_backends(prompt.device, masked=False, prefer_cudnn=expand) if fast \
+        with kernels.sdpa_backends(prompt.device, masked=False, prefer_cudnn=backend == "cudnn") if fast \
                 else contextlib.nullcontext():
             return lean.head(lean.hidden(prompt, positions, attend)[:, -1])
 
-    if not cudnn:
-        return run(False)
-    try:
-        return run(True)
-    except RuntimeError:  # a cuDNN limit at this length: FlashAttention-2 instead, from now on
-        kernels.cudnn_attention_ok.cache_clear()
-        kernels.DISABLED.add("cudnn")
-        return run(False)
+    if not fast:
+        return run("sdpa")
+    while True:
+        backend = kernels.causal_backend(prompt.device, attention)
+        try:
+            return run(backend)
+        except RuntimeError:
+            if backend == "sdpa":
+                raise
+            kernels.disable(backend)
 
 
 def exact_step(lean: LeanDecoder, kv: StaticKV, token: int, position: int) -> torch.Tensor:
@@ -279,13 +284,15 @@ StopCheck = Callable[[list[int]], bool]
 
 def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_token_id: int | None,
            stop: StopCheck, fast: bool, cache: "DecodeCache | None" = None,
-           timings: dict[str, Any] | None = None, compile: bool = False) -> list[int]:
+           timings: dict[str, Any] | None = None, compile: bool = False,
+           attention: kernels.AttentionChoice = "auto") -> list[int]:
     """Greedy continuation tokens (EOS excluded), ended by EOS, ``stop(tokens)`` or ``max_new_tokens``.
 
     ``fast`` uses the static-shape step of :class:`GraphDecoder` (captured as a CUDA graph on CUDA,
     run eagerly elsewhere; ``compile``: torch.compile'd first); otherwise :func:`exact_step`.
     ``timings`` (if given) receives ``setup_s`` (cache allocation, compilation, graph capture),
-    ``prefill_s`` (until the first token is known), ``decode_s``, ``decode_steps`` and ``decode_engine``.
+    ``prefill_s`` (until the first token is known), ``decode_s``, ``decode_steps``, ``decode_engine`` and
+    ``prefill_attention`` (the causal kernel of a ``fast`` prefill, ``attention`` choosing; see :func:`prefill`).
     """
     t0 = time.perf_counter()
     n = len(prompt)
@@ -293,7 +300,7 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
         cache = DecodeCache(lean, compile=compile)
     kv, graph = cache.get(capacity_for(n + max_new_tokens) if fast else n + max_new_tokens, graph=fast)
     t1 = time.perf_counter()
-    logits = prefill(lean, kv, torch.tensor([prompt], device=lean.device), fast=fast)
+    logits = prefill(lean, kv, torch.tensor([prompt], device=lean.device), fast=fast, attention=attention)
     out: list[int] = []
     token = int(logits.argmax(dim=-1))  # the first device sync
     t2 = time.perf_counter()
@@ -313,7 +320,8 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
             token = int(exact_step(lean, kv, token, n + step).argmax(dim=-1))
     if timings is not None:
         timings.update(setup_s=t1 - t0, prefill_s=t2 - t1, decode_s=time.perf_counter() - t2, decode_steps=steps,
-                       decode_engine=graph.engine if graph is not None else "eager (exact)")
+                       decode_engine=graph.engine if graph is not None else "eager (exact)",
+                       prefill_attention=kernels.causal_backend(lean.device, attention) if fast else "sdpa")
     return out
 
 

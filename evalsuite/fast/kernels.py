@@ -7,17 +7,21 @@ ancestor mask ``k <= q < end[k]`` on the device and runs SDPA with it (the
 memory-efficient kernel on CUDA; GQA heads are expanded because that kernel
 has no native GQA).
 
-On CUDA, :func:`sdpa_backends` prefers cuDNN's fused attention for unmasked
-causal rows (on Hopper it runs near FlashAttention-3 speed, about twice
-FlashAttention-2) once :func:`cudnn_attention_ok` has checked it against
-FlashAttention on random inputs; otherwise FlashAttention-2.
+Unmasked causal rows (a RULER prefill, rolling perplexity windows) go, on
+CUDA, to the fastest kernel that passed its check against FlashAttention-2 on
+random inputs (:func:`causal_backend`): FlashAttention-4 (``flash_attn.cute``,
+its Hopper forward kernel; an optional package, see
+``evalsuite/tools/build_fa4_parts.sh``), then cuDNN's fused attention
+(:func:`sdpa_backends` asks SDPA for it), then FlashAttention-2. A kernel that
+raises at run time is switched off for the process (:data:`DISABLED`) and the
+batch is run again on the next one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Literal
 
 import torch
 import torch.nn.functional as F
@@ -26,11 +30,36 @@ from evalsuite.fast.lean import expand_kv
 
 
 Attend = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# What a caller may ask for unmasked causal attention: "auto" = the fastest that passed its check.
+AttentionChoice = Literal["auto", "fa4", "cudnn", "flash"]
+ATTENTION_CHOICES = ("auto", "fa4", "cudnn", "flash")
+# What runs: "fa4", "cudnn" (SDPA restricted to cuDNN, K/V heads expanded) or "sdpa" (SDPA's own choice with
+# native GQA, as transformers calls it: FlashAttention-2 on CUDA).
+Backend = Literal["fa4", "cudnn", "sdpa"]
 
 
-def causal(groups: int, scale: float, *, expand: bool = False) -> Attend:
-    """Plain causal attention: GQA native (transformers' sdpa call without a mask), or with K/V heads
-    expanded (``expand``: cuDNN attention takes equal head counts)."""
+def causal_backend(device: torch.device, choice: str = "auto") -> Backend:
+    """The kernel for unmasked causal rows on ``device``: the one asked for, else the fastest that passed its
+    check (FlashAttention-4, then cuDNN), else SDPA's default. Off CUDA always SDPA."""
+    if choice not in ATTENTION_CHOICES:
+        raise ValueError(f"attention must be one of {ATTENTION_CHOICES}, not {choice!r}")
+    if device.type != "cuda" or choice == "flash":
+        return "sdpa"
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if choice in ("auto", "fa4") and fa4_attention_ok(index):
+        return "fa4"
+    if choice in ("auto", "cudnn") and cudnn_attention_ok(index):
+        return "cudnn"
+    return "sdpa"
+
+
+def causal(groups: int, scale: float, *, expand: bool = False, backend: Backend | None = None) -> Attend:
+    """Plain causal attention: GQA native (transformers' sdpa call without a mask), with K/V heads expanded
+    (``expand`` or ``backend="cudnn"``: cuDNN attention takes equal head counts), or FlashAttention-4
+    (``backend="fa4"``, GQA native, (B, T, heads, D) layout)."""
+    if backend == "fa4":
+        return _fa4_causal(scale)
+    expand = expand or backend == "cudnn"
     gqa = {"enable_gqa": True} if groups > 1 and not expand else {}
 
     def attend(_: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -41,9 +70,29 @@ def causal(groups: int, scale: float, *, expand: bool = False) -> Attend:
     return attend
 
 
+def _fa4_causal(scale: float) -> Attend:
+    from flash_attn.cute import flash_attn_func
+
+    def attend(_: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        # (B, heads, T, D) views of (B, T, heads, D) projections: the transposes are views, made contiguous
+        # only if a caller handed in something else.
+        out = flash_attn_func(q.transpose(1, 2).contiguous(), k.transpose(1, 2).contiguous(),
+                              v.transpose(1, 2).contiguous(), softmax_scale=scale, causal=True)[0]
+        return out.transpose(1, 2)
+
+    return attend
+
+
 def use_cudnn(device: torch.device, prefer: bool) -> bool:
     """Whether unmasked attention on ``device`` should go to cuDNN (CUDA, asked for, and it passed its check)."""
     return prefer and device.type == "cuda" and cudnn_attention_ok(device.index or 0)
+
+
+def disable(backend: Backend) -> None:
+    """Switch ``backend`` off for the process after it raised (a kernel limit at some shape)."""
+    DISABLED.add(backend)
+    cudnn_attention_ok.cache_clear()
+    fa4_attention_ok.cache_clear()
 
 
 def tree_mask(end: torch.Tensor) -> torch.Tensor:
@@ -94,6 +143,45 @@ def sdpa_backends(device: torch.device, *, masked: bool, prefer_cudnn: bool) -> 
 DISABLED: set[str] = set()  # backends switched off after a runtime failure
 
 
+def _random_qkv(device: torch.device, kv_heads: int = 16) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator(device=device).manual_seed(0)
+    q = torch.randn(1, 16, 3000, 128, device=device, dtype=torch.bfloat16, generator=g)
+    k = torch.randn(1, kv_heads, 3000, 128, device=device, dtype=torch.bfloat16, generator=g)
+    v = torch.randn(1, kv_heads, 3000, 128, device=device, dtype=torch.bfloat16, generator=g)
+    return q, k, v
+
+
+def _rel_err(x: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((x.float() - ref).norm() / ref.norm())
+
+
+@functools.lru_cache(maxsize=None)
+def fa4_attention_ok(device_index: int) -> bool:
+    """FlashAttention-4 is installed, runs on this GPU (Hopper or newer), and agrees with FlashAttention-2 on
+    random causal GQA inputs (bf16, 16/8 heads, D=128): its error against an fp32 reference is at most twice
+    FlashAttention-2's. Compiles the kernel once (seconds, on first use)."""
+    if "fa4" in DISABLED:
+        return False
+    dev = torch.device("cuda", device_index)
+    if torch.cuda.get_device_capability(dev)[0] < 9:
+        return False
+    try:
+        from flash_attn.cute import flash_attn_func  # noqa: F401
+    except Exception:  # noqa: BLE001 - not installed, or its runtime does not load here
+        return False
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    q, k, v = _random_qkv(dev, kv_heads=8)
+    ref = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True, enable_gqa=True)
+    try:
+        got = _fa4_causal(q.shape[-1] ** -0.5)(0, q, k, v)
+        with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+            fa2 = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+    except Exception:  # noqa: BLE001 - a kernel that cannot run here is simply not used
+        return False
+    return bool(torch.isfinite(got).all()) and _rel_err(got, ref) <= 2 * _rel_err(fa2, ref) + 1e-3
+
+
 @functools.lru_cache(maxsize=None)
 def cudnn_attention_ok(device_index: int) -> bool:
     """cuDNN attention agrees with FlashAttention-2 on random causal inputs (bf16, 16 heads, D=128)."""
@@ -101,11 +189,7 @@ def cudnn_attention_ok(device_index: int) -> bool:
 
     if "cudnn" in DISABLED or not hasattr(SDPBackend, "CUDNN_ATTENTION"):
         return False
-    dev = torch.device("cuda", device_index)
-    g = torch.Generator(device=dev).manual_seed(0)
-    q = torch.randn(1, 16, 3000, 128, device=dev, dtype=torch.bfloat16, generator=g)
-    k = torch.randn(1, 16, 3000, 128, device=dev, dtype=torch.bfloat16, generator=g)
-    v = torch.randn(1, 16, 3000, 128, device=dev, dtype=torch.bfloat16, generator=g)
+    q, k, v = _random_qkv(torch.device("cuda", device_index))
     ref = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True)
     try:
         with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
@@ -114,5 +198,4 @@ def cudnn_attention_ok(device_index: int) -> bool:
             fa2 = F.scaled_dot_product_attention(q, k, v, is_causal=True)
     except RuntimeError:
         return False
-    err = lambda x: float((x.float() - ref).norm() / ref.norm())  # noqa: E731
-    return bool(torch.isfinite(got).all()) and err(got) <= 2 * err(fa2) + 1e-3
+    return bool(torch.isfinite(got).all()) and _rel_err(got, ref) <= 2 * _rel_err(fa2, ref) + 1e-3

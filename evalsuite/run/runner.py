@@ -68,7 +68,7 @@ class _ModelCache:
                 _zero_mlp_layers(loaded.model, spec.zero_mlp_layers, spec.name)
             lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=spec.max_length,
                                          batch_tokens=spec.batch_tokens, generation=spec.generation,
-                                         compile_scoring=spec.compile_scoring)
+                                         compile_scoring=spec.compile_scoring, attention=spec.attention)
             # Several processes: requests are split across ranks by cost and gathered (results agree with a
             # single process to float rounding). One process: the adapter as is.
             self.lm = self.dist.wrap(lm) if self.dist.active else lm
@@ -100,6 +100,8 @@ def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
         info["generation"] = spec.generation
     if spec.compile_scoring:
         info["compile_scoring"] = True
+    if spec.attention != "auto":
+        info["attention"] = spec.attention
     return info
 
 
