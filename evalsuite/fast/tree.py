@@ -23,6 +23,8 @@ One integer per token therefore describes the whole mask; padding gets
 from __future__ import annotations
 
 import bisect
+import contextlib
+import gc
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -249,9 +251,35 @@ def _defer_terminals(node: _Node, child: _Node) -> None:
     node.terminals = []
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (the collector's previous state restored after it).
+
+    Planning allocates ~5 containers per request (nodes with their children and terminals lists,
+    per-request tuples), which sets off the collector's full passes over everything the evaluation holds
+    (lm-eval's Instances and documents, the token lists): inside a 0-shot HellaSwag run they doubled
+    planning time (0.35 s -> 0.7 s on a 2-core CPU host). The tree's parent links are its only cycles,
+    collected as usual once the plan is dropped; nothing else changes.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def build_plan(requests: Sequence[Request], *, capacity: int, batch_tokens: int, max_length: int,
                align: int = 8) -> Plan:
     """Batches that compute every request's scored positions, each tree token once per unit."""
+    with _collector_paused():
+        return _build_plan(requests, capacity=capacity, batch_tokens=batch_tokens, max_length=max_length,
+                           align=align)
+
+
+def _build_plan(requests: Sequence[Request], *, capacity: int, batch_tokens: int, max_length: int,
+                align: int) -> Plan:
     seqs, keys, per_request = _sequences(requests)
     stats = TreeStats(n_requests=len(requests), n_sequences=len(seqs))
     assert max(len(s) for s in seqs) <= max_length, "callers check max_length before planning"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import logging
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import lm_eval
 from lm_eval.tasks import TaskManager
@@ -145,12 +147,36 @@ def _evaluate(lm: Any, task: str, task_manager: TaskManager, shots: int | None, 
                 raise
 
 
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Inside the block, the garbage collector's full passes skip every object that existed before it.
+
+    lm-eval keeps ~10 containers per request alive (Instances, docs, per-sample dicts), which triggers
+    full collections; each one walks the whole heap, and with evalsuite, torch and transformers imported
+    that is ~430,000 objects and ~0.22 s a pass on a 2-core CPU host: 3 passes were ~0.8 s of the ~1.7 s
+    lm-eval spent outside the LM on 0-shot HellaSwag. ``gc.freeze`` moves the existing objects to the
+    permanent generation, so full passes walk only what the evaluation made; ``gc.unfreeze`` puts them
+    back afterwards. Nothing is freed differently except that cyclic garbage already present when the
+    block starts waits until the next full pass after it. Left alone if the collector is off or a caller
+    already froze objects (its own freeze must not be undone here).
+    """
+    if not gc.isenabled() or gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def run_lm_eval(lm: Any, *, task: str, task_manager: TaskManager, shots: int | None, limit: int | None,
                 seed: int) -> LmEvalOutcome:
     quiet_lm_eval()
-    results, not_run = _evaluate(lm, task, task_manager, shots, limit, seed)
-    token_counts = getattr(lm, "rolling_token_counts", {})
-    samples = _samples(results, token_counts)
+    with frozen_heap():  # the conversion below allocates ~10 objects a sample too
+        results, not_run = _evaluate(lm, task, task_manager, shots, limit, seed)
+        token_counts = getattr(lm, "rolling_token_counts", {})
+        samples = _samples(results, token_counts)
     metrics = _metrics(results)
     tp = token_perplexity(samples)
     if tp is not None:

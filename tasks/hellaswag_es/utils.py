@@ -8,6 +8,7 @@ from typing import Any
 import datasets
 
 from evalsuite.data import data_dir_from, read_hellaswag, resolve_data_dir
+from evalsuite.fast.docs import RowCachedDataset
 
 
 def load_hellaswag(data_dir: str | None = None, **_: Any) -> datasets.DatasetDict:
@@ -22,11 +23,14 @@ def load_hellaswag(data_dir: str | None = None, **_: Any) -> datasets.DatasetDic
     return datasets.DatasetDict({"train": train, "validation": val})
 
 
+_BRACKETS = re.compile("\\[.*?\\]")  # compiled once: re.sub's per-call cache lookup was ~50,000 a run
+
+
 def preprocess(text: str) -> str:
     text = text.strip()
     # Brackets are artifacts of the WikiHow portion of HellaSwag.
     text = text.replace(" [title]", ". ")
-    text = re.sub("\\[.*?\\]", "", text)
+    text = _BRACKETS.sub("", text)
     text = text.replace("  ", " ")
     return text
 
@@ -49,12 +53,16 @@ def process_docs(dataset: datasets.Dataset) -> datasets.Dataset:
 
 
 def _process_docs(dataset: datasets.Dataset) -> datasets.Dataset:
-    def _process_doc(doc: dict[str, Any]) -> dict[str, Any]:
-        ctx = doc["ctx_a"] + " " + doc["ctx_b"].capitalize()
-        return {
-            "query": preprocess(doc["activity_label"] + ": " + ctx),
-            "choices": [preprocess(ending) for ending in doc["endings"]],
-            "gold": int(doc["label"]),
-        }
+    """lm-eval's per-doc HellaSwag mapping, run batched (one Python call and one Arrow write per 1,000 docs
+    instead of per doc: same columns, same values); the result iterates from rows decoded once."""
 
-    return dataset.map(_process_doc)
+    def _process_batch(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        query, choices, gold = [], [], []
+        for label, ctx_a, ctx_b, endings, act in zip(batch["label"], batch["ctx_a"], batch["ctx_b"],
+                                                     batch["endings"], batch["activity_label"]):
+            query.append(preprocess(act + ": " + ctx_a + " " + ctx_b.capitalize()))
+            choices.append([preprocess(ending) for ending in endings])
+            gold.append(int(label))
+        return {"query": query, "choices": choices, "gold": gold}
+
+    return RowCachedDataset.wrap(dataset.map(_process_batch, batched=True, batch_size=1000))
