@@ -58,7 +58,7 @@ class ModelSpec:
     compare_to: str | None = None  # the model this one's deltas are taken against
     zero_mlp_layers: tuple[int, ...] = ()  # ablation: these layers' MLP outputs set to zero after loading
     generation: str | None = None  # decoder for generate_until (evalsuite.generation); None: fast on CUDA
-    compile_scoring: bool = False  # loglikelihood layers through torch.compile (ScoringConfig.compile)
+    compile_scoring: bool | None = None  # scoring through torch.compile (ScoringConfig.compile); None: on CUDA
     attention: str = "auto"  # causal kernel for plain rows and prompts on CUDA (evalsuite.fast.kernels)
 
 
@@ -103,6 +103,10 @@ def _take(d: dict[str, Any], where: str, allowed: set[str]) -> None:
     extra = sorted(set(d) - allowed)
     if extra:
         raise SpecError(f"{where}: unknown key {extra[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _optional_bool(value: Any, where: str) -> bool | None:
+    return None if value is None else _typed(value, bool, where)
 
 
 def _typed(value: Any, typ: type | tuple[type, ...], where: str) -> Any:
@@ -189,7 +193,7 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
                      yarn=yarn, compare_to=merged.get("compare_to"),
                      zero_mlp_layers=_layer_list(merged.get("zero_mlp_layers", []), f"{where}.zero_mlp_layers"),
                      generation=generation,
-                     compile_scoring=_typed(merged.get("compile_scoring", False), bool, f"{where}.compile_scoring"),
+                     compile_scoring=_optional_bool(merged.get("compile_scoring"), f"{where}.compile_scoring"),
                      attention=attention)
 
 

@@ -156,6 +156,29 @@ def test_compile_falls_back_to_compiling_around_attention(gated, monkeypatch):
     assert any("inductor cannot lower this" in n for n in cache.notes)
 
 
+def test_compiled_prefill_is_used_and_falls_back(gated, monkeypatch):
+    """``compiled`` also compiles the prefill's layer halves; if that fails, the eager prefill runs, with a note."""
+    from evalsuite.fast import decode
+    from evalsuite.fast import lean as lean_module
+    from evalsuite.fast.lean import LeanDecoder
+    from evalsuite.generation import greedy_generate_tokens
+
+    prompt = torch.randint(0, 1000, (40,), generator=torch.Generator().manual_seed(3)).tolist()
+    ref = gated.generate(torch.tensor([prompt]), max_new_tokens=8, do_sample=False, eos_token_id=None,
+                         pad_token_id=0)[0, 40:].tolist()
+    for broken in (False, True):
+        if broken:
+            def refuse(*args):
+                raise RuntimeError("no lowering for the prefill")
+            monkeypatch.setattr(lean_module, "compiled_halves", lambda: (refuse, refuse))
+        cache, phases = decode.DecodeCache(LeanDecoder.wrap(gated), compile=True), {}
+        got = greedy_generate_tokens(gated, None, GenerationRequest(prompt, 8, ()), max_length=256,
+                                     eos_token_id=None, mode="compiled", cache=cache, timings=phases)
+        assert got == ref
+        assert phases["prefill_compiled"] is (not broken)
+        assert any("no lowering for the prefill" in n for n in cache.notes) is broken
+
+
 def test_a_released_compiled_cache_frees_its_memory(gated):
     """The compiled step must not keep a finished request's KV cache alive (15 GB at 128K on the 1.7B)."""
     import gc

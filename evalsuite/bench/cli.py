@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--name", help="record name (default: the preset's)")
     p.add_argument("--deadline", type=float, help="seconds after which stock runs are skipped")
     p.add_argument("--variants", help="comma-separated scoring variants run after stock (of: "
-                                      "compiled, flash, cudnn, fa4, compiled_cudnn; '' for none)")
+                                      "eager, compiled, flash, cudnn, fa4, compiled_cudnn; '' for none)")
     p.add_argument("--ruler-modes", help="comma-separated RULER engines, e.g. fast,compiled,compiled@cudnn,exact")
     a = p.parse_args(argv)
     from evalsuite.bench.run import run_bench

@@ -9,8 +9,10 @@ from evalsuite.bench.workloads import ScoringWorkload
 from evalsuite.errors import SpecError
 
 
-# Scoring variants the benchmark can run besides the default (attention "auto", eager layers): EvalsuiteLM options.
+# Scoring variants the benchmark can run besides the default (attention "auto"; compiled layers on CUDA, eager on
+# CPU): EvalsuiteLM options.
 SCORING_VARIANTS: dict[str, dict[str, Any]] = {
+    "eager": {"compile_scoring": False},
     "compiled": {"compile_scoring": True},
     "flash": {"attention": "flash"},
     "cudnn": {"attention": "cudnn"},
@@ -87,7 +89,7 @@ def h200() -> BenchConfig:
                  ScoringWorkload("wikitext", "es_wikitext", 0, None, None, 4096, 32768, 4096)),
         ruler=(RulerWorkload(32768), RulerWorkload(131072, 4.0)),
         quick_tasks=_quick((1024, 2048), 1, hellaswag=40, mmlu=1, wikitext=4),  # quick.yaml has 2 RULER samples
-        deadline_s=330.0)
+        deadline_s=330.0, scoring_variants=("eager",))  # the default on CUDA is compiled: eager for comparison
 
 
 def tiny() -> BenchConfig:

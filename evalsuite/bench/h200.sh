@@ -6,7 +6,7 @@
 # A warm machine keeps /tmp between calls: a later call may leave out .whl/ and .carry/ (installed and unpacked
 # already). FlashAttention-4 (optional; evalsuite/tools/build_fa4_parts.sh) travels in parts, one per call
 # (.fa4/partK/); each call adds the part it carries to /tmp/fa4-parts and, once every part of the MANIFEST is
-# there and checks, unpacks them to /tmp/fa4-site.
+# there and checks, unpacks them to /tmp/fa4-site (NO_FA4=1: leave it off the path for this run).
 set -uo pipefail
 OUT=${OUT:-/tmp/bench-out}
 mkdir -p "$OUT"
@@ -27,7 +27,7 @@ if [ -f /tmp/fa4-parts/MANIFEST ] && [ ! -d /tmp/fa4-site ]; then
   fi
 fi
 FA4=""  # on PYTHONPATH (not a site dir, so its .pth is not read): the package and the DSL's own packages
-[ -d /tmp/fa4-site ] && FA4=/tmp/fa4-site:/tmp/fa4-site/nvidia_cutlass_dsl/dsl_packages:
+[ -d /tmp/fa4-site ] && [ "${NO_FA4:-}" != 1 ] && FA4=/tmp/fa4-site:/tmp/fa4-site/nvidia_cutlass_dsl/dsl_packages:
 export PYTHONPATH=/tmp/site:$FA4$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 export TOKENIZERS_PARALLELISM=false TQDM_DISABLE=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1
 if ! python3 -c "import pyarrow, datasets, lm_eval; print('pyarrow', pyarrow.__version__, 'datasets', datasets.__version__)"; then

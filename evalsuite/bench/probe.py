@@ -9,6 +9,8 @@
   errors, and the same with a fused ``F.rms_norm`` in place of the models' 7-kernel RMSNorm;
 * ``attention_128k``: cuDNN, FlashAttention-2 and FlashAttention-4 (if installed) at 131,072 and
   32,768 tokens and on a WikiText batch (time, TFLOP/s, agreement with an fp32 reference);
+* ``eager_overhead``: host cost of an eager launch (and launch + sync) before and after FlashAttention-4
+  is imported and used, with the threads alive at each point;
 * ``first_token_128k``: top-5 logits of the first generated token with the fast
   (cuDNN) and exact (FlashAttention-2) prefills on the RULER 128K prompt.
 """
@@ -226,6 +228,50 @@ def _sdpa(backend: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kw:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True, **kw)
 
 
+def eager_overhead() -> dict[str, Any]:
+    """Host-side cost of eager PyTorch (one tiny kernel launch; one launch + device sync) before FlashAttention-4
+    is imported, after the import, and after its first kernel ran, with the process's threads at each point:
+    run 3 saw eager decoding (stock lm-eval, ``exact``) 3-4x slower in a process that had used FlashAttention-4."""
+    import os
+    import sys
+    import threading
+
+    x = torch.zeros(16, device="cuda")
+
+    def launches(n: int = 3000) -> None:
+        for _ in range(n):
+            x.add_(1)
+        torch.cuda.synchronize()
+
+    def syncs(n: int = 300) -> None:
+        for _ in range(n):
+            x.add_(1)
+            torch.cuda.synchronize()
+
+    out: dict[str, Any] = {"switch_interval_s": sys.getswitchinterval(), "cpus": len(os.sched_getaffinity(0))}
+
+    def point(label: str) -> None:
+        launches(300)
+        _, t = _timed(launches)
+        _, ts = _timed(syncs)
+        out[label] = {"us_per_launch": t / 3000 * 1e6, "us_per_launch_and_sync": ts / 300 * 1e6,
+                      "threads": sorted(th.name for th in threading.enumerate()),
+                      "torch_threads": torch.get_num_threads(), "switch_interval_s": sys.getswitchinterval()}
+
+    point("before_fa4")
+    try:
+        import flash_attn.cute  # noqa: F401
+    except Exception as exc:  # noqa: BLE001
+        out["import_error"] = f"{type(exc).__name__}: {exc}"
+        return out
+    point("after_import")
+    from evalsuite.fast import kernels
+
+    out["fa4_ok"] = kernels.fa4_attention_ok(0)
+    point("after_first_kernel")
+    return out
+
+
 def first_token_128k(tok, data: Path) -> dict[str, Any]:
     from evalsuite.bench.config import h200
     from evalsuite.bench.run import build_model, ruler_prompt
@@ -263,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     path = Path(a.out) / "probe.json"
     model = build_model(h200(), "none")
-    probes = {"attention_128k": attention_128k, "decode": lambda: decode(model),
+    probes = {"eager_overhead": eager_overhead, "attention_128k": attention_128k, "decode": lambda: decode(model),
               "wikitext_attention": lambda: wikitext_attention(model, tok, data),
               "scoring_profile": lambda: scoring_profile(model, tok, data),
               "first_token_128k": lambda: first_token_128k(tok, data)}

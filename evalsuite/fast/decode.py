@@ -18,7 +18,8 @@ sequence grows) and computes logits only at the last position. Then:
   reads the cache once at full bandwidth. Launch overhead (about 28 x 15
   kernels per step) disappears; what is left is reading the KV cache and the
   weights once per token. RMSNorms run fused (``LeanDecoder.fused_norm``);
-* ``compiled``: the ``fast`` step with its decoder layer compiled by
+* ``compiled``: the ``fast`` prefill with its layers' pure halves compiled
+  (dynamic shapes, shared with compiled scoring), and the ``fast`` step with its decoder layer compiled by
   ``torch.compile`` (inductor fuses the ~1,500 small elementwise kernels of a
   28-layer step: norms, RoPE, gate, residuals) before it is captured as a CUDA
   graph. One layer graph serves every layer; compiling costs seconds to tens of
@@ -70,13 +71,32 @@ def capacity_for(n_tokens: int, *, minimum: int = 2048) -> int:
 
 
 def prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool,
-            attention: kernels.AttentionChoice = "auto") -> torch.Tensor:
+            attention: kernels.AttentionChoice = "auto", compiled: bool = False,
+            notes: list[str] | None = None) -> torch.Tensor:
     """Run the prompt (1, n), writing K/V to ``kv[:, :, :n]``; return the last position's logits (1, V).
 
     ``fast`` on CUDA: the causal kernel ``attention`` names (``"auto"``: FlashAttention-4, then cuDNN, whichever
     passed its check; one that raises is switched off and the prompt run again on the next); otherwise SDPA's
-    default choice with native GQA, exactly as transformers calls it.
+    default choice with native GQA, exactly as transformers calls it. ``compiled`` (with ``fast``): each layer's
+    pure halves through torch.compile (:func:`evalsuite.fast.lean.compiled_halves`, dynamic shapes, shared with
+    compiled scoring), attention eager; if compilation fails, the eager layers, with a line in ``notes``.
     """
+    if compiled and fast:
+        disabled = set(kernels.DISABLED)
+        try:
+            return _prefill(dataclasses.replace(lean, compiled=True), kv, prompt, fast=True, attention=attention)
+        except Exception as exc:  # noqa: BLE001 - compilation is an optimisation; the eager layers are correct
+            kernels.DISABLED.clear()
+            kernels.DISABLED.update(disabled)  # the loop may have blamed a kernel for the compiler's error
+            kernels.cudnn_attention_ok.cache_clear()
+            kernels.fa4_attention_ok.cache_clear()
+            if notes is not None:
+                notes.append(f"compiled prefill failed ({type(exc).__name__}: {str(exc)[:300]}); eager layers")
+    return _prefill(lean, kv, prompt, fast=fast, attention=attention)
+
+
+def _prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool,
+             attention: kernels.AttentionChoice) -> torch.Tensor:
     n = prompt.shape[1]
     groups = lean.n_heads // lean.n_kv_heads
     positions = torch.arange(n, device=prompt.device)[None]
@@ -300,7 +320,8 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
         cache = DecodeCache(lean, compile=compile)
     kv, graph = cache.get(capacity_for(n + max_new_tokens) if fast else n + max_new_tokens, graph=fast)
     t1 = time.perf_counter()
-    logits = prefill(lean, kv, torch.tensor([prompt], device=lean.device), fast=fast, attention=attention)
+    logits = prefill(lean, kv, torch.tensor([prompt], device=lean.device), fast=fast, attention=attention,
+                     compiled=compile, notes=cache.notes)
     out: list[int] = []
     token = int(logits.argmax(dim=-1))  # the first device sync
     t2 = time.perf_counter()
@@ -321,7 +342,9 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
     if timings is not None:
         timings.update(setup_s=t1 - t0, prefill_s=t2 - t1, decode_s=time.perf_counter() - t2, decode_steps=steps,
                        decode_engine=graph.engine if graph is not None else "eager (exact)",
-                       prefill_attention=kernels.causal_backend(lean.device, attention) if fast else "sdpa")
+                       prefill_attention=kernels.causal_backend(lean.device, attention) if fast else "sdpa",
+                       prefill_compiled=fast and compile and not any("compiled prefill failed" in x
+                                                                   for x in cache.notes))
     return out
 
 

@@ -100,6 +100,8 @@ def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
         info["generation"] = spec.generation
     if spec.compile_scoring:
         info["compile_scoring"] = True
+    elif spec.compile_scoring is None and getattr(getattr(lm, "scoring", None), "compile", False):  # the CUDA default (CPU runs keep their hashes)
+        info["compile_scoring"] = "auto"
     if spec.attention != "auto":
         info["attention"] = spec.attention
     return info
