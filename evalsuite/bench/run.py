@@ -209,8 +209,11 @@ def _warm_up(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, data_dir: Pa
                          "bmm_out_dtype_ok": _bmm_out_dtype_ok("cuda"),
                          "causal_backend_auto": kernels.causal_backend(device, "auto")}
             info["kernel_checks_s"] = mk.seconds
-        for name in cfg.scoring_variants if "scoring" in cfg.parts else ():  # compilation, first use: untimed later
-            opts = SCORING_VARIANTS[name]
+        # Each scoring configuration once on batches of several rows (a 1-row batch compiles a specialised graph
+        # that the real batches do not reuse): compilation and first-use costs, recorded here, untimed later.
+        # The default one too ("default": compiled on CUDA).
+        warm_sets = {"default": {}} | {name: SCORING_VARIANTS[name] for name in cfg.scoring_variants}
+        for name, opts in warm_sets.items() if "scoring" in cfg.parts else ():
             lm = EvalsuiteLM.from_loaded(model, tok, max_length=4096, batch_tokens=8192, row_tokens=512, **opts)
             with measure(device) as mc:
                 r, _ = run_ours(lm, task="es_hellaswag", shots=0, limit=64, tm=tm, seed=cfg.seed, shape=shape,
