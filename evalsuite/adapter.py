@@ -44,9 +44,10 @@ class EvalsuiteLM(HFLM):
     picks the decoder (``"fast"``: CUDA-graph steps; ``"compiled"``: the same, torch.compile'd;
     ``"exact"``: transformers' kernels; ``"hf"``: the model's forward), see :mod:`evalsuite.generation`;
     ``compile_scoring`` runs the scoring layers' pure halves and the LM head's log-softmax through
-    ``torch.compile`` (``None``: on CUDA, where it took 24-35 % off the H200 benchmark's scoring time, and not on
-    CPU, where the fp32 parity path stays eager; compiling costs ~30 s once per process); ``attention`` picks the kernel for
-    plain causal rows and prompts on CUDA (``"auto"``, ``"fa4"``, ``"cudnn"``, ``"flash"``; see
+    ``torch.compile`` (``None``: on CUDA, where it took 24-35 % off the H200 benchmark's scoring time, and
+    not on CPU, where the fp32 parity path stays eager; compiling costs 10-30 s once per process);
+    ``tree_attention="flex"`` runs packed (masked) rows through FlexAttention with a block mask (opt-in: not
+    yet measured on a GPU); ``attention`` picks the kernel for plain causal rows and prompts on CUDA (``"auto"``, ``"fa4"``, ``"cudnn"``, ``"flash"``; see
     :func:`evalsuite.fast.kernels.causal_backend`).
     """
 
@@ -54,9 +55,12 @@ class EvalsuiteLM(HFLM):
                  batch_tokens: int = 8192, row_tokens: int = 2048, device: str | None = None,
                  dtype: str = "float32", subfolder: str | None = None, gguf_file: str | None = None,
                  attn_implementation: str = "sdpa", generation: GenerationMode | None = None,
-                 compile_scoring: bool | str | None = None, attention: str = "auto", **kwargs: Any) -> None:
+                 compile_scoring: bool | str | None = None, attention: str = "auto", tree_attention: str = "sdpa",
+                 **kwargs: Any) -> None:
         if attention not in kernels.ATTENTION_CHOICES:
             raise ValueError(f"attention must be one of {', '.join(kernels.ATTENTION_CHOICES)}, not {attention!r}")
+        if tree_attention not in ("sdpa", "flex"):
+            raise ValueError(f"tree_attention must be sdpa or flex, not {tree_attention!r}")
         if isinstance(pretrained, str):  # `lm_eval --model evalsuite --model_args pretrained=...`
             from evalsuite.models.loader import ModelSource, load
 
@@ -71,7 +75,8 @@ class EvalsuiteLM(HFLM):
         if compile_scoring is None or str(compile_scoring).lower() == "auto":
             compile_scoring = on_cuda
         self.scoring = ScoringConfig(batch_tokens=int(batch_tokens), row_tokens=int(row_tokens),
-                                     compile=str(compile_scoring).lower() in ("true", "1"), attention=attention)
+                                     compile=str(compile_scoring).lower() in ("true", "1"), attention=attention,
+                                     tree_attention=tree_attention)
         # CPU: the eager static-cache decoder (a graph would replay nothing faster and attend over the bucket).
         self.generation: GenerationMode = generation or ("fast" if on_cuda else "exact")
         # Side channels for the runner and the benchmark.

@@ -53,6 +53,9 @@ class ScoringConfig:
     lm_head_chunk: int = 2048  # distinct positions per LM-head matmul: bounds the [n, V] fp32 logits buffer
     engine: Literal["auto", "hf"] = "auto"
     attention: kernels.AttentionChoice = "auto"
+    # Packed (masked) rows: "sdpa" (the memory-efficient kernel on the dense mask) or "flex" (FlexAttention with
+    # a block mask, empty blocks skipped; falls back to "sdpa" if it fails).
+    tree_attention: kernels.TreeAttention = "sdpa"
     compile: bool = False  # the lean layer's pure halves through torch.compile (LeanDecoder.compiled)
 
 
@@ -94,6 +97,12 @@ def _hidden(model: torch.nn.Module, lean: LeanDecoder | None, batch: Batch, devi
     if lean is not None:
         groups = lean.n_heads // lean.n_kv_heads
         if mask is not None:
+            if config.tree_attention == "flex" and "flex" not in kernels.DISABLED:
+                try:
+                    end = _to_device(batch.end, device)
+                    return lean.hidden(ids, pos, kernels.tree_flex(end, groups, lean.scaling))
+                except Exception:  # noqa: BLE001 - FlexAttention is an optimisation; the dense mask is correct
+                    kernels.DISABLED.add("flex")
             with kernels.sdpa_backends(device, masked=True, prefer_cudnn=False):
                 return lean.hidden(ids, pos, kernels.tree(mask, groups, lean.scaling))
         while True:
@@ -200,6 +209,8 @@ def score_requests(model: torch.nn.Module, requests: Sequence[Request], *, max_l
                          engine="hf" if lean is None else "lean+compiled" if lean.compiled else "lean")
     if lean is not None and device.type == "cuda":
         stats.engine += f", causal rows: {kernels.causal_backend(device, config.attention)}"
+    if lean is not None and config.tree_attention == "flex":
+        stats.engine += ", tree rows: flex"
     t1 = time.perf_counter()
     logps, greedy, owners = [], [], []
     compiled_head = True

@@ -60,6 +60,7 @@ class ModelSpec:
     generation: str | None = None  # decoder for generate_until (evalsuite.generation); None: fast on CUDA
     compile_scoring: bool | None = None  # scoring through torch.compile (ScoringConfig.compile); None: on CUDA
     attention: str = "auto"  # causal kernel for plain rows and prompts on CUDA (evalsuite.fast.kernels)
+    tree_attention: str = "sdpa"  # packed scoring rows: sdpa (dense mask) or flex (block mask, opt-in)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,8 @@ def _source(d: Any, where: str) -> SourceSpec:
 
 def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
     keys = {"name", "role", "source", "dtype", "device", "max_length", "attn_implementation", "batch_tokens",
-            "yarn", "compare_to", "zero_mlp_layers", "generation", "compile_scoring", "attention"}
+            "yarn", "compare_to", "zero_mlp_layers", "generation", "compile_scoring", "attention",
+            "tree_attention"}
     _take(d, where, keys)
     merged = {**defaults, **d}
     for req in ("name", "source"):
@@ -186,6 +188,9 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
     attention = merged.get("attention", "auto")
     if attention not in ATTENTION_CHOICES:
         raise SpecError(f"{where}.attention: must be one of {', '.join(ATTENTION_CHOICES)}, found {attention!r}")
+    tree_attention = merged.get("tree_attention", "sdpa")
+    if tree_attention not in ("sdpa", "flex"):
+        raise SpecError(f"{where}.tree_attention: must be sdpa or flex, found {tree_attention!r}")
     return ModelSpec(name=name, role=role, source=_source(merged["source"], f"{where}.source"), dtype=dtype,
                      device=_typed(merged.get("device", "cpu"), str, f"{where}.device"), max_length=max_length,
                      attn_implementation=merged.get("attn_implementation", "sdpa"),
@@ -194,7 +199,7 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
                      zero_mlp_layers=_layer_list(merged.get("zero_mlp_layers", []), f"{where}.zero_mlp_layers"),
                      generation=generation,
                      compile_scoring=_optional_bool(merged.get("compile_scoring"), f"{where}.compile_scoring"),
-                     attention=attention)
+                     attention=attention, tree_attention=tree_attention)
 
 
 def _layer_list(value: Any, where: str) -> tuple[int, ...]:

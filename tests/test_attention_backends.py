@@ -87,6 +87,8 @@ def test_suite_attention_is_validated():
         parse_suite({**base, "models": [{"name": "m", "source": {"builtin": "smollm2"}, "attention": "fa3"}]})
     suite = parse_suite({**base, "models": [{"name": "m", "source": {"builtin": "smollm2"}, "attention": "cudnn"}]})
     assert suite.models[0].attention == "cudnn"
+    with pytest.raises(SpecError, match=r"models\[0\]\.tree_attention: must be sdpa or flex"):
+        parse_suite({**base, "models": [{"name": "m", "source": {"builtin": "smollm2"}, "tree_attention": "block"}]})
 
 
 @pytest.mark.parametrize("args, message", [(["--variants", "compiled,fast"], "unknown scoring variant"),

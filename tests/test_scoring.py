@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -250,3 +252,36 @@ def test_compiled_lm_head_falls_back_to_eager(model, monkeypatch):
     assert stats[0].engine == "lean+compiled" and "no lowering for this reduction" in stats[0].notes[0]
     for (a, ga), (b, gb) in zip(ref, got, strict=True):
         assert abs(a - b) < 1e-4 and ga == gb
+
+
+@pytest.mark.parametrize("cfg", [ScoringConfig(batch_tokens=64, row_tokens=64, tree_attention="flex"),
+                                 ScoringConfig(batch_tokens=4096, row_tokens=512, tree_attention="flex")])
+def test_flex_tree_attention_equals_the_dense_mask(model, cfg):
+    """Packed rows through FlexAttention with a block mask (empty blocks skipped) score like the dense mask."""
+    from evalsuite.scoring import ScoringStats
+
+    reqs = _requests(6)
+    stats: list[ScoringStats] = []
+    got = score_requests(model, reqs, max_length=256, pad_id=0, config=cfg, stats_out=stats)
+    if stats[0].engine == "hf":
+        return  # transformers' decoder (eager attention) takes the dense mask whatever the config
+    assert stats[0].engine.endswith("tree rows: flex")
+    ref = score_requests(model, reqs, max_length=256, pad_id=0, config=replace(cfg, tree_attention="sdpa"))
+    for (a, ga), (b, gb) in zip(ref, got, strict=True):
+        assert abs(a - b) < 1e-4 and ga == gb
+
+
+def test_flex_tree_attention_falls_back_to_the_dense_mask(model, monkeypatch):
+    from evalsuite.fast import kernels
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no flex kernel for this shape")
+
+    monkeypatch.setattr(kernels, "DISABLED", set())
+    monkeypatch.setattr(kernels, "tree_flex", broken)
+    reqs = _requests(7)
+    cfg = ScoringConfig(batch_tokens=4096, row_tokens=512)
+    got = score_requests(model, reqs, max_length=256, pad_id=0, config=replace(cfg, tree_attention="flex"))
+    assert got == score_requests(model, reqs, max_length=256, pad_id=0, config=cfg)
+    if model.config._attn_implementation == "sdpa":
+        assert "flex" in kernels.DISABLED

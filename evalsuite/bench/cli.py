@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--name", help="record name (default: the preset's)")
     p.add_argument("--deadline", type=float, help="seconds after which stock runs are skipped")
     p.add_argument("--variants", help="comma-separated scoring variants run after stock (of: "
-                                      "eager, compiled, flash, cudnn, fa4, compiled_cudnn; '' for none)")
+                                      "eager, compiled, flash, cudnn, fa4, compiled_cudnn, flex; '' for none)")
     p.add_argument("--ruler-modes", help="comma-separated RULER engines, e.g. fast,compiled,compiled@cudnn,exact")
     a = p.parse_args(argv)
     from evalsuite.bench.run import run_bench
@@ -78,15 +78,18 @@ def main(argv: list[str]) -> int:
         names = tuple(v for v in a.variants.split(",") if v)
         unknown = [v for v in names if v not in SCORING_VARIANTS]
         if unknown:
-            raise SpecError(f"unknown scoring variant(s) {', '.join(unknown)}; choose from {', '.join(SCORING_VARIANTS)}")
+            raise SpecError(f"unknown scoring variant(s) {', '.join(unknown)}; "
+                            f"choose from {', '.join(SCORING_VARIANTS)}")
         cfg = cfg.with_(scoring_variants=names)
     if a.ruler_modes:
         from dataclasses import replace
 
+        from evalsuite.fast.kernels import ATTENTION_CHOICES
+
         modes = tuple(a.ruler_modes.split(","))
         for m in modes:
             mode, _, attention = m.partition("@")
-            if mode not in ("fast", "compiled", "exact", "hf") or attention not in ("", "auto", "fa4", "cudnn", "flash"):
+            if mode not in ("fast", "compiled", "exact", "hf") or attention not in ("", *ATTENTION_CHOICES):
                 raise SpecError(f"bad RULER mode {m!r}: MODE[@ATTENTION], MODE fast/compiled/exact/hf, "
                                 "ATTENTION auto/fa4/cudnn/flash")
         cfg = cfg.with_(ruler=tuple(replace(w, modes=modes) for w in cfg.ruler))

@@ -18,6 +18,7 @@ SCORING_VARIANTS: dict[str, dict[str, Any]] = {
     "cudnn": {"attention": "cudnn"},
     "fa4": {"attention": "fa4"},
     "compiled_cudnn": {"compile_scoring": True, "attention": "cudnn"},
+    "flex": {"tree_attention": "flex"},
 }
 
 
@@ -89,7 +90,7 @@ def h200() -> BenchConfig:
                  ScoringWorkload("wikitext", "es_wikitext", 0, None, None, 4096, 32768, 4096)),
         ruler=(RulerWorkload(32768), RulerWorkload(131072, 4.0)),
         quick_tasks=_quick((1024, 2048), 1, hellaswag=40, mmlu=1, wikitext=4),  # quick.yaml has 2 RULER samples
-        deadline_s=330.0, scoring_variants=("eager",))  # the default on CUDA is compiled: eager for comparison
+        deadline_s=330.0, scoring_variants=("eager", "flex"))  # default on CUDA: compiled; eager, flex compared
 
 
 def tiny() -> BenchConfig:

@@ -73,25 +73,9 @@ def _hellaswag_pairs(data: Path, n: int) -> list[tuple[str, str]]:
     return pairs
 
 
-def _mmlu_pairs(data: Path, subjects: list[str]) -> list[tuple[str, str]]:
-    from evalsuite.data import read_mmlu
-
-    def fmt(r: dict) -> str:
-        c = r["choices"]
-        return f"{r['question'].strip()}\nA. {c[0]}\nB. {c[1]}\nC. {c[2]}\nD. {c[3]}\nAnswer:"
-
-    pairs = []
-    for s in subjects:
-        shots = "".join(fmt(r) + " " + "ABCD"[int(r["answer"])] + "\n\n" for r in read_mmlu(data, s, "dev")[:5])
-        head = f"The following are multiple choice questions (with answers) about {s.replace('_', ' ')}.\n\n"
-        for r in read_mmlu(data, s, "test"):
-            pairs += [(head + shots + fmt(r), " " + x) for x in "ABCD"]
-    return pairs
-
-
 def scoring_profile(model, tok, data: Path) -> dict[str, Any]:
-    """Kernel-time breakdown of the scorer on 2,500 HellaSwag items (``_mmlu_pairs`` builds MMLU-style requests
-    for the same), eager and with compiled layers (``ScoringConfig.compile``), with the share of wall time the GPU was busy."""
+    """Kernel-time breakdown of the scorer on 2,500 HellaSwag items, eager and with compiled layers
+    (``ScoringConfig.compile``), with the share of wall time the GPU was busy."""
     from evalsuite.fast.encode import PairEncoder
     from evalsuite.scoring import ScoringConfig, score_requests
 

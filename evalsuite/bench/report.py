@@ -42,7 +42,8 @@ def scoring_table(workloads: dict[str, Any]) -> list[str]:
                     f"| {speed} | {e['requests_per_s']:.0f} | {e['tokens_per_s']:.3g} | {_pct(e['mfu'])} / "
                     f"{_pct(s.get('mfu'))} | {_f(e['peak_gib'])} / {_f(s.get('peak_gib'))} "
                     f"| {_agreement(w.get('agreement'))} |")
-        for name in [k[len("evalsuite_"):] for k in w if k.startswith("evalsuite_") and k != "evalsuite_on_stock_subset"]:
+        variants = [k[len("evalsuite_"):] for k in w if k.startswith("evalsuite_") and k != "evalsuite_on_stock_subset"]
+        for name in variants:
             c = w[f"evalsuite_{name}"]
             rows.append(f"| {key}, variant {name} ({c.get('engine')}) | {c['items']} | – | {c['seconds']:.1f} "
                         f"| {_f(w.get(f'speedup_{name}'), '{:.1f}x')} | {c['requests_per_s']:.0f} "

@@ -320,8 +320,10 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
         cache = DecodeCache(lean, compile=compile)
     kv, graph = cache.get(capacity_for(n + max_new_tokens) if fast else n + max_new_tokens, graph=fast)
     t1 = time.perf_counter()
+    failed = "compiled prefill failed"  # once per cache: later requests go straight to the eager layers
+    compiled_prefill = fast and compile and not any(n.startswith(failed) for n in cache.notes)
     logits = prefill(lean, kv, torch.tensor([prompt], device=lean.device), fast=fast, attention=attention,
-                     compiled=compile, notes=cache.notes)
+                     compiled=compiled_prefill, notes=cache.notes)
     out: list[int] = []
     token = int(logits.argmax(dim=-1))  # the first device sync
     t2 = time.perf_counter()
@@ -343,8 +345,7 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
         timings.update(setup_s=t1 - t0, prefill_s=t2 - t1, decode_s=time.perf_counter() - t2, decode_steps=steps,
                        decode_engine=graph.engine if graph is not None else "eager (exact)",
                        prefill_attention=kernels.causal_backend(lean.device, attention) if fast else "sdpa",
-                       prefill_compiled=fast and compile and not any("compiled prefill failed" in x
-                                                                   for x in cache.notes))
+                       prefill_compiled=compiled_prefill and not any(n.startswith(failed) for n in cache.notes))
     return out
 
 

@@ -53,13 +53,13 @@ def causal_backend(device: torch.device, choice: str = "auto") -> Backend:
     return "sdpa"
 
 
-def causal(groups: int, scale: float, *, expand: bool = False, backend: Backend | None = None) -> Attend:
-    """Plain causal attention: GQA native (transformers' sdpa call without a mask), with K/V heads expanded
-    (``expand`` or ``backend="cudnn"``: cuDNN attention takes equal head counts), or FlashAttention-4
-    (``backend="fa4"``, GQA native, (B, T, heads, D) layout)."""
+def causal(groups: int, scale: float, *, backend: Backend = "sdpa") -> Attend:
+    """Plain causal attention: GQA native (``"sdpa"``: transformers' sdpa call without a mask), with K/V heads
+    expanded (``"cudnn"``: cuDNN attention takes equal head counts), or FlashAttention-4 (``"fa4"``, GQA
+    native, (B, T, heads, D) layout)."""
     if backend == "fa4":
         return _fa4_causal(scale)
-    expand = expand or backend == "cudnn"
+    expand = backend == "cudnn"
     gqa = {"enable_gqa": True} if groups > 1 and not expand else {}
 
     def attend(_: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -83,11 +83,6 @@ def _fa4_causal(scale: float) -> Attend:
     return attend
 
 
-def use_cudnn(device: torch.device, prefer: bool) -> bool:
-    """Whether unmasked attention on ``device`` should go to cuDNN (CUDA, asked for, and it passed its check)."""
-    return prefer and device.type == "cuda" and cudnn_attention_ok(device.index or 0)
-
-
 def disable(backend: Backend) -> None:
     """Switch ``backend`` off for the process after it raised (a kernel limit at some shape)."""
     DISABLED.add(backend)
@@ -109,6 +104,49 @@ def tree(mask: torch.Tensor, groups: int, scale: float) -> Attend:
                                               scale=scale)
 
     return attend
+
+
+TreeAttention = Literal["sdpa", "flex"]
+
+
+def tree_flex(end: torch.Tensor, groups: int, scale: float, *, block: int = 128) -> Attend:
+    """The packed-tree mask (``k <= q < end[k]``, see :func:`tree_mask`) as FlexAttention with a block mask.
+
+    A packed row holds several items whose ancestor masks are block-diagonal: the dense masked kernel computes
+    every (query block, key block) pair of the row, FlexAttention skips the pairs no query of which sees a
+    key (and takes GQA natively). On CUDA ``flex_attention`` runs compiled (its fused kernel); elsewhere
+    eagerly (an unfused reference, for tests)."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    B, L = end.shape
+
+    def mask_mod(b, h, q, k):  # noqa: ANN001 - FlexAttention's signature
+        return (k <= q) & (q < end[b, k])
+
+    block_mask = create_block_mask(mask_mod, B, None, L, L, device=end.device, BLOCK_SIZE=block)
+    flex = _flex_attention(end.device.type)
+
+    def attend(_: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return flex(q, k, v, block_mask=block_mask, scale=scale, enable_gqa=groups > 1)
+
+    return attend
+
+
+@functools.lru_cache(maxsize=None)
+def _flex_attention(device_type: str) -> Callable[..., torch.Tensor]:
+    import warnings
+
+    from torch.nn.attention.flex_attention import flex_attention
+
+    if device_type == "cuda":
+        return torch.compile(flex_attention, dynamic=True)
+
+    def eager(*args, **kwargs):  # the unfused reference; its "use torch.compile" warning is expected here
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return flex_attention(*args, **kwargs)
+
+    return eager
 
 
 def _backend_names(names: tuple[str, ...]):

@@ -68,7 +68,8 @@ class _ModelCache:
                 _zero_mlp_layers(loaded.model, spec.zero_mlp_layers, spec.name)
             lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=spec.max_length,
                                          batch_tokens=spec.batch_tokens, generation=spec.generation,
-                                         compile_scoring=spec.compile_scoring, attention=spec.attention)
+                                         compile_scoring=spec.compile_scoring, attention=spec.attention,
+                                         tree_attention=spec.tree_attention)
             # Several processes: requests are split across ranks by cost and gathered (results agree with a
             # single process to float rounding). One process: the adapter as is.
             self.lm = self.dist.wrap(lm) if self.dist.active else lm
@@ -100,10 +101,12 @@ def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
         info["generation"] = spec.generation
     if spec.compile_scoring:
         info["compile_scoring"] = True
-    elif spec.compile_scoring is None and getattr(getattr(lm, "scoring", None), "compile", False):  # the CUDA default (CPU runs keep their hashes)
-        info["compile_scoring"] = "auto"
+    elif spec.compile_scoring is None and getattr(getattr(lm, "scoring", None), "compile", False):
+        info["compile_scoring"] = "auto"  # the CUDA default; CPU units (eager) keep their hashes
     if spec.attention != "auto":
         info["attention"] = spec.attention
+    if spec.tree_attention != "sdpa":
+        info["tree_attention"] = spec.tree_attention
     return info
 
 
