@@ -93,27 +93,20 @@ def _hidden(model: torch.nn.Module, lean: LeanDecoder | None, batch: Batch, devi
             config: ScoringConfig) -> torch.Tensor:
     """Final hidden states (B, L, H) of one packed batch."""
     ids, pos = _to_device(batch.input_ids, device), _to_device(batch.position_ids, device)
-    mask = None if batch.chain else kernels.tree_mask(_to_device(batch.end, device))
+    end = None if batch.chain else _to_device(batch.end, device)
     if lean is not None:
         groups = lean.n_heads // lean.n_kv_heads
-        if mask is not None:
-            if config.tree_attention == "flex" and "flex" not in kernels.DISABLED:
-                try:
-                    end = _to_device(batch.end, device)
-                    return lean.hidden(ids, pos, kernels.tree_flex(end, groups, lean.scaling))
-                except Exception:  # noqa: BLE001 - FlexAttention is an optimisation; the dense mask is correct
-                    kernels.DISABLED.add("flex")
-            with kernels.sdpa_backends(device, masked=True, prefer_cudnn=False):
-                return lean.hidden(ids, pos, kernels.tree(mask, groups, lean.scaling))
-        while True:
-            backend = kernels.causal_backend(device, config.attention)
+        if end is None:
+            return kernels.run_causal(device, config.attention, groups, lean.scaling,
+                                      lambda attend: lean.hidden(ids, pos, attend))
+        if config.tree_attention == "flex" and "flex" not in kernels.DISABLED:
             try:
-                with kernels.sdpa_backends(device, masked=False, prefer_cudnn=backend == "cudnn"):
-                    return lean.hidden(ids, pos, kernels.causal(groups, lean.scaling, backend=backend))
-            except RuntimeError:
-                if backend == "sdpa":
-                    raise
-                kernels.disable(backend)  # a kernel limit at this shape: the next kernel from now on
+                return lean.hidden(ids, pos, kernels.tree_flex(end, groups, lean.scaling))
+            except Exception:  # noqa: BLE001 - FlexAttention is an optimisation; the dense mask is correct
+                kernels.DISABLED.add("flex")
+        with kernels.sdpa_backends(device, masked=True, prefer_cudnn=False):
+            return lean.hidden(ids, pos, kernels.tree(kernels.tree_mask(end), groups, lean.scaling))
+    mask = None if end is None else kernels.tree_mask(end)
     decoder = getattr(model, model.base_model_prefix)
     impl = getattr(model.config, "_attn_implementation", "sdpa")
     if mask is not None and impl not in ("sdpa", "eager"):
@@ -134,10 +127,7 @@ def _hidden_or_eager(model: torch.nn.Module, lean: LeanDecoder | None, batch: Ba
     try:
         return _hidden(model, lean, batch, device, config), lean
     except Exception as exc:  # noqa: BLE001
-        kernels.DISABLED.clear()
-        kernels.DISABLED.update(disabled)  # _hidden may have blamed a kernel for the compiler's error
-        kernels.cudnn_attention_ok.cache_clear()
-        kernels.fa4_attention_ok.cache_clear()
+        kernels.restore_disabled(disabled)  # _hidden may have blamed a kernel for the compiler's error
         stats.notes.append(f"compiled scoring failed ({type(exc).__name__}: {str(exc)[:300]}); eager layers")
         stats.engine = "lean (compile failed)"
         eager = replace(lean, compiled=False)

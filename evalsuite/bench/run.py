@@ -218,8 +218,8 @@ def _warm_up(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, data_dir: Pa
             with measure(device) as mc:
                 r, _ = run_ours(lm, task="es_hellaswag", shots=0, limit=64, tm=tm, seed=cfg.seed, shape=shape,
                                 device=device)
-                r2, _ = run_ours(lm, task="es_wikitext", shots=0, limit=2, tm=tm, seed=cfg.seed, shape=shape,
-                                 device=device)
+                run_ours(lm, task="es_wikitext", shots=0, limit=2, tm=tm, seed=cfg.seed, shape=shape,
+                         device=device)
             info[f"warm_{name}_s"] = mc.seconds
             info[f"warm_{name}_engine"] = r["engine"]
         return info

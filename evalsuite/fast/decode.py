@@ -32,7 +32,6 @@ Shapes: KV key/value heads, G query heads per KV head, D head dim, T cache posit
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import time
@@ -86,10 +85,7 @@ def prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool
         try:
             return _prefill(dataclasses.replace(lean, compiled=True), kv, prompt, fast=True, attention=attention)
         except Exception as exc:  # noqa: BLE001 - compilation is an optimisation; the eager layers are correct
-            kernels.DISABLED.clear()
-            kernels.DISABLED.update(disabled)  # the loop may have blamed a kernel for the compiler's error
-            kernels.cudnn_attention_ok.cache_clear()
-            kernels.fa4_attention_ok.cache_clear()
+            kernels.restore_disabled(disabled)  # run_causal may have blamed a kernel for the compiler's error
             if notes is not None:
                 notes.append(f"compiled prefill failed ({type(exc).__name__}: {str(exc)[:300]}); eager layers")
     return _prefill(lean, kv, prompt, fast=fast, attention=attention)
@@ -101,28 +97,17 @@ def _prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: boo
     groups = lean.n_heads // lean.n_kv_heads
     positions = torch.arange(n, device=prompt.device)[None]
 
-    def run(backend: kernels.Backend) -> torch.Tensor:
-        causal = kernels.causal(groups, lean.scaling, backend=backend)
-
+    def forward(causal: kernels.Attend) -> torch.Tensor:
         def attend(i: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
             kv.k[i][:, :, :n].copy_(k)
             kv.v[i][:, :, :n].copy_(v)
             return causal(i, q, k, v)  # the fresh projections: the same values as the cache prefix
 
-        with kernels.sdpa_backends(prompt.device, masked=False, prefer_cudnn=backend == "cudnn") if fast \
-                else contextlib.nullcontext():
-            return lean.head(lean.hidden(prompt, positions, attend)[:, -1])
+        return lean.head(lean.hidden(prompt, positions, attend)[:, -1])
 
     if not fast:
-        return run("sdpa")
-    while True:
-        backend = kernels.causal_backend(prompt.device, attention)
-        try:
-            return run(backend)
-        except RuntimeError:
-            if backend == "sdpa":
-                raise
-            kernels.disable(backend)
+        return forward(kernels.causal(groups, lean.scaling))
+    return kernels.run_causal(prompt.device, attention, groups, lean.scaling, forward)
 
 
 def exact_step(lean: LeanDecoder, kv: StaticKV, token: int, position: int) -> torch.Tensor:

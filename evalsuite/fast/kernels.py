@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Callable, Iterator, Literal
+from typing import Callable, Iterator, Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -83,9 +83,38 @@ def _fa4_causal(scale: float) -> Attend:
     return attend
 
 
+T = TypeVar("T")
+
+
+def run_causal(device: torch.device, choice: str, groups: int, scale: float, forward: Callable[[Attend], T]) -> T:
+    """``forward(attend)`` with the causal kernel :func:`causal_backend` picks for ``choice`` (SDPA restricted to
+    match); a kernel that raises is switched off for the process and ``forward`` runs again on the next one."""
+    while True:
+        backend = causal_backend(device, choice)
+        try:
+            with sdpa_backends(device, masked=False, prefer_cudnn=backend == "cudnn"):
+                return forward(causal(groups, scale, backend=backend))
+        except RuntimeError:
+            if backend == "sdpa":
+                raise
+            disable(backend)
+
+
 def disable(backend: Backend) -> None:
     """Switch ``backend`` off for the process after it raised (a kernel limit at some shape)."""
     DISABLED.add(backend)
+    _forget_checks()
+
+
+def restore_disabled(previous: set[str]) -> None:
+    """Put :data:`DISABLED` back to ``previous``: a compiler error inside :func:`run_causal` got a kernel
+    switched off that was not at fault."""
+    DISABLED.clear()
+    DISABLED.update(previous)
+    _forget_checks()
+
+
+def _forget_checks() -> None:
     cudnn_attention_ok.cache_clear()
     fa4_attention_ok.cache_clear()
 
