@@ -59,8 +59,9 @@ class EvalsuiteLM(HFLM):
                  **kwargs: Any) -> None:
         if attention not in kernels.ATTENTION_CHOICES:
             raise ValueError(f"attention must be one of {', '.join(kernels.ATTENTION_CHOICES)}, not {attention!r}")
-        if tree_attention not in ("sdpa", "flex"):
-            raise ValueError(f"tree_attention must be sdpa or flex, not {tree_attention!r}")
+        if tree_attention not in kernels.TREE_ATTENTION_CHOICES:
+            raise ValueError(f"tree_attention must be one of {', '.join(kernels.TREE_ATTENTION_CHOICES)}, "
+                             f"not {tree_attention!r}")
         if isinstance(pretrained, str):  # `lm_eval --model evalsuite --model_args pretrained=...`
             from evalsuite.models.loader import ModelSource, load
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import yaml
 
@@ -106,6 +106,12 @@ def _take(d: dict[str, Any], where: str, allowed: set[str]) -> None:
         raise SpecError(f"{where}: unknown key {extra[0]!r} (allowed: {', '.join(sorted(allowed))})")
 
 
+def _choice(value: Any, choices: Sequence[str], where: str) -> Any:
+    if value not in choices:
+        raise SpecError(f"{where}: must be one of {', '.join(choices)}, found {value!r}")
+    return value
+
+
 def _optional_bool(value: Any, where: str) -> bool | None:
     return None if value is None else _typed(value, bool, where)
 
@@ -129,9 +135,7 @@ def _source(d: Any, where: str) -> SourceSpec:
     if "tiny" in d:
         t = d["tiny"]
         _take(t, f"{where}.tiny", {"gate", "seed"})
-        gate = t.get("gate", "none")
-        if gate not in _GATES:
-            raise SpecError(f"{where}.tiny.gate: must be one of {', '.join(_GATES)}, found {gate!r}")
+        gate = _choice(t.get("gate", "none"), _GATES, f"{where}.tiny.gate")
         return SourceSpec(tiny_gate=gate, tiny_seed=_typed(t.get("seed", 0), int, f"{where}.tiny.seed"))
     for k in ("path", "hub", "subfolder", "revision", "gguf", "builtin"):
         if k in d:
@@ -154,9 +158,7 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
     name = _typed(merged["name"], str, f"{where}.name")
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise SpecError(f"{where}.name: {name!r} must be a non-empty name without slashes")
-    role = merged.get("role", "candidate")
-    if role not in _ROLES:
-        raise SpecError(f"{where}.role: must be one of {', '.join(_ROLES)}, found {role!r}")
+    role = _choice(merged.get("role", "candidate"), _ROLES, f"{where}.role")
     yarn = None
     if merged.get("yarn") is not None:
         y = merged["yarn"]
@@ -177,20 +179,15 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
         _typed(max_length, int, f"{where}.max_length")
     elif yarn is not None:
         max_length = int(yarn.factor * yarn.original_max_position_embeddings)
+    from evalsuite.fast.kernels import ATTENTION_CHOICES, TREE_ATTENTION_CHOICES
+
     generation = merged.get("generation")
     if generation is not None:
-        from evalsuite.generation import GENERATION_MODES
+        from evalsuite.generation import GENERATION_MODES  # transformers: only when the key is given
 
-        if generation not in GENERATION_MODES:
-            raise SpecError(f"{where}.generation: must be one of {', '.join(GENERATION_MODES)}, found {generation!r}")
-    from evalsuite.fast.kernels import ATTENTION_CHOICES
-
-    attention = merged.get("attention", "auto")
-    if attention not in ATTENTION_CHOICES:
-        raise SpecError(f"{where}.attention: must be one of {', '.join(ATTENTION_CHOICES)}, found {attention!r}")
-    tree_attention = merged.get("tree_attention", "sdpa")
-    if tree_attention not in ("sdpa", "flex"):
-        raise SpecError(f"{where}.tree_attention: must be sdpa or flex, found {tree_attention!r}")
+        _choice(generation, GENERATION_MODES, f"{where}.generation")
+    attention = _choice(merged.get("attention", "auto"), ATTENTION_CHOICES, f"{where}.attention")
+    tree_attention = _choice(merged.get("tree_attention", "sdpa"), TREE_ATTENTION_CHOICES, f"{where}.tree_attention")
     return ModelSpec(name=name, role=role, source=_source(merged["source"], f"{where}.source"), dtype=dtype,
                      device=_typed(merged.get("device", "cpu"), str, f"{where}.device"), max_length=max_length,
                      attn_implementation=merged.get("attn_implementation", "sdpa"),

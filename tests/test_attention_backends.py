@@ -87,7 +87,7 @@ def test_suite_attention_is_validated():
         parse_suite({**base, "models": [{"name": "m", "source": {"builtin": "smollm2"}, "attention": "fa3"}]})
     suite = parse_suite({**base, "models": [{"name": "m", "source": {"builtin": "smollm2"}, "attention": "cudnn"}]})
     assert suite.models[0].attention == "cudnn"
-    with pytest.raises(SpecError, match=r"models\[0\]\.tree_attention: must be sdpa or flex"):
+    with pytest.raises(SpecError, match=r"models\[0\]\.tree_attention: must be one of sdpa, flex, found 'block'"):
         parse_suite({**base, "models": [{"name": "m", "source": {"builtin": "smollm2"}, "tree_attention": "block"}]})
 
 

@@ -27,17 +27,14 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+from evalsuite.bench.timing import sync
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    _sync()
+    sync()
     t0 = time.perf_counter()
     out = fn()
-    _sync()
+    sync()
     return out, time.perf_counter() - t0
 
 

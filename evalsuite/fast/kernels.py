@@ -136,6 +136,7 @@ def tree(mask: torch.Tensor, groups: int, scale: float) -> Attend:
 
 
 TreeAttention = Literal["sdpa", "flex"]
+TREE_ATTENTION_CHOICES = ("sdpa", "flex")
 
 
 def tree_flex(end: torch.Tensor, groups: int, scale: float, *, block: int = 128) -> Attend:
