@@ -47,8 +47,8 @@ class EvalsuiteLM(HFLM):
     ``torch.compile`` (``None``: on CUDA, where it took 24-35 % off the H200 benchmark's scoring time, and
     not on CPU, where the fp32 parity path stays eager; compiling costs 10-30 s once per process);
     ``tree_attention="flex"`` runs packed (masked) rows through FlexAttention with a block mask (opt-in: not
-    yet measured on a GPU); ``attention`` picks the kernel for plain causal rows and prompts on CUDA (``"auto"``, ``"fa4"``, ``"cudnn"``, ``"flash"``; see
-    :func:`evalsuite.fast.kernels.causal_backend`).
+    yet measured on a GPU); ``attention`` picks the kernel for plain causal rows and prompts on CUDA
+    (``"auto"``, ``"fa4"``, ``"cudnn"``, ``"flash"``; see :func:`evalsuite.fast.kernels.causal_backend`).
     """
 
     def __init__(self, pretrained: Any = None, *, tokenizer: Any = None, max_length: int | None = None,

@@ -9,9 +9,10 @@ at the first stop string or EOS.
 Engines (``mode``), for models :class:`~evalsuite.fast.lean.LeanDecoder` supports:
 
 * ``"fast"`` (default): static KV cache, decode steps replayed as a CUDA graph,
-  cuDNN attention for the prefill (:mod:`evalsuite.fast.decode`);
-* ``"compiled"``: ``fast`` with the decode step compiled by ``torch.compile``
-  first (fewer, fused kernels a step; ~10 s of compilation once per
+  the prefill on the fastest checked causal kernel (FlashAttention-4, cuDNN;
+  :func:`evalsuite.fast.kernels.causal_backend`; :mod:`evalsuite.fast.decode`);
+* ``"compiled"``: ``fast`` with the prefill's layers and the decode step compiled
+  by ``torch.compile`` first (fewer, fused kernels; ~10 s of compilation once per
   process and cache size: for runs of many samples);
 * ``"exact"``: static KV cache, eager steps with transformers' own kernels and
   arguments: greedy tokens equal ``model.generate``'s bit for bit;
