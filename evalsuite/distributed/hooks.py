@@ -7,12 +7,13 @@ the runner can call them unconditionally.
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
 import torch
+
+from evalsuite._env import temporary_env
 
 from evalsuite.distributed.process import (
     Collective,
@@ -83,16 +84,8 @@ class DistributedRun:
         convention), so inside the scope ``LOCAL_RANK`` reads 0; the process group is already up and does
         not read it again. The barrier at exit keeps rank 0's record writing ahead of the next unit.
         """
-        saved = os.environ.get("LOCAL_RANK")
-        if self.active:
-            os.environ["LOCAL_RANK"] = "0"
-        try:
+        with temporary_env("LOCAL_RANK", "0" if self.active else None):
             yield
-        finally:
-            if saved is None:
-                os.environ.pop("LOCAL_RANK", None)
-            else:
-                os.environ["LOCAL_RANK"] = saved
         self.barrier()  # not on an exception: a rank that raised alone would wait here forever
 
     def provenance(self) -> dict[str, Any]:

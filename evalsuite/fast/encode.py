@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
+
+from evalsuite._env import temporary_env
 
 CUT_WHITESPACE = frozenset(" \t\n\r\x0b\x0c")  # in every regex engine's \s
 VERIFY_FIRST = 32  # pairs per call re-encoded the plain way as a guard
@@ -52,18 +53,9 @@ class EncodeStats:
     notes: list[str] = field(default_factory=list)
 
 
-@contextlib.contextmanager
-def parallel_tokenizers() -> Iterator[None]:
+def parallel_tokenizers() -> contextlib.AbstractContextManager[None]:
     """Let the Rust tokenizer use its threads for a batch (evalsuite's CLI turns them off by default)."""
-    previous = os.environ.get("TOKENIZERS_PARALLELISM")
-    os.environ["TOKENIZERS_PARALLELISM"] = "true"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("TOKENIZERS_PARALLELISM", None)
-        else:
-            os.environ["TOKENIZERS_PARALLELISM"] = previous
+    return temporary_env("TOKENIZERS_PARALLELISM", "true")
 
 
 def byte_level_bpe(tokenizer: Any) -> bool:
