@@ -20,8 +20,8 @@ from typing import Any, Callable
 from lm_eval.tasks import TaskManager
 
 from evalsuite.records import SampleRecord
+from evalsuite.run.runner import TASKS_DIR
 
-TASKS_DIR = Path(__file__).resolve().parents[1] / "tasks"
 MAX_ULPS = 2.0
 
 

@@ -12,7 +12,7 @@ import datasets
 import pytest
 
 from evalsuite.fast.docs import RowCachedDataset
-from evalsuite.parity import TASKS_DIR
+from evalsuite.run.runner import TASKS_DIR
 
 
 def _hellaswag_utils() -> Any:

@@ -7,7 +7,20 @@ memory and the agreement of the numbers (:mod:`.agreement`). ``evalsuite
 bench --preset tiny`` runs the same path on CPU in seconds (CI).
 """
 
-from evalsuite.bench.config import BenchConfig, preset
-from evalsuite.bench.run import run_bench
+from __future__ import annotations
 
-__all__ = ["BenchConfig", "preset", "run_bench"]
+import importlib
+from typing import Any
+
+# Imported lazily, as the package root does: the roofline (.flops) and timing helpers are used by training and
+# distributed code that must not pay for lm-eval, which .run and .config import.
+_EXPORTS = {"BenchConfig": "evalsuite.bench.config", "preset": "evalsuite.bench.config",
+            "run_bench": "evalsuite.bench.run"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'evalsuite.bench' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

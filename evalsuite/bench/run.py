@@ -91,7 +91,7 @@ def _free() -> None:
 def task_manager(data_dir: Path, **metadata: Any) -> Any:
     from lm_eval.tasks import TaskManager
 
-    from evalsuite.parity import TASKS_DIR
+    from evalsuite.run.runner import TASKS_DIR
 
     return TaskManager(include_path=str(TASKS_DIR), include_defaults=False,
                        metadata={"data_dir": str(data_dir)} | metadata)

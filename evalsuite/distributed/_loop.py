@@ -8,9 +8,6 @@ run it; once the runner calls the hooks itself, they can call ``run_suite``.
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,9 +17,8 @@ from evalsuite.distributed.hooks import DistributedRun
 from evalsuite.errors import EvalsuiteError
 from evalsuite.records import RunManifest, UnitRecord, atomic_write_json, write_unit
 from evalsuite.records.io import verified_complete
+from evalsuite.run.runner import TASKS_DIR, _hash, _now
 from evalsuite.spec import ModelSpec, SuiteSpec, TaskSpec
-
-TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
 
 
 @dataclass(frozen=True)
@@ -34,14 +30,9 @@ class LoopConfig:
     on_unit: Callable[[str, str, Any], None] | None = None
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
 def _unit_hash(suite: SuiteSpec, mspec: ModelSpec, tspec: TaskSpec) -> str:
     # Independent of world size and rank on purpose: a run resumed with another process count reuses units.
-    obj = {"model": asdict(mspec), "task": asdict(tspec), "seed": suite.seed}
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return _hash({"model": asdict(mspec), "task": asdict(tspec), "seed": suite.seed})
 
 
 def _load_lm(mspec: ModelSpec, dist: DistributedRun) -> Any:

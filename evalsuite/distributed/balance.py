@@ -38,9 +38,11 @@ import heapq
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-# Roofline of the project's GPU (DESIGN.md, "The GPU machine").
+from evalsuite.bench.flops import PEAK_BYTES_PER_S
+
+# Roofline of the project's GPU (DESIGN.md, "The GPU machine"); the copy bandwidth is the benchmark's.
 MATMUL_FLOPS = 788e12
-HBM_BYTES_PER_S = 4.3e12
+HBM_BYTES_PER_S = PEAK_BYTES_PER_S
 CHARS_PER_TOKEN_FALLBACK = 4.0  # without a tokenizer; English BPE averages ~4 characters per token
 DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's default when a task does not say
 
@@ -185,9 +187,6 @@ class ShardPlan:
 
     def chunks_of(self, rank: int) -> list[tuple[int, ...]]:
         return [c for c, r in zip(self.chunks, self.chunk_owner) if r == rank]
-
-    def indices(self, rank: int) -> list[int]:
-        return [i for c in self.chunks_of(rank) for i in c]
 
     @property
     def owner(self) -> tuple[int, ...]:

@@ -97,8 +97,7 @@ class ShardedLM(LM):
         super().__init__()  # rank 0, world size 1: what lm-eval must see
         self._inner = inner
         self._comm = comm if comm is not None else TorchCollective()
-        model = getattr(inner, "model", None)
-        self.cost_model = cost_model or (CostModel.from_model(model) if model is not None else CostModel.paper_1p7b())
+        self.cost_model = cost_model or CostModel.from_model(getattr(inner, "model", None))
         # Chunk sizes follow the inner LM's batch (EvalsuiteLM.scoring.batch_tokens) so chunking never cuts its
         # batches short; fixed per LM, so the chunks do not change with the world size.
         scoring = getattr(inner, "scoring", None)

@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from evalsuite.zoo.card import Provenance
-from evalsuite.zoo.data import PackedCorpus, TextTokenizer, books_as_docs, file_sha256, token_stream
+from evalsuite.models.loader import sha256_file
+from evalsuite.zoo.data import PackedCorpus, TextTokenizer, books_as_docs, token_stream
 from evalsuite.zoo.export import write_zoo_tokenizer
 from evalsuite.zoo.plans import PLANS, TrioSpec, plan
 from evalsuite.zoo.report import summary_markdown, summary_rows
@@ -87,8 +88,8 @@ def train_plan(args: argparse.Namespace, *, command: str) -> int:
     log(f"tokenized {n_books} books from {len(parts)} parts: {len(stream):,} tokens; held-out {len(heldout)} books, "
         f"{sum(len(d.ids) for d in heldout):,} tokens; {time.perf_counter() - t0:.1f}s")
     device_stream = torch.as_tensor(stream, device=args.device)
-    prov = Provenance.collect(command=command, commit=args.commit, data_parts={p.name: file_sha256(p) for p in parts},
-                              heldout={valid.name: file_sha256(valid)}, tokenizer=TOKENIZER_NOTE,
+    prov = Provenance.collect(command=command, commit=args.commit, data_parts={p.name: sha256_file(p) for p in parts},
+                              heldout={valid.name: sha256_file(valid)}, tokenizer=TOKENIZER_NOTE,
                               tokenizer_sha256=tokenizer.sha256, corpus_tokens=len(stream), corpus_books=n_books)
     results: dict[str, TrioResult] = {}
     failed: list[str] = []

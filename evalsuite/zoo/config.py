@@ -15,8 +15,6 @@ from evalsuite.models.convert import GATE_KINDS, GateKind, gate_flags, q_proj_ro
 from evalsuite.models.gated_qwen3 import GatedQwen3Config
 
 SMOLLM2_VOCAB = 49152
-# Measured bf16 matrix-product rate of one H200 here (DESIGN.md): the MFU denominator.
-H200_BF16_FLOPS = 790e12
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,8 @@ its tokens but the first. (WikiText-2 is scored by the harness, es_wikitext.)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import lzma
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,16 +27,10 @@ import numpy as np
 import torch
 
 from evalsuite.errors import DataError
+from evalsuite.fast.encode import parallel_tokenizers
+from evalsuite.models.loader import sha256_file
 
 ENDOFTEXT = "<|endoftext|>"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_books(path: Path, *, limit: int | None = None) -> list[dict[str, str]]:
@@ -73,24 +65,13 @@ class TextTokenizer:
             raise DataError(f"{self.path}: no {ENDOFTEXT} token")
         self.eot_id = int(eot)
         self.vocab_size = self.backend.get_vocab_size()
-        self.sha256 = file_sha256(self.path)
+        self.sha256 = sha256_file(self.path)
 
     def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Token ids of each text (int32), encoded in parallel on every core."""
-        os.environ["TOKENIZERS_PARALLELISM"] = "true"  # the CLI turns it off for lm-eval's forks; we want it here
-        encodings = self.backend.encode_batch(list(texts), add_special_tokens=False)
+        with parallel_tokenizers():  # the CLI turns it off for lm-eval's forks; we want it here
+            encodings = self.backend.encode_batch(list(texts), add_special_tokens=False)
         return [np.asarray(e.ids, dtype=np.int32) for e in encodings]
-
-
-@dataclass(frozen=True)
-class CorpusStats:
-    parts: tuple[str, ...]
-    parts_sha256: tuple[str, ...]
-    books: int
-    tokens: int  # the stream's length, end-of-text ids included
-    chunks: int
-    tokenizer_sha256: str
-    tokenize_seconds: float
 
 
 def token_stream(paths: Sequence[Path], tokenizer: TextTokenizer, *, books_per_part: int | None = None) -> tuple[np.ndarray, int]:

@@ -21,7 +21,8 @@ import torch
 
 from evalsuite.models.gated_qwen3 import GatedQwen3ForCausalLM
 from evalsuite.models.paper_format import paper_weight_shapes, validate_paper_weights
-from evalsuite.zoo.data import ENDOFTEXT, file_sha256
+from evalsuite.models.loader import sha256_file
+from evalsuite.zoo.data import ENDOFTEXT
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 CHECKSUMMED = ("config.json", "model.safetensors", *TOKENIZER_FILES)
@@ -63,7 +64,7 @@ def export_checkpoint(model: GatedQwen3ForCausalLM, config_dict: dict[str, Any],
     (folder / "config.json").write_text(json.dumps(config_dict, indent=2) + "\n")
     for name in TOKENIZER_FILES:
         shutil.copyfile(tokenizer_dir / name, folder / name)
-    sums = {name: file_sha256(folder / name) for name in CHECKSUMMED}
+    sums = {name: sha256_file(folder / name) for name in CHECKSUMMED}
     (folder / "SHA256SUMS").write_text("".join(f"{h}  {n}\n" for n, h in sums.items()))
     (folder / "MODEL_CARD.md").write_text(card)
     return sums

@@ -26,7 +26,9 @@ import torch.nn.functional as F
 
 from evalsuite.models.convert import GateKind
 from evalsuite.models.gated_qwen3 import GatedQwen3ForCausalLM
-from evalsuite.zoo.config import H200_BF16_FLOPS, TrainConfig
+from evalsuite.bench.flops import PEAK_BF16_FLOPS
+from evalsuite.bench.timing import sync
+from evalsuite.zoo.config import TrainConfig
 from evalsuite.zoo.curves import spike_summary
 from evalsuite.zoo.data import EvalDoc, PackedCorpus
 from evalsuite.zoo.evaluate import DocScores, score_docs
@@ -114,7 +116,7 @@ def train_variant(cfg: TrainConfig, gate: GateKind, corpus: PackedCorpus, heldou
     norm_hist = torch.zeros(cfg.steps, device=device)
     model.train()
     excluded = 0.0  # seconds spent in periodic held-out checks
-    _sync(device)
+    sync(torch.device(device))
     t0 = time.perf_counter()
     for step in range(cfg.steps):
         lr = lr_at(step, cfg, peak)
@@ -140,14 +142,14 @@ def train_variant(cfg: TrainConfig, gate: GateKind, corpus: PackedCorpus, heldou
             check = score_docs(model, heldout, seq_len=cfg.seq_len, batch_size=cfg.batch_size, device=device,
                                max_windows=cfg.eval_windows)
             record.heldout.append({"step": step + 1, "loss": check.loss})
-            _sync(device)
+            sync(torch.device(device))
             excluded += time.perf_counter() - t_eval
-    _sync(device)
+    sync(torch.device(device))
     record.train_seconds = time.perf_counter() - t0 - excluded
     record.losses = loss_hist.tolist()
     record.grad_norms = norm_hist.tolist()
     record.tokens_per_s = cfg.total_tokens / record.train_seconds
-    record.mfu = 6 * n_params * record.tokens_per_s / H200_BF16_FLOPS
+    record.mfu = 6 * n_params * record.tokens_per_s / PEAK_BF16_FLOPS
     record.final_train_loss = sum(record.losses[-_FETCH:]) / len(record.losses[-_FETCH:])
     record.spikes = spike_summary(record.losses)
     log(f"[{record.variant}] trained in {record.train_seconds:.1f}s: {record.tokens_per_s:,.0f} tokens/s, "
@@ -166,11 +168,6 @@ def final_heldout(model: GatedQwen3ForCausalLM, record: TrainRecord, heldout: li
     return scores
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def seconds_per_step(cfg: TrainConfig, corpus: PackedCorpus, *, device: str, steps: int = 12, skip: int = 4) -> float:
     """Median wall time of a training step of ``cfg``'s baseline (the first ``skip`` steps are warm-up).
 
@@ -183,7 +180,7 @@ def seconds_per_step(cfg: TrainConfig, corpus: PackedCorpus, *, device: str, ste
     cuda = device.startswith("cuda")
     times: list[float] = []
     for step in range(steps):
-        _sync(device)
+        sync(torch.device(device))
         t0 = time.perf_counter()
         x, y = corpus.batch(step, cfg.batch_size)
         with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
@@ -192,7 +189,7 @@ def seconds_per_step(cfg: TrainConfig, corpus: PackedCorpus, *, device: str, ste
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        _sync(device)
+        sync(torch.device(device))
         times.append(time.perf_counter() - t0)
     del model, opt
     timed = sorted(times[skip:]) or times

@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 
-from evalsuite.models.convert import GateKind
 from evalsuite.zoo.card import Provenance, model_card
 from evalsuite.zoo.config import TrainConfig
 from evalsuite.zoo.curves import plot_losses
@@ -109,12 +108,3 @@ def _write_report(result: TrioResult, provenance: Provenance) -> None:
         "checkpoints": {v: str(p) for v, p in result.folders.items()},
     }
     (plan.records_dir / f"{plan.name}-trio.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-
-
-def gates_of(names: str) -> tuple[GateKind, ...]:
-    """``"none,headwise"`` -> ``("none", "headwise")``."""
-    gates = tuple(g.strip() for g in names.split(",") if g.strip())
-    for g in gates:
-        if g not in VARIANT_NAMES:
-            raise ValueError(f"unknown gate {g!r}; use none, headwise, elementwise")
-    return gates  # type: ignore[return-value]
