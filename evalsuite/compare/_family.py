@@ -69,6 +69,14 @@ def family_records(run: RunRecord, model: str, family: str) -> list[UnitRecord]:
     return [run.units[(model, t)] for t in family_tasks(run, model, family) if (model, t) in run.units]
 
 
+def not_run_of(unit: UnitRecord) -> dict[str, str]:
+    """``unit.extra["not_run"]`` as ``{subtask: reason}`` (records write it as that, or as a list of subtasks)."""
+    listed = unit.extra.get("not_run") or {}
+    if isinstance(listed, list):
+        return {str(t): "not run" for t in listed}
+    return {str(t): str(why) for t, why in listed.items()}
+
+
 def merge_units(units: Sequence[UnitRecord]) -> UnitRecord:
     """One view of a model's complete units of one family: the unit itself when there is one; else
     their items, metrics, data files and config hashes together, named ``"a+b"``. Refuses units of
@@ -96,10 +104,7 @@ def merge_units(units: Sequence[UnitRecord]) -> UnitRecord:
     for unit in units:
         data_files.update(unit.task_info.get("data_files") or {})
         config_hashes.update(unit.task_info.get("config_hashes") or {})
-        listed = unit.extra.get("not_run") or {}
-        if isinstance(listed, list):
-            listed = {str(t): "not run" for t in listed}
-        not_run.update({str(t): str(why) for t, why in listed.items()})
+        not_run.update(not_run_of(unit))
     seconds = [u.seconds for u in units if u.seconds is not None]
     return replace(first, task=names, unit_hash="+".join(u.unit_hash for u in units),
                    seconds=sum(seconds) if seconds else None,

@@ -17,12 +17,11 @@ the gate rows). Anything else is refused rather than silently mis-measured.
 
 from __future__ import annotations
 
-import sys
-
 import torch
 from torch import nn
 
 from evalsuite.errors import ModelLoadError
+from evalsuite.fast.lean import rotary_of
 from evalsuite.models.convert import split_paper_q_rows
 
 DEFAULT_BUDGET_ELEMENTS = 1 << 26  # float32 scores per chunk (256 MiB), before the softmax's temporaries
@@ -44,14 +43,6 @@ def check_supported(attn: nn.Module) -> None:
                              f"this model's attention is {type(attn).__name__}")
 
 
-def _rotary(attn: nn.Module):
-    """The ``apply_rotary_pos_emb`` of the module's own modeling file (the math is shared; the file decides)."""
-    fn = getattr(sys.modules[type(attn).__module__], "apply_rotary_pos_emb", None)
-    if fn is None:
-        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb as fn
-    return fn
-
-
 def project_qk(attn: nn.Module, hidden_states: torch.Tensor,
                position_embeddings: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Post-RoPE queries ``(B, H, T, D)`` and keys ``(B, KV, T, D)`` exactly as ``attn.forward`` makes them.
@@ -71,7 +62,7 @@ def project_qk(attn: nn.Module, hidden_states: torch.Tensor,
     if hasattr(attn, "q_norm"):  # Qwen3: RMSNorm over D per head, before RoPE
         query, key = attn.q_norm(query), attn.k_norm(key)
     cos, sin = position_embeddings
-    return _rotary(attn)(query.transpose(1, 2), key.transpose(1, 2), cos, sin)
+    return rotary_of(attn)(query.transpose(1, 2), key.transpose(1, 2), cos, sin)
 
 
 def auto_chunk(num_heads: int, seq_len: int, budget_elements: int = DEFAULT_BUDGET_ELEMENTS) -> int:

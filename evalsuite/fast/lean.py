@@ -34,15 +34,13 @@ FUSABLE_NORMS = ("LlamaRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm", "MistralRMSNorm
 Attend = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def _apply_rope(q, k, cos, sin):
-    """transformers' ``apply_rotary_pos_emb`` (unsqueeze_dim=1), same ops in the same order."""
-    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
-    return (q * cos) + (_rotate_half(q) * sin), (k * cos) + (_rotate_half(k) * sin)
+def rotary_of(attn: nn.Module) -> Callable:
+    """The ``apply_rotary_pos_emb`` of the attention module's own modeling file (the math is shared; the file
+    decides), transformers' Llama one if the file has none."""
+    fn = getattr(sys.modules.get(type(attn).__module__), "apply_rotary_pos_emb", None)
+    if fn is None:
+        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb as fn
+    return fn
 
 
 def unsupported_reason(model: nn.Module) -> str | None:
@@ -137,8 +135,7 @@ class LeanDecoder:
             q, k = self.norm(q_norm, q), self.norm(k_norm, k)
         q, k = q.transpose(1, 2), k.transpose(1, 2)
         v = attn.v_proj(h).view(B, T, -1, self.head_dim).transpose(1, 2)
-        rope = getattr(sys.modules.get(type(attn).__module__), "apply_rotary_pos_emb", None)
-        q, k = rope(q, k, cos, sin) if rope is not None else _apply_rope(q, k, cos, sin)
+        q, k = rotary_of(attn)(q, k, cos, sin)
         return q, k, v, gate
 
     def layer(self, i: int, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, attend: Attend) -> torch.Tensor:
@@ -174,10 +171,6 @@ class LeanDecoder:
         for i in range(self.n_layers):
             x = self.layer(i, x, cos, sin, attend)
         return self.norm(self.decoder.norm, x)
-
-    def linear_params(self) -> int:
-        """Parameters of the decoder layers (what each token multiplies through, embeddings excluded)."""
-        return sum(p.numel() for p in self.decoder.layers.parameters())
 
 
 @functools.lru_cache(maxsize=None)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalsuite.compare._family import RULER, family_records, is_ruler, is_ruler_group, merge_units, task_family
+from evalsuite.compare._family import (RULER, family_records, is_ruler, is_ruler_group, merge_units, not_run_of,
+                                      task_family)
 from evalsuite.compare._metrics import UNIT_TASKS, ruler_task_means, single_metrics
 from evalsuite.compare._table import ComparisonTable, as_runs, collect_models, compare_runs
 from evalsuite.compare._tests import ScoreEstimate, row_rng, score_estimate
@@ -189,10 +190,7 @@ def _ruler_not_run(run: RunRecord, name: str, ruler: UnitRecord | None) -> dict[
         if model == name and is_ruler(task) and not is_ruler_group(task) and unit.status != "complete":
             out[task] = unit.error or unit.status
     if ruler is not None:
-        listed = ruler.extra.get("not_run") or {}
-        if isinstance(listed, list):
-            listed = {str(t): "not run" for t in listed}
-        out.update({str(t): str(why) for t, why in listed.items()})
+        out.update(not_run_of(ruler))
         measured = {s.task for s in ruler.samples or []}
         for m in ruler.metrics:
             if m.value is None and is_ruler(m.task) and not is_ruler_group(m.task) and m.task not in measured:

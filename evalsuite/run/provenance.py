@@ -88,21 +88,22 @@ _TASK_DATA = {
 }
 
 
-_RULER_QA_FILES = {"squad/dev-v2.0.json": "ruler_es_qa_squad",
-                   "hotpotqa/hotpot_dev_distractor_v1.json": "ruler_es_qa_hotpot"}
-
-
 def data_files(task: str, data_dir: Path | None) -> dict[str, str]:
     """sha256 of every local data file a task reads; {} when the task reads the hub."""
     if data_dir is None:
         return {}
     family = next((f for f in _TASK_DATA if task == f or task.startswith(f + "_")), None)
+    qa_reader: dict[str, str] = {}
+    if family == "ruler_es":
+        from evalsuite.ruler.generate import QA_FILES
+
+        qa_reader = {str(path): f"ruler_es_{qa}" for qa, path in QA_FILES.items()}
     out: dict[str, str] = {}
     for rel in _TASK_DATA.get(family or "", []):
+        if rel in qa_reader and task not in ("ruler_es", qa_reader[rel]):
+            continue  # only the QA tasks (and the full group) read SQuAD / HotpotQA
         p = data_dir / rel
         files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p] if p.exists() else []
-        if family == "ruler_es" and rel in _RULER_QA_FILES and task not in ("ruler_es", _RULER_QA_FILES[rel]):
-            continue  # only the QA tasks (and the full group) read SQuAD / HotpotQA
         if task.startswith("es_mmlu_") and p.is_dir():  # one subject reads only its own files
             subject = task.removeprefix("es_mmlu_")
             if subject not in {"stem", "humanities", "social_sciences", "other"}:
