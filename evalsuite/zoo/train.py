@@ -123,14 +123,7 @@ def train_variant(cfg: TrainConfig, gate: GateKind, corpus: PackedCorpus, heldou
         for group in opt.param_groups:
             group["lr"] = lr
         record.lrs.append(lr)
-        x, y = corpus.batch(step, cfg.batch_size)  # (B, L) each
-        with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
-            logits = forward(input_ids=x, use_cache=False).logits  # (B, L, V)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        loss, norm = _train_step(forward, model, opt, *corpus.batch(step, cfg.batch_size), cfg, cuda)
         loss_hist[step] = loss.detach()
         norm_hist[step] = norm.detach()
         if (step + 1) % _FETCH == 0 or step + 1 == cfg.steps:
@@ -168,6 +161,20 @@ def final_heldout(model: GatedQwen3ForCausalLM, record: TrainRecord, heldout: li
     return scores
 
 
+def _train_step(forward: Any, model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                cfg: TrainConfig, cuda: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on a (B, L) batch (bf16 autocast on CUDA, fp32 loss, clipped gradients): the loss and
+    the gradient norm before clipping, both still on the device."""
+    with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
+        logits = forward(input_ids=x, use_cache=False).logits  # (B, L, V)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss, norm
+
+
 def seconds_per_step(cfg: TrainConfig, corpus: PackedCorpus, *, device: str, steps: int = 12, skip: int = 4) -> float:
     """Median wall time of a training step of ``cfg``'s baseline (the first ``skip`` steps are warm-up).
 
@@ -182,13 +189,7 @@ def seconds_per_step(cfg: TrainConfig, corpus: PackedCorpus, *, device: str, ste
     for step in range(steps):
         sync(torch.device(device))
         t0 = time.perf_counter()
-        x, y = corpus.batch(step, cfg.batch_size)
-        with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
-            logits = forward(input_ids=x, use_cache=False).logits
-        F.cross_entropy(logits.float().flatten(0, 1), y.flatten()).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        _train_step(forward, model, opt, *corpus.batch(step, cfg.batch_size), cfg, cuda)
         sync(torch.device(device))
         times.append(time.perf_counter() - t0)
     del model, opt
