@@ -41,10 +41,11 @@ Runner integration (for ``evalsuite/run/runner.py`` and ``evalsuite/cli.py``)
     from evalsuite.distributed import distributed_run_hooks
     dist = distributed_run_hooks()                       # run_suite(), first line: starts the group or no-op
 
-    # _ModelCache.get: place the model on this rank's GPU, wrap the LM (at every world size, 1 included:
-    # ShardedLM calls the adapter in world-size-independent chunks, which is what makes 1 and N processes
-    # bit-identical; against today's unwrapped adapter that moves log-likelihoods by float rounding, ~1e-7
-    # relative, so bump SCORING_VERSION once when wiring it)
+    # _ModelCache.get: place the model on this rank's GPU, wrap the LM. The loop wraps at every world size,
+    # 1 included (ShardedLM calls the adapter in world-size-independent chunks: 1 and N processes are
+    # bit-identical). run_suite wraps only when several processes run, so its one-process records keep the
+    # unwrapped adapter's numbers and N processes agree with them to float rounding (~1e-7 relative);
+    # wrapping there at world size 1 too would need a SCORING_VERSION bump.
     loaded = load(model_source(spec), dtype=spec.dtype, device=dist.device(spec.device), ...)
     self.lm = dist.wrap(EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, ...))
     # _model_info keeps spec.device (not the rank's cuda:N): unit hashes must not depend on the world size
