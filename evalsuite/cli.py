@@ -1,7 +1,10 @@
 """The ``evalsuite`` command: thin subcommands that parse, build a config, call the public function.
 
-User mistakes (``EvalsuiteError``) print one line and exit 2; anything else is a
-bug and keeps its traceback.
+User mistakes (``EvalsuiteError``) and file-system errors (``OSError``: a read-only
+folder, a file where a folder should be) print one line naming the problem and
+exit 2; anything else is a bug and keeps its traceback. The exit codes are a
+contract that CI relies on: for ``check``, 0 = no regression, 1 = regression,
+2 = could not decide; every other command exits 0 on success and 2 otherwise.
 """
 
 from __future__ import annotations
@@ -52,6 +55,13 @@ def _cmd_run(argv: list[str]) -> int:
     return 0 if ok else 2
 
 
+def describe_os_error(exc: OSError) -> str:
+    """``cannot write /x/y: Read-only file system`` — the path and the reason, in one line."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{paths}: {reason}" if paths else f"{type(exc).__name__}: {reason}"
+
+
 def _cmd_parity(argv: list[str]) -> int:
     from evalsuite.parity import main
 
@@ -96,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     except EvalsuiteError as exc:
         print(f"evalsuite {name}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # never exit 1, which ``check`` reserves for "a metric got worse"
+        print(f"evalsuite {name}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"evalsuite {name}: interrupted; finished units are kept, rerun to resume", file=sys.stderr)
         return 130

@@ -98,6 +98,17 @@ class SuiteSpec:
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def safe_name(value: Any, where: str) -> str:
+    """A name that becomes one folder of the results tree (suite, model, run id): a single path component.
+    ``|`` or ``<`` are fine (the leaderboard escapes them); ``/``, ``..`` or a leading dot would leave
+    or hide inside the results root."""
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(f"{where}: expected a non-empty name, found {value!r}")
+    if any(c in value for c in "/\\\0") or value.startswith("."):
+        raise SpecError(f"{where}: {value!r} must be a single folder name (no '/', '\\', NUL or leading '.')")
+    return value
+
+
 def _take(d: dict[str, Any], where: str, allowed: set[str]) -> None:
     if not isinstance(d, dict):
         raise SpecError(f"{where}: expected a mapping, found {type(d).__name__}")
@@ -110,6 +121,10 @@ def _choice(value: Any, choices: Sequence[str], where: str) -> Any:
     if value not in choices:
         raise SpecError(f"{where}: must be one of {', '.join(choices)}, found {value!r}")
     return value
+
+
+def _optional_str(value: Any, where: str) -> str | None:
+    return None if value is None else _typed(value, str, where)
 
 
 def _optional_bool(value: Any, where: str) -> bool | None:
@@ -155,9 +170,7 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
     for req in ("name", "source"):
         if req not in merged:
             raise SpecError(f"{where}: missing required key {req!r}")
-    name = _typed(merged["name"], str, f"{where}.name")
-    if not name or any(c in name for c in "/\\") or name.startswith("."):
-        raise SpecError(f"{where}.name: {name!r} must be a non-empty name without slashes")
+    name = safe_name(merged["name"], f"{where}.name")
     role = _choice(merged.get("role", "candidate"), _ROLES, f"{where}.role")
     yarn = None
     if merged.get("yarn") is not None:
@@ -190,9 +203,10 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
     tree_attention = _choice(merged.get("tree_attention", "sdpa"), TREE_ATTENTION_CHOICES, f"{where}.tree_attention")
     return ModelSpec(name=name, role=role, source=_source(merged["source"], f"{where}.source"), dtype=dtype,
                      device=_typed(merged.get("device", "cpu"), str, f"{where}.device"), max_length=max_length,
-                     attn_implementation=merged.get("attn_implementation", "sdpa"),
+                     attn_implementation=_typed(merged.get("attn_implementation", "sdpa"), str,
+                                                f"{where}.attn_implementation"),
                      batch_tokens=_typed(merged.get("batch_tokens", 4096), int, f"{where}.batch_tokens"),
-                     yarn=yarn, compare_to=merged.get("compare_to"),
+                     yarn=yarn, compare_to=_optional_str(merged.get("compare_to"), f"{where}.compare_to"),
                      zero_mlp_layers=_layer_list(merged.get("zero_mlp_layers", []), f"{where}.zero_mlp_layers"),
                      generation=generation,
                      compile_scoring=_optional_bool(merged.get("compile_scoring"), f"{where}.compile_scoring"),
@@ -206,38 +220,65 @@ def _layer_list(value: Any, where: str) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _count(d: dict[str, Any], key: str, where: str) -> int | None:
+    """An optional non-negative integer (shots, limit, samples)."""
+    if d.get(key) is None:
+        return None
+    if _typed(d[key], int, f"{where}.{key}") < 0:
+        raise SpecError(f"{where}.{key}: must be >= 0, found {d[key]}")
+    return d[key]
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) for x in value):
+        raise SpecError(f"{where}: expected a list of model names, found {value!r}")
+    return tuple(value)
+
+
+def _diagnostics(d: dict[str, Any], where: str) -> TaskSpec:
+    """``{diagnostics: {limit: 64}, models: [...]}``; ``limit`` may also sit beside ``diagnostics``."""
+    _take(d, where, {"diagnostics", "limit", "models"})
+    inner = d["diagnostics"] if d["diagnostics"] is not None else {}
+    _take(inner, f"{where}.diagnostics", {"limit"})
+    if "limit" in inner and "limit" in d:
+        raise SpecError(f"{where}: 'limit' given twice (in diagnostics and beside it); keep one")
+    limit = _count(inner, "limit", f"{where}.diagnostics") if "limit" in inner else _count(d, "limit", where)
+    return TaskSpec(task="diagnostics", kind="diagnostics", limit=limit,
+                    models=_names(d.get("models", ()), f"{where}.models"))
+
+
 def _task(d: Any, where: str) -> TaskSpec:
     if isinstance(d, str):
         d = {"task": d}
     _take(d, where, {"task", "shots", "limit", "models", "lengths", "samples", "diagnostics"})
     if "diagnostics" in d:
-        return TaskSpec(task="diagnostics", kind="diagnostics", limit=d.get("limit"),
-                        models=tuple(d.get("models", ())))
+        return _diagnostics(d, where)
     if "task" not in d:
         raise SpecError(f"{where}: missing required key 'task'")
     lengths = d.get("lengths", ())
-    if not isinstance(lengths, (list, tuple)) or not all(isinstance(x, int) and x > 0 for x in lengths):
+    if not isinstance(lengths, (list, tuple)) or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0
+                                                         for x in lengths):
         raise SpecError(f"{where}.lengths: expected a list of positive token counts, found {lengths!r}")
-    for k in ("shots", "limit", "samples"):
-        if d.get(k) is not None and (_typed(d[k], int, f"{where}.{k}") < 0):
-            raise SpecError(f"{where}.{k}: must be >= 0, found {d[k]}")
-    models = d.get("models", ())
-    if not isinstance(models, (list, tuple)):
-        raise SpecError(f"{where}.models: expected a list of model names")
-    return TaskSpec(task=_typed(d["task"], str, f"{where}.task"), shots=d.get("shots"), limit=d.get("limit"),
-                    models=tuple(models), lengths=tuple(lengths), samples=d.get("samples"))
+    task = _typed(d["task"], str, f"{where}.task")
+    safe_name(task, f"{where}.task")
+    return TaskSpec(task=task, shots=_count(d, "shots", where), limit=_count(d, "limit", where),
+                    models=_names(d.get("models", ()), f"{where}.models"), lengths=tuple(lengths),
+                    samples=_count(d, "samples", where))
 
 
 def parse_suite(raw: dict[str, Any], *, path: str | None = None) -> SuiteSpec:
     _take(raw, "suite", {"name", "seed", "data_dir", "output_dir", "defaults", "models", "tasks", "description"})
     if "name" not in raw:
         raise SpecError("suite: missing required key 'name'")
+    name = safe_name(raw["name"], "name")
+    for key in ("data_dir", "output_dir", "description"):
+        _optional_str(raw.get(key), key)
+    seed = _typed(raw.get("seed", 1234), int, "seed")
     defaults = raw.get("defaults", {}) or {}
     _take(defaults, "defaults", {"dtype", "device", "max_length", "attn_implementation", "batch_tokens", "role"})
-    if not raw.get("models"):
-        raise SpecError("suite: 'models' must list at least one model")
-    if not raw.get("tasks"):
-        raise SpecError("suite: 'tasks' must list at least one task")
+    for key in ("models", "tasks"):
+        if not raw.get(key) or not isinstance(raw[key], list):
+            raise SpecError(f"suite: {key!r} must list at least one {key[:-1]}")
     models = tuple(_model(m, f"models[{i}]", defaults) for i, m in enumerate(raw["models"]))
     names = [m.name for m in models]
     dup = {n for n in names if names.count(n) > 1}
@@ -258,8 +299,7 @@ def parse_suite(raw: dict[str, Any], *, path: str | None = None) -> SuiteSpec:
                 raise SpecError(f"tasks[{i}]: model {m.name!r} already runs task {t.task!r} (restrict with 'models')")
             if not t.models or m.name in t.models:
                 seen.add((m.name, t.task))
-    return SuiteSpec(name=_typed(raw["name"], str, "name"), models=models, tasks=tasks,
-                     seed=_typed(raw.get("seed", 1234), int, "seed"), data_dir=raw.get("data_dir"),
+    return SuiteSpec(name=name, models=models, tasks=tasks, seed=seed, data_dir=raw.get("data_dir"),
                      output_dir=raw.get("output_dir"), path=path)
 
 

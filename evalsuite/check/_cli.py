@@ -1,7 +1,8 @@
 """``evalsuite check --reference REF --candidate CAND [--margin metric=value ...] [--alpha A] [--summary-out FILE]``.
 
-Exit codes: 0 pass, 1 a metric is significantly worse by more than its margin,
-2 bad input (missing run, records that do not pair, unknown metric in --margin).
+Exit codes (a contract CI relies on): 0 no regression, 1 a metric is significantly worse by
+more than its margin, 2 could not decide (bad input, a missing or incomplete candidate, records
+that do not pair, an unknown metric in --margin, an I/O error).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def main_check(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="evalsuite check",
         description="CI regression gate: exit 1 when a candidate metric is significantly worse than the "
-                    "reference by more than its margin, 0 otherwise, 2 on bad input.")
+                    "reference by more than its margin, 0 otherwise, 2 when it cannot decide (bad input, "
+                    "an incomplete candidate, I/O errors).")
     p.add_argument("--reference", required=True, type=Path, help="reference run folder (or suite folder)")
     p.add_argument("--candidate", required=True, type=Path, help="candidate run folder (or suite folder)")
     p.add_argument("--margin", action="append", default=[], metavar="METRIC=VALUE",
@@ -34,6 +36,9 @@ def main_check(argv: list[str]) -> int:
                    help="multiplicity adjustment over all tests (default holm)")
     p.add_argument("--resamples", type=int, default=10_000, help="sign-flip draws (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0: reproducible verdicts)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="check only what the candidate has when it lacks reference units or is not complete "
+                        "(the summary lists what was not checked); without it that is exit 2")
     p.add_argument("--summary-out", type=Path, help="also write the markdown summary here (PR comment)")
     args = parse_args(p, argv)
     if isinstance(args, int):
@@ -41,7 +46,7 @@ def main_check(argv: list[str]) -> int:
     try:
         result = check(args.reference, args.candidate, margins=parse_pairs(args.margin, "--margin"), alpha=args.alpha,
                        model_map=parse_pairs(args.model, "--model"), correction=args.correction,
-                       n_resamples=args.resamples, rng=args.seed)
+                       n_resamples=args.resamples, rng=args.seed, allow_missing=args.allow_missing)
         summary = result.to_markdown()
         if args.summary_out:
             atomic_write_text(args.summary_out, summary)

@@ -14,9 +14,16 @@ Default margins (:data:`DEFAULT_MARGINS`), in each metric's natural units:
 * accuracies and RULER scores (fractions): 0.01, i.e. one point;
 * ``log_ppl``: 0.01 nats, i.e. a 1 % higher perplexity.
 
+The gate refuses what it cannot vouch for: a candidate run that is not
+``complete``, or that lacks a (model, task) the reference has a complete result
+for (a whole model, a task, a unit that failed or was not run), is "cannot
+decide", never "pass" — unless the caller opts out with ``allow_missing=True``
+(``--allow-missing``), and then every missing piece is listed in the summary.
+
 Exit codes: 0 no metric worse by more than its margin; 1 at least one is; bad
-input (a missing run, records that do not pair, an unknown metric in a margin)
-raises :class:`~evalsuite.errors.EvalsuiteError`, which the CLI maps to 2.
+input (a missing run, an incomplete candidate, records that do not pair, an
+unknown metric in a margin) raises :class:`~evalsuite.errors.EvalsuiteError`,
+which the CLI maps to 2.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from evalsuite import stats
-from evalsuite.compare._family import family_records, merge_units
+from evalsuite.compare._family import family_records, merge_units, task_family
 from evalsuite.compare._join import pair_units
 from evalsuite.compare._metrics import (
     UNIT_TASKS,
@@ -86,6 +93,7 @@ class CheckResult:
     alpha: float
     correction: str
     notes: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # evidence the reference has and the candidate lacks (--allow-missing)
 
     @property
     def failures(self) -> tuple[CheckRow, ...]:
@@ -172,15 +180,35 @@ def match_models(reference: RunRecord, candidate: RunRecord, model_map: Mapping[
     if not pairs:
         raise RecordError(f"no candidate model matches a reference model (candidate: {', '.join(candidate.models)}; "
                           f"reference: {', '.join(reference.models)}); map them with --model CAND=REF")
-    matched = {r for _, r in pairs}
-    for ref in reference.models:
-        if ref not in matched:
-            notes.append(f"reference model {ref!r} is not in the candidate run: not checked")
     return pairs
 
 
+def missing_evidence(reference: RunRecord, candidate: RunRecord, pairs: list[tuple[str, str]]) -> list[str]:
+    """What the candidate lacks to be checked as fully as the reference allows: its run's completeness,
+    every reference model it does not have, every family (or other task) the reference completed for a
+    model and the candidate did not. RULER's shapes (group, single tasks) count as one family."""
+    out = []
+    if candidate.manifest.status != "complete":
+        out.append(f"the candidate run's status is {candidate.manifest.status!r}, not 'complete'")
+    cand_of = {ref: cand for cand, ref in pairs}
+
+    def done(run: RunRecord, model: str) -> set[str]:
+        return {task_family(t) or t for (m, t), u in run.units.items() if m == model and u.status == "complete"}
+
+    for ref in reference.models:
+        wanted = done(reference, ref)
+        if ref not in cand_of:
+            if wanted:
+                out.append(f"model {ref!r} ({', '.join(sorted(wanted))})")
+            continue
+        cand = cand_of[ref]
+        label = cand if cand == ref else f"{cand} (reference {ref})"
+        out += [f"{label}/{task}" for task in sorted(wanted - done(candidate, cand))]
+    return out
+
+
 def _units(reference: RunRecord, candidate: RunRecord, cand: str, ref: str, family: str,
-           notes: list[str]) -> tuple[UnitRecord, UnitRecord] | None:
+           notes: list[str], allow_missing: bool) -> tuple[UnitRecord, UnitRecord] | None:
     """Both models' complete units of a metric family (several single RULER tasks seen as one), None (with a
     note) when the reference has none or a side's units are all not run for missing data, else refuse."""
     r_all = family_records(reference, ref, family)
@@ -198,6 +226,8 @@ def _units(reference: RunRecord, candidate: RunRecord, cand: str, ref: str, fami
     c_run = [u for u in c_all if u.status != "not_run"]
     if not r_run or (c_all and not c_run):
         return None
+    if allow_missing and (not c_all or any(u.status != "complete" for u in c_run)):
+        return None  # listed in the summary as missing
     if not c_all:
         raise RecordError(f"{'/'.join(u.task for u in r_run)}: the candidate run has no complete result for "
                           f"{cand!r} (no record); the gate cannot vouch for it")
@@ -211,7 +241,8 @@ def _units(reference: RunRecord, candidate: RunRecord, cand: str, ref: str, fami
 
 def check(reference: Path | str, candidate: Path | str, *, margins: Mapping[str, float | str] | None = None,
           alpha: float = 0.05, model_map: Mapping[str, str] | None = None, correction: str = "holm",
-          n_resamples: int = 10_000, rng: np.random.Generator | int | None = 0) -> CheckResult:
+          n_resamples: int = 10_000, rng: np.random.Generator | int | None = 0,
+          allow_missing: bool = False) -> CheckResult:
     """Gate ``candidate`` against ``reference`` (run or suite folders); see the module docstring."""
     if not 0.0 < alpha < 1.0:
         raise SpecError(f"--alpha {alpha}: must be in (0, 1), e.g. 0.05")
@@ -220,13 +251,19 @@ def check(reference: Path | str, candidate: Path | str, *, margins: Mapping[str,
     given = parse_margins(margins)
     ref_run, cand_run = load_run(reference), load_run(candidate)
     notes: list[str] = []
-    if cand_run.manifest.status != "complete":
-        notes.append(f"the candidate run's status is {cand_run.manifest.status!r}")
+    if ref_run.manifest.status != "complete":
+        notes.append(f"the reference run's status is {ref_run.manifest.status!r}: only what it has is checked")
+    pairs = match_models(ref_run, cand_run, model_map, notes)
+    missing = missing_evidence(ref_run, cand_run, pairs)
+    if missing and not allow_missing:
+        shown = "; ".join(missing[:6]) + (f"; and {len(missing) - 6} more" if len(missing) > 6 else "")
+        raise RecordError(f"the candidate run lacks evidence the reference has, so the gate cannot vouch for it: "
+                          f"{shown}. Rerun what is missing, or pass --allow-missing to check only what is there")
     seed = seed_of(rng)
     tests: list[tuple[str, str, MetricArrays, float, stats.NonInferiorityResult]] = []
-    for cand, ref in match_models(ref_run, cand_run, model_map, notes):
+    for cand, ref in pairs:
         for family in UNIT_TASKS:
-            units = _units(ref_run, cand_run, cand, ref, family, notes)
+            units = _units(ref_run, cand_run, cand, ref, family, notes, allow_missing)
             if units is None:
                 continue
             for data in paired_metrics(pair_units(*units)):
@@ -253,4 +290,4 @@ def check(reference: Path | str, candidate: Path | str, *, margins: Mapping[str,
     notes += [f"--margin {k}: no such metric in these runs" for k in unused]
     return CheckResult(reference=ref_run.path, candidate=cand_run.path, reference_run=ref_run.manifest.run_id,
                        candidate_run=cand_run.manifest.run_id, rows=tuple(rows), alpha=alpha,
-                       correction=correction, notes=tuple(notes))
+                       correction=correction, notes=tuple(notes), missing=tuple(missing))

@@ -36,6 +36,9 @@ def summary_markdown(result: CheckResult) -> str:
     else:
         head = (f"## evalsuite check: ❌ FAIL\n\n**{len(result.failures)} of {n} metrics are significantly worse than "
                 "the reference by more than their margin.**")
+    if result.missing:
+        head += (f"\n\n**⚠ Not everything was checked (--allow-missing): the candidate lacks {len(result.missing)} "
+                 "piece(s) of evidence the reference has:** " + escape_markdown("; ".join(result.missing)) + ".")
     adjust = f"Holm-adjusted over all {n} tests" if result.correction == "holm" else "not adjusted"
     method = (f"Candidate {code_span(result.candidate_run)} vs reference {code_span(result.reference_run)}. "
               + escape_markdown(f"One-sided paired tests of \"worse by more than the margin\" at "

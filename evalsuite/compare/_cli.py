@@ -8,7 +8,7 @@ from pathlib import Path
 
 from evalsuite.compare._display import deltas_frame
 from evalsuite.compare._format import escape_markdown
-from evalsuite.compare._table import ComparisonTable, compare_runs
+from evalsuite.compare._table import ComparisonTable, as_runs, compare_runs
 from evalsuite.errors import EvalsuiteError, SpecError
 from evalsuite.records import atomic_write_text
 
@@ -67,7 +67,8 @@ def main_compare(argv: list[str]) -> int:
     if isinstance(args, int):
         return args
     try:
-        table = compare_runs(args.runs, baselines=parse_pairs(args.baseline, "--baseline"),
+        runs = as_runs(list(args.runs))
+        table = compare_runs(runs, baselines=parse_pairs(args.baseline, "--baseline"),
                              correction=args.correction, alpha=args.alpha, n_resamples=args.resamples,
                              rng=args.seed)
         text = render(table, args.format)
@@ -78,4 +79,11 @@ def main_compare(argv: list[str]) -> int:
     except EvalsuiteError as exc:
         print(f"evalsuite compare: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    for run in runs:
+        if run.manifest.status != "complete":
+            print(f"evalsuite compare: warning: run {run.path} is {run.manifest.status}, not complete; its missing "
+                  "units are not compared", file=sys.stderr)
+    if not table.rows:  # "no comparisons" is not a result a script may take for success
+        print("evalsuite compare: error: nothing could be compared (see the notes above)", file=sys.stderr)
+        return 2
     return 0

@@ -80,7 +80,7 @@ def from_pretrained_kwargs(group: GpuGroup, *, dtype: torch.dtype, attn_implemen
     """transformers' ``from_pretrained`` arguments that place the model over ``group`` and nowhere else
     (no CPU or disk offload: a model that does not fit fails at load, not slowly at run time)."""
     return {"device_map": "auto", "max_memory": dict(group.max_memory), "dtype": dtype,
-            "attn_implementation": attn_implementation}
+            "attn_implementation": attn_implementation, "trust_remote_code": False}
 
 
 def load_sharded(source: Any, *, dtype: str = "bfloat16", max_tokens: int, yarn: Any = None,
@@ -94,8 +94,8 @@ def load_sharded(source: Any, *, dtype: str = "bfloat16", max_tokens: int, yarn:
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from evalsuite.models.loader import LoadedModel, gguf_as_hf_folder, parse_dtype, resolve_local_folder, \
-        sha256_file, weight_files
+    from evalsuite.models.loader import LoadedModel, gguf_as_hf_folder, parse_dtype, refuse_remote_code, \
+        resolve_local_folder, sha256_file, weight_files
     from evalsuite.models.paper_format import is_paper_format, load_paper_checkpoint
     from evalsuite.models.yarn import apply_yarn
 
@@ -103,7 +103,8 @@ def load_sharded(source: Any, *, dtype: str = "bfloat16", max_tokens: int, yarn:
     folder = resolve_local_folder(source)
     if source.gguf_file or folder.suffix == ".gguf":
         folder = gguf_as_hf_folder(folder / source.gguf_file if source.gguf_file else folder)
-    config = AutoConfig.from_pretrained(folder)
+    refuse_remote_code(Path(folder), json.loads((Path(folder) / "config.json").read_text()))
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     if yarn is not None:
         apply_yarn(config, yarn)
     budget = group or gpu_group(gpu_total_bytes=visible_gpu_bytes(),
@@ -126,5 +127,5 @@ def load_sharded(source: Any, *, dtype: str = "bfloat16", max_tokens: int, yarn:
         raise DistributedSetupError(f"{folder}: does not fit GPUs {list(budget.gpus)} (placement {sorted(placed)})")
     model.eval()
     hashes = {p.name: sha256_file(p) for p in weight_files(Path(folder))} if hash_weights else {}
-    return LoadedModel(model=model, tokenizer=AutoTokenizer.from_pretrained(folder), folder=Path(folder),
+    return LoadedModel(model=model, tokenizer=AutoTokenizer.from_pretrained(folder, trust_remote_code=False), folder=Path(folder),
                        weights_sha256=hashes, kind=kind)

@@ -2,7 +2,9 @@
 
 The paper's released checkpoints (``model_type: qwen3`` with gate flags and an
 ``auto_map`` to remote code) are dispatched to the native gated implementation;
-remote code is never executed. GGUF files are dequantised once and cached as an
+remote code is never executed: an ``auto_map`` to code is refused before any
+transformers call, and every ``from_pretrained`` passes ``trust_remote_code=False``
+(so transformers never reaches its interactive "[y/N]" prompt). GGUF files are dequantised once and cached as an
 HF folder, because transformers' GGUF conversion (tokenizer included) costs
 ~15 s per load on a 2-core machine.
 """
@@ -110,7 +112,7 @@ def gguf_as_hf_folder(gguf_path: Path) -> Path:
     if (out / ".complete").exists():
         return out
     try:
-        kw = {"gguf_file": gguf_path.name}
+        kw = {"gguf_file": gguf_path.name, "trust_remote_code": False}
         tok = AutoTokenizer.from_pretrained(gguf_path.parent, **kw)
         model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, dtype=torch.float32, **kw)
     except Exception as exc:
@@ -176,8 +178,9 @@ def load(source: ModelSource, *, dtype: str | torch.dtype = "float32", device: s
     config = _read_config(folder)
     if not weight_files(folder):
         raise ModelLoadError(f"{folder} has no weight files (*.safetensors or *.bin)")
+    refuse_remote_code(folder, config)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     except Exception as exc:
         raise ModelLoadError(f"cannot load the tokenizer in {folder}: {type(exc).__name__}") from None
     if is_paper_format(config):
@@ -185,16 +188,15 @@ def load(source: ModelSource, *, dtype: str | torch.dtype = "float32", device: s
                                       attn_implementation=attn_implementation, yarn=yarn)
         kind = "paper-gated"
     else:
-        if config.get("auto_map") and config.get("model_type") not in _native_model_types():
-            raise ModelLoadError(f"{folder}: model_type {config.get('model_type')!r} needs remote code, which evalsuite never runs")
         try:
             from transformers import AutoConfig
 
-            hf_config = AutoConfig.from_pretrained(folder)
+            hf_config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
             if yarn is not None:
                 apply_yarn(hf_config, yarn)
             model = AutoModelForCausalLM.from_pretrained(
-                folder, config=hf_config, dtype=torch_dtype, attn_implementation=attn_implementation)
+                folder, config=hf_config, dtype=torch_dtype, attn_implementation=attn_implementation,
+                trust_remote_code=False)
         except ModelLoadError:
             raise
         except Exception as exc:
@@ -204,6 +206,32 @@ def load(source: ModelSource, *, dtype: str | torch.dtype = "float32", device: s
     hashed = [gguf_origin] if gguf_origin is not None else weight_files(folder)
     hashes = {p.name: sha256_file(p) for p in hashed} if hash_weights else {}
     return LoadedModel(model=model, tokenizer=tokenizer, folder=folder, weights_sha256=hashes, kind=kind)
+
+
+def refuse_remote_code(folder: Path, config: dict[str, Any]) -> None:
+    """ModelLoadError when the folder's model or tokenizer exists only as remote code (an ``auto_map`` and no
+    class transformers has natively). Checked from the JSON alone, before transformers sees the folder."""
+    from evalsuite.models.paper_format import is_paper_format
+
+    if config.get("auto_map") and not is_paper_format(config) and config.get("model_type") not in _native_model_types():
+        raise ModelLoadError(f"{folder}: model_type {config.get('model_type')!r} needs remote code, which evalsuite "
+                             "never runs")
+    tok_path = folder / "tokenizer_config.json"
+    try:
+        tok_config = json.loads(tok_path.read_text()) if tok_path.exists() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ModelLoadError(f"{tok_path}: invalid JSON") from None
+    if isinstance(tok_config, dict) and tok_config.get("auto_map") and not _native_tokenizer(tok_config):
+        raise ModelLoadError(f"{tok_path}: tokenizer class {tok_config.get('tokenizer_class')!r} needs remote code, "
+                             "which evalsuite never runs")
+
+
+def _native_tokenizer(tok_config: dict[str, Any]) -> bool:
+    import transformers
+
+    name = tok_config.get("tokenizer_class")
+    return isinstance(name, str) and (hasattr(transformers, name) or hasattr(transformers, name + "Fast")
+                                      or hasattr(transformers, name.removesuffix("Fast")))
 
 
 def _native_model_types() -> set[str]:

@@ -150,7 +150,7 @@ def smollm2_tokenizer_dir() -> Path:
     gguf_dir = Path(list(spec.submodule_search_locations)[0])
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=_SMOLLM2_GGUF)
+    tok = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=_SMOLLM2_GGUF, trust_remote_code=False)
     tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
     tok.save_pretrained(tmp)
     try:
@@ -168,7 +168,7 @@ def _write_tokenizer(folder: Path, kind: TokenizerKind) -> dict[str, int]:
         src = smollm2_tokenizer_dir()
         for f in src.iterdir():
             shutil.copy2(f, folder / f.name)
-        tok = AutoTokenizer.from_pretrained(folder)
+        tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     elif kind == "bytes":
         tok = _byte_tokenizer()
         tok.save_pretrained(folder)

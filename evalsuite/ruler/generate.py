@@ -274,14 +274,14 @@ def load_tokenizer(source: str | os.PathLike[str]) -> Any:
             cache_root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "evalsuite" / "tokenizers"
             cached = cache_root / f"{gguf.stem}-{st.st_size}-{int(st.st_mtime)}"
             if (cached / "tokenizer.json").is_file():
-                return AutoTokenizer.from_pretrained(cached)
-            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+                return AutoTokenizer.from_pretrained(cached, trust_remote_code=False)
+            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, trust_remote_code=False)
             try:
                 tok.save_pretrained(cached)
             except OSError as e:  # a read-only home still works, just slower next time
                 log.warning("could not cache the GGUF tokenizer at %s: %s", cached, e)
             return tok
-        return AutoTokenizer.from_pretrained(src)
+        return AutoTokenizer.from_pretrained(src, trust_remote_code=False)
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"tokenizer {src!r} could not be loaded offline: {e}") from e
 

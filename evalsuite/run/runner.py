@@ -13,15 +13,18 @@ import hashlib
 import json
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from evalsuite.errors import EvalsuiteError, SpecError
+from evalsuite.errors import SpecError
 from evalsuite.records import RunManifest, UnitRecord, atomic_write_json, load_run, write_unit
 from evalsuite.records.io import verified_complete
+from evalsuite.run.failure import UnitFailure, without_errors
+from evalsuite.run.folder import merge_units, previous_manifest, run_status, writer_lock
 from evalsuite.run.provenance import data_files, provenance
-from evalsuite.spec import ModelSpec, SuiteSpec, TaskSpec
+from evalsuite.spec import ModelSpec, SuiteSpec, TaskSpec, safe_name
 
 TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
 SCORING_VERSION = "1"  # bump when a change can move a score: old records then rerun
@@ -52,29 +55,39 @@ class _ModelCache:
         self.name: str | None = None
         self.loaded: Any = None
         self.lm: Any = None
+        self.failed: dict[str, Exception] = {}  # a model that did not load is not tried again in this run
 
     def get(self, spec: ModelSpec) -> tuple[Any, Any]:
+        if spec.name in self.failed:
+            raise self.failed[spec.name]
         if self.name != spec.name:
-            from evalsuite.adapter import EvalsuiteLM
-            from evalsuite.models.loader import load
-            from evalsuite.models.yarn import YarnSpec
-            from evalsuite.run.materialize import model_source
-
-            self.name = self.loaded = self.lm = None  # free the previous model first
-            yarn = YarnSpec(spec.yarn.factor, spec.yarn.original_max_position_embeddings) if spec.yarn else None
-            loaded = load(model_source(spec), dtype=spec.dtype, device=self.dist.device(spec.device),
-                          attn_implementation=spec.attn_implementation, yarn=yarn)
-            if spec.zero_mlp_layers:
-                _zero_mlp_layers(loaded.model, spec.zero_mlp_layers, spec.name)
-            lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=spec.max_length,
-                                         batch_tokens=spec.batch_tokens, generation=spec.generation,
-                                         compile_scoring=spec.compile_scoring, attention=spec.attention,
-                                         tree_attention=spec.tree_attention)
-            # Several processes: requests are split across ranks by cost and gathered (results agree with a
-            # single process to float rounding). One process: the adapter as is.
-            self.lm = self.dist.wrap(lm) if self.dist.active else lm
-            self.name, self.loaded = spec.name, loaded
+            try:
+                self._load(spec)
+            except Exception as exc:
+                self.failed[spec.name] = exc
+                raise
         return self.loaded, self.lm
+
+    def _load(self, spec: ModelSpec) -> None:
+        from evalsuite.adapter import EvalsuiteLM
+        from evalsuite.models.loader import load
+        from evalsuite.models.yarn import YarnSpec
+        from evalsuite.run.materialize import model_source
+
+        self.name = self.loaded = self.lm = None  # free the previous model first
+        yarn = YarnSpec(spec.yarn.factor, spec.yarn.original_max_position_embeddings) if spec.yarn else None
+        loaded = load(model_source(spec), dtype=spec.dtype, device=self.dist.device(spec.device),
+                      attn_implementation=spec.attn_implementation, yarn=yarn)
+        if spec.zero_mlp_layers:
+            _zero_mlp_layers(loaded.model, spec.zero_mlp_layers, spec.name)
+        lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=spec.max_length,
+                                     batch_tokens=spec.batch_tokens, generation=spec.generation,
+                                     compile_scoring=spec.compile_scoring, attention=spec.attention,
+                                     tree_attention=spec.tree_attention)
+        # Several processes: requests are split across ranks by cost and gathered (results agree with a
+        # single process to float rounding). One process: the adapter as is.
+        self.lm = self.dist.wrap(lm) if self.dist.active else lm
+        self.name, self.loaded = spec.name, loaded
 
 
 def _zero_mlp_layers(model: Any, layers: tuple[int, ...], name: str) -> None:
@@ -150,7 +163,8 @@ def _run_unit(suite: SuiteSpec, mspec: ModelSpec, tspec: TaskSpec, loaded: Any, 
 
 
 def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
-    """Run (or resume) the suite; returns the run folder. Raises only for problems before any unit runs."""
+    """Run (or resume) the suite; returns the run folder. Raises only for problems before any unit runs
+    (and for I/O errors on the run folder itself)."""
     from evalsuite.data.locate import data_dir_from
     from evalsuite.data.miniature import miniature_data_dir
 
@@ -159,6 +173,12 @@ def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
     dist = distributed_run_hooks()  # no-op in one process; under torchrun / accelerate launch: one rank each
     log = options.log if dist.is_main else (lambda _msg: None)
     validate_suite(suite)
+    unknown = [n for n in options.only_models if n not in {m.name for m in suite.models}]
+    if unknown:
+        raise SpecError(f"--model {unknown[0]}: no such model in suite {suite.name!r} "
+                        f"(models: {', '.join(m.name for m in suite.models)})")
+    if options.run_id is not None and safe_name(options.run_id, "--run-id") == "latest":
+        raise SpecError("--run-id latest: 'latest' is the link to the newest run; choose another name")
     data_dir = data_dir_from(options.data_dir or suite.data_dir)
     if data_dir is None and os.environ.get("HF_DATASETS_OFFLINE") == "1":
         data_dir = miniature_data_dir()
@@ -167,19 +187,25 @@ def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
     run_id = options.run_id or f"run-{suite.fingerprint()}-{_hash(str(data_dir))[:6]}"
     run_dir = root / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    manifest = RunManifest(suite=suite.name, run_id=run_id, status="running", created=_now(),
+    write = dist.is_main  # records are written once, by rank 0, after each unit's results are gathered
+    with writer_lock(run_dir, started=_now()) if write else nullcontext():
+        _run_units(suite, options, dist, log, data_dir, root, run_dir, write)
+    dist.barrier()
+    return run_dir
+
+
+def _run_units(suite: SuiteSpec, options: RunOptions, dist: Any, log: Callable[[str], None],
+               data_dir: Path | None, root: Path, run_dir: Path, write: bool) -> None:
+    """The units of this invocation, under the run folder's lock; the manifest merged with what is there."""
+    manifest = RunManifest(suite=suite.name, run_id=run_dir.name, status="running", created=_now(),
                            suite_spec=_spec_dict(suite), provenance=provenance())
-    previous = run_dir / "manifest.json"
-    if previous.exists():
-        manifest.created = json.loads(previous.read_text()).get("created", manifest.created)
     manifest.provenance["data_dir"] = str(data_dir) if data_dir else None
     manifest.provenance["distributed"] = dist.provenance()
-    write = dist.is_main  # records are written once, by rank 0, after each unit's results are gathered
-    units = [(m, t) for m, t in suite.units() if not options.only_models or m.name in options.only_models]
-    for m, t in units:
-        manifest.units.setdefault(f"{m.name}/{t.task}", {"status": "pending"})
     if write:
-        atomic_write_json(previous, asdict(manifest))
+        merge_units(manifest, previous_manifest(run_dir), run_dir, [f"{m.name}/{t.task}" for m, t in suite.units()])
+    units = [(m, t) for m, t in suite.units() if not options.only_models or m.name in options.only_models]
+    if write:
+        atomic_write_json(run_dir / "manifest.json", asdict(manifest))
         _point_latest(root, run_dir)
     cache = _ModelCache(dist)
     t_run = time.perf_counter()
@@ -188,16 +214,18 @@ def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
         label = f"[{i}/{len(units)}] {key}"
         try:
             loaded, lm = cache.get(mspec)
-        except EvalsuiteError as exc:
+        except Exception as exc:  # noqa: BLE001 - a model that does not load fails its units, not the run
+            failure = UnitFailure.of(exc)
             if write:
-                _record_failure(run_dir, manifest, mspec, tspec, "error", str(exc))
-            log(f"{label}: error: {exc}")
+                failure.record(run_dir, manifest, mspec, tspec)
+            log(f"{label}: {failure.console(run_dir, mspec, tspec)}")
             continue
         unit_hash = _hash({"model": _model_info(mspec, loaded, lm), "task": asdict(tspec), "seed": suite.seed,
                            "data": data_files(tspec.task, data_dir), "scoring": SCORING_VERSION,
                            "data_dir_kind": "local" if data_dir else "hub"})
         if dist.decide(lambda: verified_complete(run_dir, mspec.name, tspec.task, unit_hash)):
-            manifest.units[key] = {**manifest.units.get(key, {}), "status": "complete", "cached": True}
+            manifest.units[key] = {**without_errors(manifest.units.get(key, {})), "status": "complete",
+                                   "cached": True}
             log(f"{label}: already complete (verified), skipped")
             continue
         log(f"{label}: running")
@@ -207,11 +235,11 @@ def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
         try:
             with dist.unit_scope():
                 unit = _run_unit(suite, mspec, tspec, loaded, lm, data_dir, unit_hash)
-        except EvalsuiteError as exc:
-            status = "not_run" if "not run" in str(exc) else "error"
+        except Exception as exc:  # noqa: BLE001 - contained: recorded as this unit's error, the next unit runs
+            failure = UnitFailure.of(exc, unit_hash)
             if write:
-                _record_failure(run_dir, manifest, mspec, tspec, status, str(exc), unit_hash)
-            log(f"{label}: {status}: {exc}")
+                failure.record(run_dir, manifest, mspec, tspec)
+            log(f"{label}: {failure.console(run_dir, mspec, tspec)}")
             continue
         if not write:
             continue
@@ -219,14 +247,11 @@ def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
         manifest.units[key] = {"status": "complete", "seconds": unit.seconds}
         atomic_write_json(run_dir / "manifest.json", asdict(manifest))
         log(f"{label}: done in {unit.seconds:.1f}s")
-    statuses = {u["status"] for u in manifest.units.values()}
-    manifest.status = "complete" if statuses <= {"complete", "not_run"} else "partial"
+    manifest.status = run_status(manifest)
     manifest.finished = _now()
     manifest.wall_seconds = round(time.perf_counter() - t_run, 2)
     if write:
         atomic_write_json(run_dir / "manifest.json", asdict(manifest))
-    dist.barrier()
-    return run_dir
 
 
 def validate_suite(suite: SuiteSpec) -> None:
@@ -244,15 +269,6 @@ def validate_suite(suite: SuiteSpec) -> None:
         for p in (m.source.path, m.source.gguf):
             if p is not None and not Path(p).expanduser().exists():
                 raise SpecError(f"models[{i}].source: model path {p} does not exist")
-
-
-def _record_failure(run_dir: Path, manifest: RunManifest, mspec: ModelSpec, tspec: TaskSpec, status: str,
-                    message: str, unit_hash: str = "") -> None:
-    unit = UnitRecord(model=mspec.name, task=tspec.task, status=status, unit_hash=unit_hash, kind=tspec.kind,
-                      started=_now(), error=message, task_info={"spec": asdict(tspec)})
-    write_unit(run_dir, unit)
-    manifest.units[f"{mspec.name}/{tspec.task}"] = {"status": status, "error": message}
-    atomic_write_json(run_dir / "manifest.json", asdict(manifest))
 
 
 def _spec_dict(suite: SuiteSpec) -> dict[str, Any]:

@@ -15,10 +15,12 @@ HEADLINE = {"es_wikitext": "token_perplexity", "es_hellaswag": "acc_norm", "es_m
 
 
 def print_summary(run_dir: Path) -> bool:
-    """Print the results table; True when every unit completed (or was not run for missing data).
+    """Print the results table; True when no unit failed (each is complete, not run for missing data, or
+    pending: left to another invocation, e.g. ``--model other``).
 
-    A unit that failed did so on bad input (a model that would not load, a malformed data file):
-    the CLI exits 2 for those, after every other unit has finished.
+    A unit that failed (a model that would not load, a malformed data file, a bug caught in the unit) makes
+    the CLI exit 2, after every other unit has finished; so does a finished unit kept despite a failure on
+    this rerun (``rerun_error``: the record is intact, but what was asked for did not run).
     """
     run = load_run(run_dir, with_samples=False)
     table = Table(title=f"{run.manifest.suite} — {run.manifest.run_id}")
@@ -29,9 +31,11 @@ def print_summary(run_dir: Path) -> bool:
         model, task = key.split("/", 1)
         unit = run.units.get((model, task))
         status = info.get("status", "pending")
-        ok &= status in ("complete", "not_run")
-        if unit is None or unit.status != "complete":
-            err = (unit.error if unit else info.get("error")) or ""
+        ok &= status in ("complete", "not_run", "pending") and "rerun_error" not in info
+        if "rerun_error" in info:
+            status = "complete (kept)"
+        if unit is None or unit.status != "complete" or "rerun_error" in info:
+            err = info.get("rerun_error") or (unit.error if unit else info.get("error")) or ""
             table.add_row(model, task, status, "", err[:60], "", "", "")
             continue
         if task.startswith("ruler_es"):

@@ -30,7 +30,7 @@ def test_rank_groups_own_consecutive_gpus_and_hold_back_the_cache() -> None:
     assert g.max_memory == {2: H200 - 4 * GiB - kv // 2, 3: H200 - 4 * GiB - kv // 2}
     kwargs = from_pretrained_kwargs(g, dtype=torch.bfloat16)
     assert kwargs == {"device_map": "auto", "max_memory": g.max_memory, "dtype": torch.bfloat16,
-                      "attn_implementation": "sdpa"}
+                      "attn_implementation": "sdpa", "trust_remote_code": False}
     assert "cpu" not in kwargs["max_memory"]  # never offloaded to the host
 
 
