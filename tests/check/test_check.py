@@ -98,8 +98,10 @@ def test_holm_adjustment_over_all_rows(two_model_run: Path, candidate: Path) -> 
 def test_model_map_and_unmatched_models(tmp_path: Path, two_model_run: Path) -> None:
     renamed = write_run(tmp_path, [BASE, ModelPlan("gated-v2", role="gated", skill=0.08, nll_scale=0.97,
                                                    gate="elementwise", seed=2)])
-    plain = check(two_model_run, renamed, n_resamples=B)
-    assert {r.model for r in plain.rows} == {"base"}
+    with pytest.raises(RecordError, match="lacks evidence the reference has.*model 'gated' \\(diagnostics, es_hel"):
+        check(two_model_run, renamed, n_resamples=B)  # the reference's 'gated' is nowhere in the candidate
+    plain = check(two_model_run, renamed, n_resamples=B, allow_missing=True)
+    assert {r.model for r in plain.rows} == {"base"} and plain.missing[0].startswith("model 'gated' (")
     assert any("'gated-v2' has no reference model" in n for n in plain.notes)
     mapped = check(two_model_run, renamed, model_map={"gated-v2": "gated"}, n_resamples=B)
     assert {r.model for r in mapped.rows} == {"base", "gated-v2"} and mapped.exit_code == 0
@@ -145,12 +147,15 @@ def test_mismatched_prompt_hashes_are_exit_2(two_model_run: Path, candidate: Pat
 def test_failed_candidate_unit_is_exit_2_and_data_missing_is_a_note(tmp_path: Path, two_model_run: Path) -> None:
     broken = write_run(tmp_path / "a", [BASE, ModelPlan("gated", role="gated", seed=2,
                                                         failed={"es_mmlu": "CUDA out of memory"})])
-    with pytest.raises(RecordError, match="es_mmlu: the candidate run has no complete result for 'gated'"):
+    with pytest.raises(RecordError, match="cannot vouch for it: gated/es_mmlu\\."):
         check(two_model_run, broken, n_resamples=B)
     missing = write_run(tmp_path / "b", [BASE, ModelPlan("gated", role="gated", skill=0.08, nll_scale=0.97,
                                                          gate="elementwise", seed=2,
                                                          failed={"ruler_es": "not run: data missing"})])
-    result = check(two_model_run, missing, n_resamples=B)
+    with pytest.raises(RecordError, match="cannot vouch for it: gated/ruler_es\\."):
+        check(two_model_run, missing, n_resamples=B)  # the reference has RULER for gated: no evidence, no pass
+    result = check(two_model_run, missing, n_resamples=B, allow_missing=True)
+    assert result.missing == ("gated/ruler_es",)
     assert any("ruler_es: not run for gated in the candidate run" in n for n in result.notes)
     assert not any(r.model == "gated" and r.metric.startswith("ruler") for r in result.rows)
 
