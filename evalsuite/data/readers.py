@@ -57,11 +57,17 @@ def read_hellaswag(path: Path) -> list[dict[str, Any]]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{line_no}: expected a JSON object, found {type(row).__name__}")
             missing = [f for f in ("activity_label", "ctx_a", "ctx_b", "endings", "label") if f not in row]
             if missing:
                 raise DataError(f"{path}:{line_no}: missing field(s) {', '.join(missing)}")
-            if not isinstance(row["endings"], list) or len(row["endings"]) != 4:
-                raise DataError(f"{path}:{line_no}: 'endings' must be a list of 4 strings")
+            for name in ("activity_label", "ctx_a", "ctx_b"):
+                if not isinstance(row[name], str):
+                    raise DataError(f"{path}:{line_no}: {name!r} must be a string, found {row[name]!r}")
+            endings = row["endings"]
+            if not isinstance(endings, list) or len(endings) != 4 or not all(isinstance(e, str) for e in endings):
+                raise DataError(f"{path}:{line_no}: 'endings' must be a list of 4 strings, found {endings!r}")
             if str(row["label"]) not in {"0", "1", "2", "3"}:
                 raise DataError(f"{path}:{line_no}: label must be 0-3, found {row['label']!r}")
             row["label"] = str(row["label"])

@@ -1,5 +1,8 @@
 """Atomic, verifiable record I/O. A reader never sees a half-written file, and a unit
-counts as complete only when its metrics.json says so and the samples match their hash."""
+counts as complete only when its metrics.json says so, the samples match their hash and
+metrics.json matches its own (``record_sha256``: the aggregates, model and task info a
+reader trusts without recomputing). Files get the process umask's mode, as ``open``
+would give them, so a team can share a results folder."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a record is a shared file like any other
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
@@ -27,6 +31,12 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -55,7 +65,15 @@ def write_unit(run_dir: Path, unit: UnitRecord) -> None:
         atomic_write_text(folder / "samples.jsonl", text)
         unit.samples_sha256 = hashlib.sha256(text.encode()).hexdigest()
         unit.n_samples = len(unit.samples)
-    atomic_write_json(folder / "metrics.json", unit.to_json())
+    body = json.loads(json.dumps(unit.to_json(), default=_jsonable))  # as a reader will see it
+    body["record_sha256"] = unit.record_sha256 = record_sha256(body)
+    atomic_write_json(folder / "metrics.json", body)
+
+
+def record_sha256(body: dict[str, Any]) -> str:
+    """sha256 of a metrics.json body without its own ``record_sha256``, keys sorted."""
+    rest = {k: v for k, v in body.items() if k != "record_sha256"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
 
 
 def read_unit(run_dir: Path, model: str, task: str, *, with_samples: bool = True) -> UnitRecord | None:
@@ -65,9 +83,12 @@ def read_unit(run_dir: Path, model: str, task: str, *, with_samples: bool = True
     if not meta.exists():
         return None
     try:
-        unit = UnitRecord.from_json(json.loads(meta.read_text()))
-    except (json.JSONDecodeError, TypeError) as exc:
+        body = json.loads(meta.read_text())
+        unit = UnitRecord.from_json(body)
+    except (json.JSONDecodeError, TypeError, AttributeError, KeyError, ValueError, UnicodeDecodeError) as exc:
         raise RecordError(f"{meta}: unreadable record ({exc})") from None
+    if unit.record_sha256 is not None and record_sha256(body) != unit.record_sha256:
+        raise RecordError(f"{meta}: contents do not match its record_sha256 (edited by hand?)")
     if unit.schema_version > SCHEMA_VERSION:
         raise RecordError(f"{meta}: schema version {unit.schema_version} is newer than this evalsuite ({SCHEMA_VERSION})")
     if with_samples and unit.samples_sha256:
@@ -104,6 +125,9 @@ def load_run(path: str | Path, *, with_samples: bool = True) -> RunRecord:
         manifest = RunManifest(**json.loads((run_dir / "manifest.json").read_text()))
     except (json.JSONDecodeError, TypeError) as exc:
         raise RecordError(f"{run_dir / 'manifest.json'}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest.units, dict) or not all(isinstance(k, str) and "/" in k and isinstance(v, dict)
+                                                       for k, v in manifest.units.items()):
+        raise RecordError(f"{run_dir / 'manifest.json'}: 'units' must map '<model>/<task>' to a mapping")
     units: dict[tuple[str, str], UnitRecord] = {}
     for key in manifest.units:
         model, task = key.split("/", 1)

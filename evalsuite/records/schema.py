@@ -55,6 +55,7 @@ class UnitRecord:
     n_samples: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    record_sha256: str | None = None  # of metrics.json without this field; None in records before it existed
     samples: list[SampleRecord] | None = field(default=None, repr=False)  # loaded lazily, never in metrics.json
 
     def to_json(self) -> dict[str, Any]:
@@ -64,10 +65,29 @@ class UnitRecord:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "UnitRecord":
+        """The record of a metrics.json body; TypeError/ValueError naming a field of the wrong type."""
         d = dict(d)
         d["metrics"] = [MetricRecord(**m) for m in d.get("metrics", [])]
         d.pop("samples", None)
-        return cls(**d)
+        unit = cls(**d)
+        unit.check_types()
+        return unit
+
+    def check_types(self) -> None:
+        """What a reader relies on, by type: a hand-edited or foreign file fails here with the field named."""
+        if self.status not in ("complete", "error", "not_run"):
+            raise ValueError(f"status {self.status!r} is not complete, error or not_run")
+        for name in ("model", "task", "unit_hash"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a string, found {getattr(self, name)!r}")
+        for name in ("model_info", "task_info", "extra"):
+            if not isinstance(getattr(self, name), dict):
+                raise TypeError(f"{name} must be a mapping, found {type(getattr(self, name)).__name__}")
+        if not isinstance(self.n_samples, int) or isinstance(self.n_samples, bool):
+            raise TypeError(f"n_samples must be an integer, found {self.n_samples!r}")
+        for m in self.metrics:
+            if m.value is not None and (isinstance(m.value, bool) or not isinstance(m.value, (int, float))):
+                raise TypeError(f"metric {m.task}/{m.name}: value must be a number or null, found {m.value!r}")
 
     def metric(self, name: str, task: str | None = None) -> MetricRecord | None:
         for m in self.metrics:
