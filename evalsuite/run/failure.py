@@ -39,8 +39,9 @@ class UnitFailure:
             return cls("not_run" if "not run" in text else "error", text, unit_hash)
         return cls("error", f"{type(exc).__name__}: {text}", unit_hash, "".join(traceback.format_exception(exc)))
 
-    def record(self, run_dir: Path, manifest: RunManifest, mspec: ModelSpec, tspec: TaskSpec) -> None:
-        """Write the failure, unless a finished record that verifies is there: then keep it and note why."""
+    def record(self, run_dir: Path, manifest: RunManifest, mspec: ModelSpec, tspec: TaskSpec) -> bool:
+        """Write the failure, unless a finished record that verifies is there: then keep it, note why in the
+        manifest and return True."""
         key = f"{mspec.name}/{tspec.task}"
         try:
             finished = read_unit(run_dir, mspec.name, tspec.task)
@@ -49,6 +50,7 @@ class UnitFailure:
         if finished is not None and finished.status == "complete":
             manifest.units[key] = {**without_errors(manifest.units.get(key, {})), "status": "complete",
                                    "rerun_error": self.message}
+            kept = True
         else:
             unit = UnitRecord(model=mspec.name, task=tspec.task, status=self.status,  # type: ignore[arg-type]
                               unit_hash=self.unit_hash, kind=tspec.kind, error=self.message,
@@ -56,10 +58,14 @@ class UnitFailure:
                               extra={"traceback": self.traceback} if self.traceback else {})
             write_unit(run_dir, unit)
             manifest.units[key] = {"status": self.status, "error": self.message}
+            kept = False
         atomic_write_json(run_dir / "manifest.json", asdict(manifest))
+        return kept
 
-    def console(self, run_dir: Path, mspec: ModelSpec, tspec: TaskSpec) -> str:
+    def console(self, run_dir: Path, mspec: ModelSpec, tspec: TaskSpec, *, kept: bool = False) -> str:
         line = f"{self.status}: {self.message}"
+        if kept:
+            line += "; the unit's finished record is kept"
         if self.traceback:
             line += f" (traceback in {unit_dir(run_dir, mspec.name, tspec.task) / 'metrics.json'})"
         return line

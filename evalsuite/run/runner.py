@@ -216,9 +216,8 @@ def _run_units(suite: SuiteSpec, options: RunOptions, dist: Any, log: Callable[[
             loaded, lm = cache.get(mspec)
         except Exception as exc:  # noqa: BLE001 - a model that does not load fails its units, not the run
             failure = UnitFailure.of(exc)
-            if write:
-                failure.record(run_dir, manifest, mspec, tspec)
-            log(f"{label}: {failure.console(run_dir, mspec, tspec)}")
+            kept = failure.record(run_dir, manifest, mspec, tspec) if write else False
+            log(f"{label}: {failure.console(run_dir, mspec, tspec, kept=kept)}")
             continue
         unit_hash = _hash({"model": _model_info(mspec, loaded, lm), "task": asdict(tspec), "seed": suite.seed,
                            "data": data_files(tspec.task, data_dir), "scoring": SCORING_VERSION,
@@ -237,9 +236,8 @@ def _run_units(suite: SuiteSpec, options: RunOptions, dist: Any, log: Callable[[
                 unit = _run_unit(suite, mspec, tspec, loaded, lm, data_dir, unit_hash)
         except Exception as exc:  # noqa: BLE001 - contained: recorded as this unit's error, the next unit runs
             failure = UnitFailure.of(exc, unit_hash)
-            if write:
-                failure.record(run_dir, manifest, mspec, tspec)
-            log(f"{label}: {failure.console(run_dir, mspec, tspec)}")
+            kept = failure.record(run_dir, manifest, mspec, tspec) if write else False
+            log(f"{label}: {failure.console(run_dir, mspec, tspec, kept=kept)}")
             continue
         if not write:
             continue
