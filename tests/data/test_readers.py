@@ -53,3 +53,21 @@ def test_miniature_samples_are_in_the_release_formats(tmp_path):
     assert len(read_mmlu(root, "virology", "test")) == 4
     assert len(read_hellaswag(root / "hellaswag/hellaswag_val.jsonl")) == 40
     assert len(read_wikitext_documents(root / "wikitext/wikitext-2-raw/wiki.test.raw")) == 6
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda r: r["endings"].__setitem__(1, None), r"'endings' must be a list of 4 strings, found \['a', None"),
+    (lambda r: r.__setitem__("ctx_b", 3), r"'ctx_b' must be a string, found 3"),
+    (lambda r: r.__setitem__("activity_label", None), r"'activity_label' must be a string, found None"),
+], ids=["null-ending", "ctx_b-number", "null-label"])
+def test_hellaswag_field_types_are_checked_by_file_and_line(tmp_path, edit, message):
+    good = {"activity_label": "x", "ctx_a": "a", "ctx_b": "b", "endings": ["a", "b", "c", "d"], "label": "0"}
+    bad = json.loads(json.dumps(good))
+    edit(bad)
+    path = tmp_path / "hs.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(DataError, match=rf"hs\.jsonl:2: {message}"):
+        read_hellaswag(path)
+    path.write_text("[1, 2]\n")
+    with pytest.raises(DataError, match=r"hs\.jsonl:1: expected a JSON object, found list"):
+        read_hellaswag(path)
