@@ -2,8 +2,11 @@
 
 A unit's record is written atomically when it finishes, so ``kill -9`` loses at
 most the unit in flight; the rerun verifies finished units by hash and resumes.
-A unit that fails on bad input is recorded with ``status: error`` and the
-suite goes on, so one broken model never hides the others' results.
+The run folder has one writer at a time and a manifest merged across invocations
+(:mod:`evalsuite.run.folder`). A unit that fails, on bad input or on an unexpected
+exception, is recorded with ``status: error`` and the suite goes on, so one broken
+model never hides the others' results; a failure never overwrites a finished unit
+(:mod:`evalsuite.run.failure`).
 """
 
 from __future__ import annotations
