@@ -51,7 +51,7 @@ Runner integration (for ``evalsuite/run/runner.py`` and ``evalsuite/cli.py``)
     # _model_info keeps spec.device (not the rank's cuda:N): unit hashes must not depend on the world size
     manifest.provenance["distributed"] = dist.provenance()
 
-    # every write (run_dir manifest, _point_latest, write_unit, _record_failure) only on rank 0:
+    # every write (run folder lock, manifest, _point_latest, write_unit, UnitFailure.record) only on rank 0:
     if dist.is_main: ...
 
     # resume check: decided on rank 0, the same answer everywhere
