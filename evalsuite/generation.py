@@ -17,7 +17,9 @@ Engines (``mode``), for models :class:`~evalsuite.fast.lean.LeanDecoder` support
 * ``"exact"``: static KV cache, eager steps with transformers' own kernels and
   arguments: greedy tokens equal ``model.generate``'s bit for bit;
 * ``"hf"`` (and any unsupported model): the model's ``forward`` with a
-  ``DynamicCache``, chunked prefill.
+  ``DynamicCache``, chunked prefill (one chunk for hybrid models: a Gated
+  DeltaNet layer's recurrent state is only carried across a multi-token call
+  by recent transformers, so the whole prompt goes in one call).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from evalsuite.errors import ContextLengthError
 from evalsuite.fast.decode import DecodeCache, greedy
 from evalsuite.fast.kernels import AttentionChoice
 from evalsuite.fast.lean import LeanDecoder
+from evalsuite.models.layers import has_recurrent_layers
 
 GenerationMode = Literal["fast", "compiled", "exact", "hf"]
 GENERATION_MODES: tuple[str, ...] = ("fast", "compiled", "exact", "hf")
@@ -90,7 +93,17 @@ def greedy_generate_tokens(model: torch.nn.Module, tokenizer, request: Generatio
         return greedy(lean, list(request.prompt_tokens), max_new_tokens=request.max_gen_toks,
                       eos_token_id=eos_token_id, stop=stop, fast=mode in ("fast", "compiled"), cache=cache,
                       timings=timings, compile=mode == "compiled", attention=attention)
+    if has_recurrent_layers(model):
+        prefill_chunk = max(prefill_chunk, n_prompt)
     return _hf_greedy(model, request, eos_token_id, stop, prefill_chunk)
+
+
+def generation_path(model: torch.nn.Module, mode: GenerationMode) -> str:
+    """Which decoder :func:`greedy_generate_tokens` runs for ``model`` in ``mode``, for the unit record."""
+    if mode != "hf" and LeanDecoder.wrap(model) is not None:
+        return f"lean, {mode}"
+    why = "asked" if mode == "hf" else "linear-attention layers" if has_recurrent_layers(model) else "unsupported"
+    return f"hf (model forward, DynamicCache; {why})"
 
 
 def _hf_greedy(model, request: GenerationRequest, eos_token_id: int | None, stop: _StopStrings,

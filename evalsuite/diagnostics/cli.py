@@ -60,20 +60,20 @@ def format_table(name: str, result: DiagnosticsResult) -> str:
     """
     gates = result.gates
     kinds = result.kinds()
-    head = f"{'layer':>5}  {'kind':<16}  {'first-token share':>19}  {'max |hidden|':>12}"
+    head = f"{'layer':>5}  {'kind':<16}  {'first-token share':>20}  {'max |hidden|':>12}"
     head += f"  {'gate mean':>9}  {'gate<0.1':>8}" if gates else ""
     lines = [f"{name}: {result.n_windows} windows, {result.n_tokens} tokens, window {result.window}"
              + (f" ({result.window_source})" if result.window_source else ""), head]
     for i in range(result.n_layers):
         share = result.first_token_share[i]
-        row = (f"{i:>5}  {kinds[i]:<16}  {_cell(share, 19, 4, 'no softmax attention')}"
+        row = (f"{i:>5}  {kinds[i]:<16}  {_cell(share, 20, 4, 'no softmax attention')}"
                f"  {result.max_abs_hidden[i]:>12.2f}")
         if gates:
             row += f"  {_cell(gates.mean_per_layer[i], 9, 3)}  {_cell(gates.frac_below_0_1_per_layer[i], 8, 3)}"
         lines.append(row)
-    row = f"{'mean':>5}  {'':<16}  {_cell(result.first_token_share_mean, 19, 4)}  {result.max_abs_hidden_mean:>12.2f}"
+    row = f"{'mean':>5}  {'':<16}  {_cell(result.first_token_share_mean, 20, 4)}  {result.max_abs_hidden_mean:>12.2f}"
     lines.append(row + (f"  {gates.mean:>9.3f}  {gates.frac_below_0_1:>8.3f}" if gates else ""))
-    lines.append(f"{'max':>5}  {'':<16}  {'':>19}  {result.max_abs_hidden_max:>12.2f}")
+    lines.append(f"{'max':>5}  {'':<16}  {'':>20}  {result.max_abs_hidden_max:>12.2f}")
     if result.uniform_share is not None:
         lines.append(f"uniform attention over the same queries: {result.uniform_share:.4f} "
                      f"(share / uniform {_cell(result.first_token_share_vs_uniform, 0, 2).strip()}); "

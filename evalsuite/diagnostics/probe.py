@@ -122,8 +122,9 @@ class _Probe:
                     self.uniform_sum += sum(1.0 / (t + 1) for t in range(1, T))
                 if self.on_probs is not None:
                     self.on_probs(i, probs)
-            if gate_logits is not None:
-                self._add_gates(i, torch.sigmoid(gate_logits))
+            if gate_logits is not None:  # contiguous first, as the models' own forwards have it: CPU sigmoid on a
+                # strided view takes a scalar path that rounds differently from the vectorised one
+                self._add_gates(i, torch.sigmoid(gate_logits.contiguous()))
         return hook
 
     def _add_gates(self, i: int, gate: torch.Tensor) -> None:
