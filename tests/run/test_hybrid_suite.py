@@ -48,7 +48,7 @@ def test_every_unit_completes_and_says_which_path_ran(hybrid_run):
         assert hs.n_samples == 4 and hs.extra["paths"] == {"loglikelihood": HYBRID_ENGINE}
         assert run.unit(name, "es_wikitext").extra["paths"] == {"loglikelihood": HYBRID_ENGINE}
         ruler = run.unit(name, "ruler_es_niah_single_1")
-        assert ruler.extra["paths"]["generate_until"].startswith("hf (model forward, DynamicCache; linear-attention")
+        assert ruler.extra["paths"]["generate_until"].startswith("hf (model forward with its own cache; linear-attention")
         diag = run.unit(name, "diagnostics")
         assert diag.extra["layer_kinds"] == ["linear_attention", "attention"] * 2
         assert diag.extra["first_token_share"][0] is None and diag.extra["gates"]["layout"] == "per_head"
