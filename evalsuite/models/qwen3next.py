@@ -12,6 +12,7 @@ same bits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -41,6 +42,25 @@ def _heads(config: Any) -> dict[str, int]:
             "head_dim": config.head_dim}
 
 
+def _moved(model: torch.nn.Module, target_cls: type, target_cfg: Any, reorder_q: Callable[..., torch.Tensor], *,
+           norm_shift: float) -> torch.nn.Module:
+    """``model``'s weights in a new ``target_cls(target_cfg)``: q_proj rows reordered, RMSNorm weights shifted
+    by ``norm_shift`` (Qwen3-Next's norms scale by ``1 + w``), everything else as is."""
+    target_cfg._attn_implementation = model.config._attn_implementation
+    state = {}
+    for name, value in model.state_dict().items():
+        if name.endswith(("self_attn.q_proj.weight", "self_attn.q_proj.bias")):
+            value = reorder_q(value, **_heads(model.config))
+        elif _is_norm(name):
+            value = value + norm_shift
+        state[name] = value
+    first = next(model.parameters())
+    with torch.device(first.device):
+        out = target_cls(target_cfg).to(first.dtype)
+    out.load_state_dict(state, strict=True)
+    return out.eval()
+
+
 def paper_to_qwen3next(model: GatedQwen3ForCausalLM) -> torch.nn.Module:
     """A ``Qwen3NextForCausalLM`` computing what the elementwise-gated paper ``model`` computes."""
     from transformers import Qwen3NextConfig, Qwen3NextForCausalLM
@@ -53,18 +73,7 @@ def paper_to_qwen3next(model: GatedQwen3ForCausalLM) -> torch.nn.Module:
     rope = {**_rope(cfg), "partial_rotary_factor": 1.0}
     next_cfg = Qwen3NextConfig(**{k: getattr(cfg, k) for k in _SHARED_KEYS}, rope_parameters=rope,
                                layer_types=["full_attention"] * L, mlp_only_layers=list(range(L)))
-    next_cfg._attn_implementation = cfg._attn_implementation
-    state = {}
-    for name, value in model.state_dict().items():
-        if name.endswith(("self_attn.q_proj.weight", "self_attn.q_proj.bias")):
-            value = paper_to_qwen3next_q_proj(value, **_heads(cfg))
-        elif _is_norm(name):
-            value = value - 1.0  # Qwen3-Next's norms scale by (1 + w)
-        state[name] = value
-    with torch.device(next(model.parameters()).device):
-        out = Qwen3NextForCausalLM(next_cfg).to(next(model.parameters()).dtype)
-    out.load_state_dict(state, strict=True)
-    return out.eval()
+    return _moved(model, Qwen3NextForCausalLM, next_cfg, paper_to_qwen3next_q_proj, norm_shift=-1.0)
 
 
 def qwen3next_to_paper(model: torch.nn.Module) -> GatedQwen3ForCausalLM:
@@ -80,15 +89,4 @@ def qwen3next_to_paper(model: torch.nn.Module) -> GatedQwen3ForCausalLM:
         raise ValueError("the paper's model rotates every query/key dimension; this one has partial rotary")
     paper_cfg = GatedQwen3Config(**{k: getattr(cfg, k) for k in _SHARED_KEYS}, rope_parameters=rope,
                                  elementwise_attn_output_gate=True, use_qk_norm=True)
-    paper_cfg._attn_implementation = cfg._attn_implementation
-    state = {}
-    for name, value in model.state_dict().items():
-        if name.endswith(("self_attn.q_proj.weight", "self_attn.q_proj.bias")):
-            value = qwen3next_to_paper_q_proj(value, **_heads(cfg))
-        elif _is_norm(name):
-            value = value + 1.0
-        state[name] = value
-    with torch.device(next(model.parameters()).device):
-        out = GatedQwen3ForCausalLM(paper_cfg).to(next(model.parameters()).dtype)
-    out.load_state_dict(state, strict=True)
-    return out.eval()
+    return _moved(model, GatedQwen3ForCausalLM, paper_cfg, qwen3next_to_paper_q_proj, norm_shift=1.0)
