@@ -113,7 +113,7 @@ def test_unshared_plan_gives_every_sequence_a_plain_row_of_its_own(seed):
     plan = build_plan(reqs, capacity=16, batch_tokens=rng.choice([1, 64, 1000]), max_length=10_000, align=1, share=False)
     sequences = {tuple(c + x[:-1]) for c, x in reqs}
     n_rows, owners = 0, {}
-    for batch in plan.batches():
+    for i, batch in enumerate(plan.batches()):
         assert batch.chain
         n_rows += batch.input_ids.shape[0]
         for fi, target, r in zip(batch.flat_index, batch.target, batch.request):
@@ -122,7 +122,7 @@ def test_unshared_plan_gives_every_sequence_a_plain_row_of_its_own(seed):
             assert batch.input_ids[row, :q + 1].tolist() == (ctx + cont[:-1])[:q + 1]  # the whole prefix, unmasked
             assert batch.position_ids[row, :q + 1].tolist() == list(range(q + 1))
             assert cont[q - (len(ctx) - 1)] == target
-            owners.setdefault((id(batch), row), set()).add(tuple(ctx + cont[:-1]))
+            owners.setdefault((i, row), set()).add(tuple(ctx + cont[:-1]))
     assert n_rows == len(sequences)
     assert all(len(seqs) == 1 for seqs in owners.values())  # no row holds two sequences
     assert plan.stats.unique_tokens == sum(len(s) for s in sequences)
