@@ -32,7 +32,7 @@ from evalsuite.fast import kernels, templates
 from evalsuite.fast.decode import DecodeCache
 from evalsuite.fast.encode import EncodeStats, PairEncoder
 from evalsuite.fast.lean import LeanDecoder
-from evalsuite.generation import GenerationMode, GenerationRequest, greedy_generate_tokens
+from evalsuite.generation import GenerationMode, GenerationRequest, generation_path, greedy_generate_tokens
 from evalsuite.scoring import ScoringConfig, ScoringStats, score_requests
 
 
@@ -87,6 +87,7 @@ class EvalsuiteLM(HFLM):
         self.encode_stats = EncodeStats()
         self.generated_tokens: list[list[int]] = []
         self.generation_timings: list[dict[str, float]] = []
+        self.paths: dict[str, str] = {}  # request type -> the compute path that served it (for the unit record)
         self._encoder: PairEncoder | None = None
         templates.install()
 
@@ -120,6 +121,8 @@ class EvalsuiteLM(HFLM):
                              pad_id=self._pad_id(), config=self.scoring, progress=pbar.update,
                              stats_out=self.scoring_stats)
         pbar.close()
+        if self.scoring_stats:
+            self.paths["loglikelihood"] = self.scoring_stats[-1].engine
         for (key, _, _), ans in zip(requests, out):
             if key is not None:
                 self.cache_hook.add_partial("loglikelihood", key, ans)
@@ -150,6 +153,7 @@ class EvalsuiteLM(HFLM):
         t0 = time.perf_counter()
         eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
         lean = LeanDecoder.wrap(self.model)
+        self.paths["generate_until"] = generation_path(self.model, self.generation)
         # One cache (and captured, possibly compiled, step) reused across requests.
         cache = DecodeCache(lean, compile=self.generation == "compiled") if lean is not None else None
         results: list[str] = []

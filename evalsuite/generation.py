@@ -17,7 +17,9 @@ Engines (``mode``), for models :class:`~evalsuite.fast.lean.LeanDecoder` support
 * ``"exact"``: static KV cache, eager steps with transformers' own kernels and
   arguments: greedy tokens equal ``model.generate``'s bit for bit;
 * ``"hf"`` (and any unsupported model): the model's ``forward`` with a
-  ``DynamicCache``, chunked prefill.
+  ``DynamicCache``, chunked prefill (one chunk for hybrid models: a Gated
+  DeltaNet layer's recurrent state is only carried across a multi-token call
+  by recent transformers, so the whole prompt goes in one call).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from evalsuite.errors import ContextLengthError
 from evalsuite.fast.decode import DecodeCache, greedy
 from evalsuite.fast.kernels import AttentionChoice
 from evalsuite.fast.lean import LeanDecoder
+from evalsuite.models.layers import has_recurrent_layers
 
 GenerationMode = Literal["fast", "compiled", "exact", "hf"]
 GENERATION_MODES: tuple[str, ...] = ("fast", "compiled", "exact", "hf")
@@ -90,31 +93,51 @@ def greedy_generate_tokens(model: torch.nn.Module, tokenizer, request: Generatio
         return greedy(lean, list(request.prompt_tokens), max_new_tokens=request.max_gen_toks,
                       eos_token_id=eos_token_id, stop=stop, fast=mode in ("fast", "compiled"), cache=cache,
                       timings=timings, compile=mode == "compiled", attention=attention)
+    if has_recurrent_layers(model):
+        prefill_chunk = max(prefill_chunk, n_prompt)
     return _hf_greedy(model, request, eos_token_id, stop, prefill_chunk)
+
+
+def generation_path(model: torch.nn.Module, mode: GenerationMode) -> str:
+    """Which decoder :func:`greedy_generate_tokens` runs for ``model`` in ``mode``, for the unit record."""
+    if mode != "hf" and LeanDecoder.wrap(model) is not None:
+        return f"lean, {mode}"
+    if has_recurrent_layers(model):
+        return "hf (model forward with its own cache; linear-attention layers)"
+    return f"hf (model forward, DynamicCache; {'asked' if mode == 'hf' else 'unsupported'})"
 
 
 def _hf_greedy(model, request: GenerationRequest, eos_token_id: int | None, stop: _StopStrings,
                prefill_chunk: int) -> list[int]:
     n_prompt = len(request.prompt_tokens)
     device = next(model.parameters()).device
-    cache = DynamicCache(config=model.config)
-    kw = {_cache_kwarg(model): cache, "use_cache": True, "logits_to_keep": 1}
+    # A hybrid model builds its own cache (recurrent and convolution states beside the KV cache; transformers
+    # 5.17 has a model-specific class for it): pass none and carry the one each call returns.
+    cache = None if has_recurrent_layers(model) else DynamicCache(config=model.config)
+    name = _cache_kwarg(model)
     ids = torch.tensor([list(request.prompt_tokens)], device=device)
+
+    def step(tokens: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        nonlocal cache
+        output = model(input_ids=tokens, position_ids=pos, use_cache=True, logits_to_keep=1, **{name: cache})
+        returned = getattr(output, "past_key_values", None)  # 5.17's name; later versions call it `cache`
+        returned = returned if returned is not None else getattr(output, "cache", None)
+        cache = returned if returned is not None else cache
+        return output.logits[:, -1]
+
     # Chunked prefill bounds activation memory at 128K; the KV cache grows chunk by chunk.
     for start in range(0, n_prompt, prefill_chunk):
         chunk = ids[:, start:start + prefill_chunk]
-        pos = torch.arange(start, start + chunk.shape[1], device=device)[None]
-        logits = model(input_ids=chunk, position_ids=pos, **kw).logits[:, -1]
+        logits = step(chunk, torch.arange(start, start + chunk.shape[1], device=device)[None])
     out: list[int] = []
-    for step in range(request.max_gen_toks):
+    for i in range(request.max_gen_toks):
         nxt = int(logits.argmax(dim=-1))
         if eos_token_id is not None and nxt == eos_token_id:
             break
         out.append(nxt)
-        if stop(out) or step + 1 == request.max_gen_toks:
+        if stop(out) or i + 1 == request.max_gen_toks:
             break
-        pos = torch.tensor([[n_prompt + step]], device=device)
-        logits = model(input_ids=torch.tensor([[nxt]], device=device), position_ids=pos, **kw).logits[:, -1]
+        logits = step(torch.tensor([[nxt]], device=device), torch.tensor([[n_prompt + i]], device=device))
     return out
 
 

@@ -14,7 +14,11 @@ backend's to float rounding (the parity test holds them to 1e-4).
 The forward pass is :class:`evalsuite.fast.lean.LeanDecoder` (the model's own
 modules, SDPA chosen per batch: fused causal kernels for plain rows, the
 memory-efficient kernel with the tree mask otherwise); models it does not
-support go through transformers' decoder with the same 4D mask.
+support go through transformers' decoder with the same 4D mask. Hybrid models
+(Qwen3-Next, Qwen3.5: linear-attention layers carry a recurrent state, which a
+tree mask cannot split) go through transformers' decoder with every distinct
+sequence in a row of its own, right-padded, no mask: still one LM-head row per
+scored position and no batch-size probing, but no prefix sharing.
 
 Shapes: B rows, L tokens per row, V vocabulary, H hidden size.
 """
@@ -33,8 +37,10 @@ from evalsuite.errors import ContextLengthError
 from evalsuite.fast import kernels
 from evalsuite.fast.lean import LeanDecoder
 from evalsuite.fast.tree import Batch, TreeStats, build_plan
+from evalsuite.models.layers import has_recurrent_layers
 
 Request = tuple[Sequence[int], Sequence[int]]  # (context tokens, continuation tokens)
+HYBRID_ENGINE = "hf, one sequence per row (linear-attention layers: no packing, no prefix sharing)"
 
 
 @dataclass(frozen=True)
@@ -193,10 +199,11 @@ def score_requests(model: torch.nn.Module, requests: Sequence[Request], *, max_l
     if lean is not None and config.compile:
         lean = replace(lean, compiled=True)
     head = model.get_output_embeddings()
+    share = lean is not None or not has_recurrent_layers(model)
     plan = build_plan(requests, capacity=min(config.row_tokens, max_length), batch_tokens=config.batch_tokens,
-                      max_length=max_length, align=8 if device.type == "cuda" else 1)
-    stats = ScoringStats(plan.stats, batches=len(plan),
-                         engine="hf" if lean is None else "lean+compiled" if lean.compiled else "lean")
+                      max_length=max_length, align=8 if device.type == "cuda" else 1, share=share)
+    engine = "lean+compiled" if lean is not None and lean.compiled else "lean" if lean is not None else "hf"
+    stats = ScoringStats(plan.stats, batches=len(plan), engine=engine if share else HYBRID_ENGINE)
     if lean is not None and device.type == "cuda":
         stats.engine += f", causal rows: {kernels.causal_backend(device, config.attention)}"
     if lean is not None and config.tree_attention == "flex":

@@ -51,6 +51,22 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def hybrid_folder(tmp_path_factory: pytest.TempPathFactory):
+    """``hybrid_folder(family)``: a tiny seeded Qwen3-Next / Qwen3.5 / Qwen3.5-MoE checkpoint (SmolLM2 tokenizer),
+    saved with ``save_pretrained``: layers linear, full, linear, full."""
+    from evalsuite.models.tiny_hybrid import write_tiny_hybrid
+
+    made: dict[str, Path] = {}
+
+    def make(family: str) -> Path:
+        if family not in made:
+            made[family] = write_tiny_hybrid(tmp_path_factory.mktemp(f"hybrid-{family}"), family=family, seed=0)
+        return made[family]
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def two_model_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete synthetic run of a baseline and a gated model on every task (read-only: copy before editing)."""
     from tests.conftest_records import BASE, GATED, write_run

@@ -99,6 +99,35 @@ def test_tree_rows_show_each_scored_token_exactly_its_input_prefix(seed):
     assert {r: len(s) for r, s in seen.items()} == {r: len(c) for r, (_, c) in enumerate(reqs)}
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_unshared_plan_gives_every_sequence_a_plain_row_of_its_own(seed):
+    """share=False (hybrid models): each row holds exactly one whole input sequence from position 0."""
+    import random
+
+    from evalsuite.fast.tree import build_plan
+
+    rng = random.Random(seed)
+    base = [rng.randrange(3) for _ in range(rng.randrange(1, 60))]
+    reqs = [(base[:rng.randrange(1, len(base) + 1)] + [rng.randrange(3)], [rng.randrange(3) for _ in range(rng.randrange(1, 4))])
+            for _ in range(rng.randrange(1, 15))]
+    plan = build_plan(reqs, capacity=16, batch_tokens=rng.choice([1, 64, 1000]), max_length=10_000, align=1, share=False)
+    sequences = {tuple(c + x[:-1]) for c, x in reqs}
+    n_rows, owners = 0, {}
+    for i, batch in enumerate(plan.batches()):
+        assert batch.chain
+        n_rows += batch.input_ids.shape[0]
+        for fi, target, r in zip(batch.flat_index, batch.target, batch.request):
+            ctx, cont = reqs[r]
+            row, q = divmod(int(fi), batch.input_ids.shape[1])
+            assert batch.input_ids[row, :q + 1].tolist() == (ctx + cont[:-1])[:q + 1]  # the whole prefix, unmasked
+            assert batch.position_ids[row, :q + 1].tolist() == list(range(q + 1))
+            assert cont[q - (len(ctx) - 1)] == target
+            owners.setdefault((i, row), set()).add(tuple(ctx + cont[:-1]))
+    assert n_rows == len(sequences)
+    assert all(len(seqs) == 1 for seqs in owners.values())  # no row holds two sequences
+    assert plan.stats.unique_tokens == sum(len(s) for s in sequences)
+
+
 def test_shared_prefix_is_laid_out_once_per_row_and_windows_stay_unmasked():
     from evalsuite.fast.tree import build_plan
 

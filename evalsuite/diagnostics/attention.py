@@ -9,10 +9,13 @@ projections, QK-norm and rotary embedding (:func:`project_qk`), and
 one chunk of queries at a time, keeping only the column of key 0. Memory is
 ``H x chunk x T`` floats per chunk, never ``H x T x T``.
 
-Supported attention classes are the Llama-style ones whose forward is exactly
-"project, optional per-head RMSNorm, RoPE, scaled dot product": Llama, Mistral,
-Qwen2, Qwen3 and the native gated Qwen3 (whose widened ``q_proj`` also carries
-the gate rows). Anything else is refused rather than silently mis-measured.
+Supported attention modules are the Llama-style ones whose forward is exactly
+"project, optional per-head RMSNorm, RoPE, scaled dot product" (Llama, Mistral,
+Qwen2, Qwen3, the native gated Qwen3, the softmax layers of Qwen3-Next and
+Qwen3.5), recognised by their modules (:mod:`evalsuite.models.layers`), not by
+class name; the widened ``q_proj`` of a gated layer also yields its gate logits.
+What the probe cannot read is refused, naming what is missing, rather than
+silently mis-measured.
 """
 
 from __future__ import annotations
@@ -22,47 +25,45 @@ from torch import nn
 
 from evalsuite.errors import ModelLoadError
 from evalsuite.fast.lean import rotary_of
-from evalsuite.models.convert import split_paper_q_rows
+from evalsuite.models.layers import LayerInfo, split_query_and_gate
 
 DEFAULT_BUDGET_ELEMENTS = 1 << 26  # float32 scores per chunk (256 MiB), before the softmax's temporaries
 
 
-def _supported_attention_classes() -> tuple[type, ...]:
-    from transformers.models.llama.modeling_llama import LlamaAttention
-    from transformers.models.mistral.modeling_mistral import MistralAttention
-    from transformers.models.qwen2.modeling_qwen2 import Qwen2Attention
-    from transformers.models.qwen3.modeling_qwen3 import Qwen3Attention
+def check_supported(info: LayerInfo) -> None:
+    """Refuse an attention module whose forward :func:`project_qk` cannot reproduce, naming what is missing.
 
-    return (LlamaAttention, MistralAttention, Qwen2Attention, Qwen3Attention)  # GatedQwen3Attention is a Qwen3Attention
+    Read from the module itself: ``q_proj``/``k_proj`` projections, ``head_dim`` and
+    ``scaling``, and no logit soft-capping (Gemma-style ``attn_logit_softcapping``
+    changes the softmax). RoPE is the module's own file's ``apply_rotary_pos_emb``.
+    """
+    attn = info.attention
+    name = type(attn).__name__
+    for attr in ("q_proj", "k_proj", "head_dim", "scaling"):
+        if not hasattr(attn, attr):
+            raise ModelLoadError(f"layer {info.index}: diagnostics cannot read attention {name}: it has no {attr}")
+    if getattr(getattr(attn, "config", None), "attn_logit_softcapping", None):
+        raise ModelLoadError(f"layer {info.index}: attention {name} soft-caps its logits, which the probe does not "
+                             "reproduce")
 
 
-def check_supported(attn: nn.Module) -> None:
-    """Refuse an attention module whose forward :func:`project_qk` does not reproduce."""
-    if not isinstance(attn, _supported_attention_classes()):
-        raise ModelLoadError(f"diagnostics support Llama/Mistral/Qwen2/Qwen3 attention; "
-                             f"this model's attention is {type(attn).__name__}")
-
-
-def project_qk(attn: nn.Module, hidden_states: torch.Tensor,
-               position_embeddings: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Post-RoPE queries ``(B, H, T, D)`` and keys ``(B, KV, T, D)`` exactly as ``attn.forward`` makes them.
+def project_qk(info: LayerInfo, hidden_states: torch.Tensor, position_embeddings: tuple[torch.Tensor, torch.Tensor]
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Post-RoPE queries ``(B, H, T, D)``, keys ``(B, KV, T, D)`` and gate logits ``(B, T, H, 1|D)`` (None
+    without a gate), exactly as the layer's attention ``forward`` makes them.
 
     ``hidden_states`` is the module's input (the layer's normed residual), ``(B, T, C)``.
     """
+    attn = info.attention
     B, T, _ = hidden_states.shape
     D = attn.head_dim
-    q_rows = attn.q_proj(hidden_states)  # (B, T, H*D [+ gate rows])
-    gate_kind = getattr(attn, "gate_kind", "none")
-    if gate_kind != "none":  # the gated model's paper layout: gate rows interleaved per KV group
-        query, _ = split_paper_q_rows(q_rows, gate=gate_kind, num_heads=attn.num_heads,
-                                      num_kv_heads=attn.num_kv_heads, head_dim=D)  # (B, T, H, D)
-    else:
-        query = q_rows.view(B, T, -1, D)
+    query, gate = split_query_and_gate(info, attn.q_proj(hidden_states))  # (B, T, H, D), (B, T, H, 1|D)
     key = attn.k_proj(hidden_states).view(B, T, -1, D)  # (B, T, KV, D)
-    if hasattr(attn, "q_norm"):  # Qwen3: RMSNorm over D per head, before RoPE
+    if hasattr(attn, "q_norm"):  # Qwen3 family: RMSNorm over D per head, before RoPE
         query, key = attn.q_norm(query), attn.k_norm(key)
-    cos, sin = position_embeddings
-    return rotary_of(attn)(query.transpose(1, 2), key.transpose(1, 2), cos, sin)
+    cos, sin = position_embeddings  # partial rotary (Qwen3-Next): the module's own function rotates the first dims
+    q, k = rotary_of(attn)(query.transpose(1, 2), key.transpose(1, 2), cos, sin)
+    return q, k, gate
 
 
 def auto_chunk(num_heads: int, seq_len: int, budget_elements: int = DEFAULT_BUDGET_ELEMENTS) -> int:

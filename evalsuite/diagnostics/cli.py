@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "else the project's miniature samples)")
     p.add_argument("--limit", type=_positive, default=None, metavar="N", help="at most N windows (default: all)")
     p.add_argument("--window", type=_positive, default=None, metavar="N",
-                   help="tokens per window (default: 1024, or the model's max_position_embeddings if smaller)")
+                   help="tokens per window (default: the training context the config states, else 1024; "
+                        "capped at max_position_embeddings)")
     p.add_argument("--chunk", type=_positive, default=None, metavar="N",
                    help="query rows per attention chunk (default: sized to ~256 MiB of float32 scores)")
     p.add_argument("--out", default=None, metavar="DIR", help="write diagnostics.json and PNG plots here")
@@ -48,20 +49,35 @@ def model_label(model: str) -> str:
     return path.stem if path.suffix == ".gguf" else (path.name or model)
 
 
+def _cell(value: float | None, width: int, digits: int, missing: str = "-") -> str:
+    return f"{value:>{width}.{digits}f}" if value is not None else f"{missing:>{width}}"
+
+
 def format_table(name: str, result: DiagnosticsResult) -> str:
-    """The per-layer numbers as a plain-text table, with the mean (and max) over layers at the bottom."""
+    """The per-layer numbers as a plain-text table, with the mean (and max) over layers at the bottom.
+
+    A linear-attention layer's share reads "no softmax attention" (it has none to measure, which is not 0).
+    """
     gates = result.gates
-    head = f"{'layer':>5}  {'first-token share':>17}  {'max |hidden|':>12}"
+    kinds = result.kinds()
+    head = f"{'layer':>5}  {'kind':<16}  {'first-token share':>20}  {'max |hidden|':>12}"
     head += f"  {'gate mean':>9}  {'gate<0.1':>8}" if gates else ""
-    lines = [f"{name}: {result.n_windows} windows, {result.n_tokens} tokens, window {result.window}", head]
+    lines = [f"{name}: {result.n_windows} windows, {result.n_tokens} tokens, window {result.window}"
+             + (f" ({result.window_source})" if result.window_source else ""), head]
     for i in range(result.n_layers):
-        row = f"{i:>5}  {result.first_token_share[i]:>17.4f}  {result.max_abs_hidden[i]:>12.2f}"
+        share = result.first_token_share[i]
+        row = (f"{i:>5}  {kinds[i]:<16}  {_cell(share, 20, 4, 'no softmax attention')}"
+               f"  {result.max_abs_hidden[i]:>12.2f}")
         if gates:
-            row += f"  {gates.mean_per_layer[i]:>9.3f}  {gates.frac_below_0_1_per_layer[i]:>8.3f}"
+            row += f"  {_cell(gates.mean_per_layer[i], 9, 3)}  {_cell(gates.frac_below_0_1_per_layer[i], 8, 3)}"
         lines.append(row)
-    row = f"{'mean':>5}  {result.first_token_share_mean:>17.4f}  {result.max_abs_hidden_mean:>12.2f}"
+    row = f"{'mean':>5}  {'':<16}  {_cell(result.first_token_share_mean, 20, 4)}  {result.max_abs_hidden_mean:>12.2f}"
     lines.append(row + (f"  {gates.mean:>9.3f}  {gates.frac_below_0_1:>8.3f}" if gates else ""))
-    lines.append(f"{'max':>5}  {'':>17}  {result.max_abs_hidden_max:>12.2f}")
+    lines.append(f"{'max':>5}  {'':<16}  {'':>20}  {result.max_abs_hidden_max:>12.2f}")
+    if result.uniform_share is not None:
+        lines.append(f"uniform attention over the same queries: {result.uniform_share:.4f} "
+                     f"(share / uniform {_cell(result.first_token_share_vs_uniform, 0, 2).strip()}); "
+                     f"heads with share > 0.3: {_cell(result.frac_heads_above_0_3, 0, 3).strip()}")
     return "\n".join(lines)
 
 

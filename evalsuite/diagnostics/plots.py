@@ -24,15 +24,30 @@ def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
     return out
 
 
+def _mark_linear_layers(ax: Any, results: ResultsJson) -> None:
+    """Grey bands on the layers without softmax attention (hybrid models; the first such model's kinds)."""
+    for res in results.values():
+        kinds = res.get("layer_kinds") or []
+        linear = [i for i, kind in enumerate(kinds) if kind != "attention"]
+        for n, i in enumerate(linear):
+            ax.axvspan(i - 0.5, i + 0.5, color="grey", alpha=0.15, linewidth=0,
+                       label="linear attention (no softmax)" if n == 0 else None)
+        if linear:
+            return
+
+
 def _per_layer(results: ResultsJson, key: str, mean_key: str, *, ylabel: str, title: str, log: bool,
                path: str | os.PathLike[str]) -> Path:
     if not results:
         raise ValueError("no results to plot")
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
+    _mark_linear_layers(ax, results)
     for name, res in results.items():
-        values = res[key]
-        ax.plot(range(len(values)), values, marker="o", markersize=3, label=f"{name} (mean {res[mean_key]:.4g})")
+        values = [float("nan") if v is None else v for v in res[key]]  # None: a layer with no softmax attention
+        mean = res[mean_key]
+        ax.plot(range(len(values)), values, marker="o", markersize=3,
+                label=f"{name} (mean {mean:.4g})" if mean is not None else name)
     ax.set_xlabel("layer")
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import nn
 
-from evalsuite.diagnostics.probe import DEFAULT_WINDOW, default_window, diagnose
+from evalsuite.diagnostics.probe import diagnose
 from evalsuite.diagnostics.result import DiagnosticsResult
 from evalsuite.records import MetricRecord
 
@@ -25,24 +25,29 @@ def diagnostic_texts(data_dir: Path | None) -> tuple[list[str], Path]:
 
 
 def summary_metrics(result: DiagnosticsResult) -> list[MetricRecord]:
-    """The scalar summaries; the gate metrics only for a gated model (a baseline has no gate to score)."""
-    values: dict[str, float] = {"first_token_share_mean": result.first_token_share_mean,
-                                "max_abs_hidden_mean": result.max_abs_hidden_mean,
-                                "max_abs_hidden_max": result.max_abs_hidden_max}
+    """The scalar summaries; the gate metrics only for a gated model (a baseline has no gate to score), the
+    share metrics only for a model with softmax attention."""
+    values: dict[str, float | None] = {"first_token_share_mean": result.first_token_share_mean,
+                                       "max_abs_hidden_mean": result.max_abs_hidden_mean,
+                                       "max_abs_hidden_max": result.max_abs_hidden_max}
     if result.gates is not None:
         values.update(gate_mean=result.gates.mean, gate_frac_below_0_1=result.gates.frac_below_0_1)
+    values.update(first_token_share_vs_uniform=result.first_token_share_vs_uniform,
+                  frac_heads_above_0_3=result.frac_heads_above_0_3)
     return [MetricRecord(task=TASK, name=name, value=float(value), higher_is_better=None, n=result.n_tokens)
-            for name, value in values.items()]
+            for name, value in values.items() if value is not None]
 
 
 def run_diagnostics_unit(model: nn.Module, tokenizer: Any, *, data_dir: Path | None, limit: int | None,
                          max_length: int | None) -> tuple[dict[str, Any], list[MetricRecord]]:
-    """Diagnose ``model`` on WikiText-2 test windows of ``min(1024, max_length)`` tokens, at most ``limit`` windows.
+    """Diagnose ``model`` on WikiText-2 test windows, at most ``limit`` of them.
+
+    The window is the model's training context where its config states it, else
+    1024 tokens, capped at ``max_length`` (:func:`~evalsuite.diagnostics.probe.choose_window`).
 
     Returns the result's JSON (plus ``text_file``, the file read) for the unit
     record's ``extra``, and the scalar :class:`MetricRecord` summaries.
     """
     texts, path = diagnostic_texts(data_dir)
-    window = min(DEFAULT_WINDOW, max_length) if max_length else default_window(model)
-    result = diagnose(model, tokenizer, texts, window=window, max_windows=limit)
+    result = diagnose(model, tokenizer, texts, max_windows=limit, max_length=max_length)
     return {**result.to_json(), "text_file": str(path)}, summary_metrics(result)

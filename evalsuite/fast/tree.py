@@ -271,15 +271,20 @@ def _collector_paused() -> Iterator[None]:
 
 
 def build_plan(requests: Sequence[Request], *, capacity: int, batch_tokens: int, max_length: int,
-               align: int = 8) -> Plan:
-    """Batches that compute every request's scored positions, each tree token once per unit."""
+               align: int = 8, share: bool = True) -> Plan:
+    """Batches that compute every request's scored positions, each tree token once per unit.
+
+    ``share=False``: every distinct input sequence gets a row of its own (plain causal, no mask, nothing
+    packed beside it), for models whose recurrent (linear-attention) layers would carry state from one
+    sequence into the next or ignore a tree mask. Identical sequences are still computed once.
+    """
     with _collector_paused():
         return _build_plan(requests, capacity=capacity, batch_tokens=batch_tokens, max_length=max_length,
-                           align=align)
+                           align=align, share=share)
 
 
 def _build_plan(requests: Sequence[Request], *, capacity: int, batch_tokens: int, max_length: int,
-                align: int) -> Plan:
+                align: int, share: bool = True) -> Plan:
     seqs, keys, per_request = _sequences(requests)
     stats = TreeStats(n_requests=len(requests), n_sequences=len(seqs))
     assert max(len(s) for s in seqs) <= max_length, "callers check max_length before planning"
@@ -291,6 +296,11 @@ def _build_plan(requests: Sequence[Request], *, capacity: int, batch_tokens: int
     for r, (uid, _, _) in enumerate(per_request):
         by_seq.setdefault(uid, []).append(r)
     stats.scored_positions = sum(len(seqs[u]) - min(per_request[r][1] for r in rs) for u, rs in by_seq.items())
+    if not share:
+        rows = sorted(([_sequence_unit(terminal[uid], uid)] for uid in range(len(seqs))), key=lambda r: -r[0].size)
+        stats.unique_tokens = sum(len(seq) for seq in seqs)  # nothing shared: each distinct sequence in full
+        return Plan(rows, lambda row: _round_up(row[0].size, align), terminal, by_seq, per_request, batch_tokens,
+                    stats)
     units = _units(root, capacity)
     # A plain sequence (a rolling window) keeps a row to itself: rows of one sequence need no mask and run on
     # the fused causal kernels; packing short windows together forced the masked kernel (a third of
@@ -301,6 +311,16 @@ def _build_plan(requests: Sequence[Request], *, capacity: int, batch_tokens: int
     rows.sort(key=lambda r: -sum(u.size for u in r))
     return Plan(rows, lambda row: _round_up(sum(u.size for u in row), align), terminal, by_seq, per_request,
                 batch_tokens, stats)
+
+
+def _sequence_unit(node: _Node, uid: int) -> _Unit:
+    """The whole path root -> ``node`` as one chain unit that scores sequence ``uid`` alone."""
+    path = []
+    cur: _Node | None = node
+    while cur is not None:
+        path.append(cur)
+        cur = cur.parent
+    return _Unit(path[::-1], [], [uid])
 
 
 def _round_up(n: int, k: int) -> int:

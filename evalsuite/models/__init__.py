@@ -1,4 +1,5 @@
-"""Models: native gated-attention Qwen3, the paper's checkpoint format, YaRN, tiny test checkpoints.
+"""Models: native gated-attention Qwen3, the paper's checkpoint format, YaRN, tiny test checkpoints, and the
+reading of any model's layers (softmax or linear attention, which gate) that hybrid models need.
 
 ``load_model`` (the one loader for every source) lives in ``evalsuite.models.loader``
 and dispatches paper-format folders to :func:`load_paper_checkpoint`.
@@ -31,8 +32,11 @@ from evalsuite.models.paper_format import (
     read_config_json,
     validate_paper_weights,
 )
+from evalsuite.models.layers import LayerInfo, has_recurrent_layers, read_layers
 from evalsuite.models.loader import LoadedModel, ModelSource, load, load_model
+from evalsuite.models.qwen3next import paper_to_qwen3next, qwen3next_to_paper
 from evalsuite.models.tiny import paper_shaped_config, random_model, write_tiny_checkpoint
+from evalsuite.models.tiny_hybrid import hybrid_config, random_hybrid, write_tiny_hybrid
 from evalsuite.models.yarn import YarnSpec, apply_yarn, rope_summary
 
 __all__ = [
@@ -41,12 +45,15 @@ __all__ = [
     "load",
     "load_model",
     "GateKind",
+    "LayerInfo",
     "GatedQwen3Attention",
     "GatedQwen3Config",
     "GatedQwen3ForCausalLM",
     "GatedQwen3Model",
     "YarnSpec",
     "apply_yarn",
+    "has_recurrent_layers",
+    "hybrid_config",
     "infer_gate_from_rows",
     "infer_gate_from_state_dict",
     "is_paper_format",
@@ -54,15 +61,20 @@ __all__ = [
     "paper_config_from_dict",
     "paper_shaped_config",
     "paper_to_per_head",
+    "paper_to_qwen3next",
     "paper_to_qwen3next_q_proj",
     "paper_weight_shapes",
     "per_head_to_paper",
     "q_proj_rows",
+    "qwen3next_to_paper",
     "qwen3next_to_paper_q_proj",
+    "random_hybrid",
     "random_model",
+    "read_layers",
     "read_config_json",
     "rope_summary",
     "split_paper_q_rows",
     "validate_paper_weights",
     "write_tiny_checkpoint",
+    "write_tiny_hybrid",
 ]

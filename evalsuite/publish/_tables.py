@@ -162,7 +162,22 @@ def diagnostics_table(lb: Leaderboard) -> Table:
     display = pd.DataFrame(shown, columns=["Model", "first-token attention share (mean over layers)",
                                            "max |hidden| (mean over layers)", "max |hidden| (max over layers)",
                                            "mean gate score", "fraction of gate scores below 0.1"])
-    return Table("diagnostics", raw, display, _aligned(display, 1))
+    kinds = {m.name: layer_kinds_label(m.diagnostics_extra) for m in models}
+    if any(kinds.values()):  # a hybrid model: say which layers the share is over (softmax ones only)
+        raw.insert(1, "layers", [kinds[m.name] for m in models])
+        display.insert(1, "Layers", [kinds[m.name] or "all softmax attention" for m in models])
+    return Table("diagnostics", raw, display, _aligned(display, 2 if "Layers" in display else 1))
+
+
+def layer_kinds_label(extra: dict | None) -> str:
+    """"4 layers: 2 softmax attention (1, 3), 2 linear attention" for a hybrid model; "" when every layer has
+    softmax attention (or the record predates layer kinds)."""
+    kinds = (extra or {}).get("layer_kinds") or []
+    softmax = [i for i, k in enumerate(kinds) if k == "attention"]
+    if len(softmax) == len(kinds):
+        return ""
+    return (f"{len(kinds)} layers: {len(softmax)} softmax attention ({', '.join(map(str, softmax))}), "
+            f"{len(kinds) - len(softmax)} linear attention (no first-token share)")
 
 
 def not_run_table(lb: Leaderboard) -> Table:

@@ -155,10 +155,15 @@ def _run_unit(suite: SuiteSpec, mspec: ModelSpec, tspec: TaskSpec, loaded: Any, 
         tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False,
                          metadata=_task_metadata(tspec, suite, data_dir, loaded))
         lm.rolling_token_counts.clear()
+        paths = getattr(lm, "paths", None)
+        if paths is not None:
+            paths.clear()
         outcome = run_lm_eval(lm, task=tspec.task, task_manager=tm, shots=tspec.shots, limit=tspec.limit,
                               seed=suite.seed)
         unit.metrics, unit.samples = outcome.metrics, outcome.samples
         unit.task_info.update(outcome.task_info)
+        if paths:  # which compute path served each request type (e.g. the hybrid models' fallback)
+            unit.extra["paths"] = dict(paths)
         if outcome.not_run:
             unit.extra["not_run"] = outcome.not_run
     unit.seconds = round(time.perf_counter() - t0, 3)

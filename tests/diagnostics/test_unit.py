@@ -22,7 +22,7 @@ def test_gated_unit_on_the_miniature_data(load_gated):
         DiagnosticsResult.from_json({**extra, "schema_version": 99})
     by_name = {m.name: m for m in metrics}
     assert list(by_name) == ["first_token_share_mean", "max_abs_hidden_mean", "max_abs_hidden_max", "gate_mean",
-                             "gate_frac_below_0_1"]
+                             "gate_frac_below_0_1", "first_token_share_vs_uniform", "frac_heads_above_0_3"]
     assert by_name["gate_mean"].value == result.gates.mean
     assert all(m.task == "diagnostics" and m.higher_is_better is None and m.n == 96 for m in metrics)
 
@@ -34,7 +34,9 @@ def test_baseline_unit_reads_the_data_folder_and_has_no_gate_metrics(load_gated,
     model, tokenizer = load_gated("none")
     extra, metrics = run_diagnostics_unit(model, tokenizer, data_dir=tmp_path, limit=None, max_length=4096)
     assert extra["window"] == 1024 and extra["n_windows"] == 2 and extra["gates"] is None
-    assert [m.name for m in metrics] == ["first_token_share_mean", "max_abs_hidden_mean", "max_abs_hidden_max"]
+    assert [m.name for m in metrics] == ["first_token_share_mean", "max_abs_hidden_mean", "max_abs_hidden_max",
+                                         "first_token_share_vs_uniform", "frac_heads_above_0_3"]
+    assert extra["window_source"].startswith("default (1024")
 
 
 def test_a_data_folder_without_wikitext_is_a_data_error(load_gated, tmp_path):
