@@ -34,6 +34,7 @@ from evalsuite.fast.encode import EncodeStats, PairEncoder
 from evalsuite.fast.lean import LeanDecoder
 from evalsuite.generation import GenerationMode, GenerationRequest, greedy_generate_tokens
 from evalsuite.scoring import ScoringConfig, ScoringStats, score_requests
+from evalsuite.spec import TRUNCATIONS
 
 
 @register_model("evalsuite")
@@ -49,14 +50,34 @@ class EvalsuiteLM(HFLM):
     ``tree_attention="flex"`` runs packed (masked) rows through FlexAttention with a block mask (opt-in: not
     yet measured on a GPU); ``attention`` picks the kernel for plain causal rows and prompts on CUDA
     (``"auto"``, ``"fa4"``, ``"cudnn"``, ``"flash"``; see :func:`evalsuite.fast.kernels.causal_backend`).
+
+    ``truncation="refuse"`` (the default) makes a request longer than ``max_length`` an error;
+    ``"left"`` cuts its context from the left exactly as stock ``hf`` does (loglikelihood: the last
+    ``max_length + 1`` tokens of context + continuation; generation: the prompt's last
+    ``max_length - max_gen_toks`` tokens), and :attr:`truncated_tokens` says per context how many
+    tokens were cut, so the runner can flag those samples.
+
+    Constructed as lm-eval's evaluator constructs every model
+    (``create_from_arg_string(model_args, {"batch_size": ..., "max_batch_size": ..., "device": ...})``):
+    ``device`` places a model loaded from ``pretrained=<path>``; ``batch_size`` and ``max_batch_size``
+    are accepted and ignored (:data:`IGNORED_ARGS`), because the packed scorer sizes its batches by
+    tokens (``batch_tokens``), not by requests.
     """
+
+    #: lm-eval arguments that the packed scorer has no use for (it batches by ``batch_tokens``).
+    IGNORED_ARGS = ("batch_size", "max_batch_size")
+    TRUNCATION_CHOICES = TRUNCATIONS
 
     def __init__(self, pretrained: Any = None, *, tokenizer: Any = None, max_length: int | None = None,
                  batch_tokens: int = 8192, row_tokens: int = 2048, device: str | None = None,
                  dtype: str = "float32", subfolder: str | None = None, gguf_file: str | None = None,
                  attn_implementation: str = "sdpa", generation: GenerationMode | None = None,
                  compile_scoring: bool | str | None = None, attention: str = "auto", tree_attention: str = "sdpa",
-                 **kwargs: Any) -> None:
+                 truncation: str = "refuse", **kwargs: Any) -> None:
+        for name in self.IGNORED_ARGS:
+            kwargs.pop(name, None)
+        if truncation not in self.TRUNCATION_CHOICES:
+            raise ValueError(f"truncation must be one of {', '.join(self.TRUNCATION_CHOICES)}, not {truncation!r}")
         if attention not in kernels.ATTENTION_CHOICES:
             raise ValueError(f"attention must be one of {', '.join(kernels.ATTENTION_CHOICES)}, not {attention!r}")
         if tree_attention not in kernels.TREE_ATTENTION_CHOICES:
@@ -88,6 +109,8 @@ class EvalsuiteLM(HFLM):
         self.generated_tokens: list[list[int]] = []
         self.generation_timings: list[dict[str, float]] = []
         self._encoder: PairEncoder | None = None
+        self.truncation = truncation
+        self.truncated_tokens: dict[str, int] = {}  # context string -> most tokens cut from its left
         templates.install()
 
     @classmethod
@@ -115,6 +138,8 @@ class EvalsuiteLM(HFLM):
     # -- compute paths -------------------------------------------------------------------------------
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs: int | None = None):
         t0 = time.perf_counter()
+        if self.truncation == "left":
+            requests = [self._cut_left(key, ctx, cont) for key, ctx, cont in requests]
         pbar = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0, desc="evalsuite loglikelihood")
         out = score_requests(self.model, [(c, x) for _, c, x in requests], max_length=self.max_length,
                              pad_id=self._pad_id(), config=self.scoring, progress=pbar.update,
@@ -125,6 +150,19 @@ class EvalsuiteLM(HFLM):
                 self.cache_hook.add_partial("loglikelihood", key, ans)
         self._add("loglikelihood_s", time.perf_counter() - t0)
         return out
+
+    def _cut_left(self, key: Any, ctx: list[int], cont: list[int]) -> tuple[Any, list[int], list[int]]:
+        """Stock hf's input ``(ctx + cont)[-(max_length + 1):][:-1]``, as a shorter context (a continuation
+        longer than the window keeps its whole context and is refused by the scorer)."""
+        cut = len(ctx) + len(cont) - 1 - self.max_length
+        if cut <= 0 or cut >= len(ctx):
+            return key, ctx, cont
+        if key is not None:
+            self._note_cut(key[0], cut)
+        return key, ctx[cut:], cont
+
+    def _note_cut(self, context: str, cut: int) -> None:
+        self.truncated_tokens[context] = max(cut, self.truncated_tokens.get(context, 0))
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         windows: list[tuple[int, tuple[None, list[int], list[int]]]] = []
@@ -159,8 +197,12 @@ class EvalsuiteLM(HFLM):
             if kwargs.get("do_sample") and kwargs.get("temperature", 0) > 0:
                 raise ValueError("evalsuite generates greedily; the task asked for sampling")
             until = tuple(s for s in (kwargs.get("until") or []) if s != eos)
-            req = GenerationRequest(prompt_tokens=self.tok_encode(context), max_gen_toks=int(kwargs["max_gen_toks"]),
-                                    until=until)
+            prompt = self.tok_encode(context)
+            room = self.max_length - int(kwargs["max_gen_toks"])  # stock hf's left_truncate_len
+            if self.truncation == "left" and 0 < room < len(prompt):
+                self._note_cut(context, len(prompt) - room)
+                prompt = prompt[-room:]
+            req = GenerationRequest(prompt_tokens=prompt, max_gen_toks=int(kwargs["max_gen_toks"]), until=until)
             phases: dict[str, Any] = {"prompt_tokens": len(req.prompt_tokens)}
             t_req = time.perf_counter()
             tokens = greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,

@@ -61,7 +61,8 @@ def _resps(row: dict[str, Any]) -> list[Any]:
     return out
 
 
-def _samples(results: dict[str, Any], token_counts: dict[str, int]) -> list[SampleRecord]:
+def _samples(results: dict[str, Any], token_counts: dict[str, int],
+             truncated: dict[str, int] | None = None) -> list[SampleRecord]:
     out: list[SampleRecord] = []
     for task, rows in results.get("samples", {}).items():
         for row in rows:
@@ -79,6 +80,10 @@ def _samples(results: dict[str, Any], token_counts: dict[str, int]) -> list[Samp
             first = args[0][0] if args and isinstance(args[0], (list, tuple)) and args[0] else None
             if "loglik" in scores and isinstance(first, str) and first in token_counts:
                 scores["n_tokens"] = float(token_counts[first])
+            cut = max((truncated.get(a[0], 0) for a in args if isinstance(a, (list, tuple)) and a
+                       and isinstance(a[0], str)), default=0) if truncated else 0
+            if cut:  # `truncation: left`: the item was scored on a context cut as stock hf cuts it
+                scores["truncated_tokens"] = float(cut)
             target = row.get("target")
             out.append(SampleRecord(task=task, doc_id=int(row["doc_id"]), doc_hash=row["doc_hash"],
                                     prompt_hash=row["prompt_hash"], target_hash=row["target_hash"], scores=scores,
@@ -173,10 +178,11 @@ def frozen_heap() -> Iterator[None]:
 def run_lm_eval(lm: Any, *, task: str, task_manager: TaskManager, shots: int | None, limit: int | None,
                 seed: int) -> LmEvalOutcome:
     quiet_lm_eval()
+    getattr(lm, "truncated_tokens", {}).clear()  # per unit, like the rolling token counts
     with frozen_heap():  # the conversion below allocates ~10 objects a sample too
         results, not_run = _evaluate(lm, task, task_manager, shots, limit, seed)
         token_counts = getattr(lm, "rolling_token_counts", {})
-        samples = _samples(results, token_counts)
+        samples = _samples(results, token_counts, getattr(lm, "truncated_tokens", None))
     metrics = _metrics(results)
     tp = token_perplexity(samples)
     if tp is not None:

@@ -30,6 +30,10 @@ def git_commit() -> str | None:
     if os.environ.get("EVALSUITE_COMMIT"):
         return os.environ["EVALSUITE_COMMIT"]
     root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        # An installed package: its folder's parent is site-packages' parent, which may sit inside some other
+        # repository (a training repo's .venv) whose commit is not evalsuite's. The version names the code.
+        return None
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],

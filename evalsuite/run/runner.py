@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evalsuite.errors import EvalsuiteError, SpecError
+from evalsuite.packaged import tasks_dir
 from evalsuite.records import RunManifest, UnitRecord, atomic_write_json, load_run, write_unit
 from evalsuite.records.io import verified_complete
 from evalsuite.run.provenance import data_files, provenance
 from evalsuite.spec import ModelSpec, SuiteSpec, TaskSpec
 
-TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
+TASKS_DIR = tasks_dir()  # the wheel's evalsuite/_tasks, or ./tasks in a checkout
 SCORING_VERSION = "1"  # bump when a change can move a score: old records then rerun
 
 
@@ -69,7 +70,7 @@ class _ModelCache:
             lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=spec.max_length,
                                          batch_tokens=spec.batch_tokens, generation=spec.generation,
                                          compile_scoring=spec.compile_scoring, attention=spec.attention,
-                                         tree_attention=spec.tree_attention)
+                                         tree_attention=spec.tree_attention, truncation=spec.truncation)
             # Several processes: requests are split across ranks by cost and gathered (results agree with a
             # single process to float rounding). One process: the adapter as is.
             self.lm = self.dist.wrap(lm) if self.dist.active else lm
@@ -107,6 +108,8 @@ def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
         info["attention"] = spec.attention
     if spec.tree_attention != "sdpa":
         info["tree_attention"] = spec.tree_attention
+    if spec.truncation != "refuse":
+        info["truncation"] = spec.truncation  # stock hf's left cut; the samples it touched say so
     return info
 
 
