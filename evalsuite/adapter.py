@@ -19,7 +19,7 @@ Constructing it also installs lm-eval's template cache
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from lm_eval import utils as lm_utils
@@ -35,6 +35,9 @@ from evalsuite.fast.lean import LeanDecoder
 from evalsuite.generation import GenerationMode, GenerationRequest, greedy_generate_tokens
 from evalsuite.scoring import ScoringConfig, ScoringStats, score_requests
 from evalsuite.spec import TRUNCATIONS
+
+if TYPE_CHECKING:
+    from evalsuite.run.progress import SuiteProgress
 
 
 @register_model("evalsuite")
@@ -111,6 +114,7 @@ class EvalsuiteLM(HFLM):
         self._encoder: PairEncoder | None = None
         self.truncation = truncation
         self.truncated_tokens: dict[str, int] = {}  # context string -> most tokens cut from its left
+        self.progress: SuiteProgress | None = None  # the runner's suite display; None: a tqdm bar per call
         templates.install()
 
     @classmethod
@@ -140,16 +144,31 @@ class EvalsuiteLM(HFLM):
         t0 = time.perf_counter()
         if self.truncation == "left":
             requests = [self._cut_left(key, ctx, cont) for key, ctx, cont in requests]
-        pbar = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0, desc="evalsuite loglikelihood")
+        advance, close = self._progress("score", [(len(c) + len(x) - 1, 0) for _, c, x in requests],
+                                        disable_tqdm, "evalsuite loglikelihood")
         out = score_requests(self.model, [(c, x) for _, c, x in requests], max_length=self.max_length,
-                             pad_id=self._pad_id(), config=self.scoring, progress=pbar.update,
+                             pad_id=self._pad_id(), config=self.scoring, progress=advance,
                              stats_out=self.scoring_stats)
-        pbar.close()
+        close()
         for (key, _, _), ans in zip(requests, out):
             if key is not None:
                 self.cache_hook.add_partial("loglikelihood", key, ans)
         self._add("loglikelihood_s", time.perf_counter() - t0)
         return out
+
+    def _progress(self, kind: str, sizes: list[tuple[int, int]], disable_tqdm: bool,
+                  desc: str) -> tuple[Callable[[int], None], Callable[[], None]]:
+        """(advance(n requests done), close) for the suite display when the runner set one, else a tqdm bar.
+        The display prices the requests with the cost model (its ETA); a share of the mean per request."""
+        if self.progress is None:
+            bar = tqdm(total=len(sizes), disable=disable_tqdm or self.rank != 0, desc=desc)
+            return bar.update, bar.close
+        from evalsuite.run.progress import request_costs
+
+        progress, costs = self.progress, request_costs(kind, sizes, self.model)
+        progress.add_requests(costs)
+        mean = sum(costs) / max(len(costs), 1)
+        return (lambda n: progress.advance(n, n * mean)), (lambda: None)
 
     def _cut_left(self, key: Any, ctx: list[int], cont: list[int]) -> tuple[Any, list[int], list[int]]:
         """Stock hf's input ``(ctx + cont)[-(max_length + 1):][:-1]``, as a shorter context (a continuation
@@ -191,8 +210,11 @@ class EvalsuiteLM(HFLM):
         # One cache (and captured, possibly compiled, step) reused across requests.
         cache = DecodeCache(lean, compile=self.generation == "compiled") if lean is not None else None
         results: list[str] = []
-        for context, gen_kwargs in tqdm([r.args for r in requests], disable=disable_tqdm or self.rank != 0,
-                                        desc="evalsuite generate"):
+        args = [r.args for r in requests]
+        # Prompts priced from their characters (each is encoded when its turn comes; the ETA needs all now).
+        advance, close = self._progress("generate_chars", [(len(c), int(normalize_gen_kwargs(
+            dict(g), self.max_gen_toks)["max_gen_toks"])) for c, g in args], disable_tqdm, "evalsuite generate")
+        for context, gen_kwargs in args:
             kwargs = normalize_gen_kwargs(dict(gen_kwargs), self.max_gen_toks)
             if kwargs.get("do_sample") and kwargs.get("temperature", 0) > 0:
                 raise ValueError("evalsuite generates greedily; the task asked for sampling")
@@ -217,6 +239,8 @@ class EvalsuiteLM(HFLM):
                 text = text.split(stop)[0]
             self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)
             results.append(text)
+            advance(1)
+        close()
         if cache is not None:
             cache.release()
         self._add("generate_s", time.perf_counter() - t0)

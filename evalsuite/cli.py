@@ -23,8 +23,12 @@ def _cmd_run(argv: list[str]) -> int:
     p.add_argument("--run-id", help="run folder name (default: derived from the suite, so reruns resume)")
     p.add_argument("--model", action="append", default=[], help="only this model (repeatable)")
     p.add_argument("--no-publish", action="store_true", help="skip writing LEADERBOARD.md at the end")
+    loud = p.add_mutually_exclusive_group()
+    loud.add_argument("--quiet", action="store_true", help="errors and the final table only")
+    loud.add_argument("--verbose", action="store_true", help="also the libraries' own logs and bars")
     a = p.parse_args(argv)
     from evalsuite.run import RunOptions, run_suite
+    from evalsuite.run.progress import SuiteConsole
     from evalsuite.run.summary import print_summary
     from evalsuite.packaged import find_suite
     from evalsuite.spec import load_suite
@@ -32,11 +36,13 @@ def _cmd_run(argv: list[str]) -> int:
     from evalsuite.distributed import is_main, shutdown
 
     suite = load_suite(find_suite(a.suite))
+    console = SuiteConsole("quiet" if a.quiet else "verbose" if a.verbose else "normal")
     try:
-        run_dir = run_suite(suite, RunOptions(output_root=Path(a.out), run_id=a.run_id,
+        run_dir = run_suite(suite, RunOptions(output_root=Path(a.out), run_id=a.run_id, console=console,
                                               data_dir=Path(a.data) if a.data else None, only_models=tuple(a.model)))
         main_rank = is_main()  # read before leaving the process group
     finally:
+        console.close()
         shutdown()
     if not main_rank:
         return 0

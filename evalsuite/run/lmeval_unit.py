@@ -17,6 +17,7 @@ from lm_eval.tasks import TaskManager
 
 from evalsuite.errors import DataError
 from evalsuite.records import MetricRecord, SampleRecord
+from evalsuite.run.quiet import silence_git
 
 # Paired counts carried by lm-eval's perplexity-style metrics: (loglik, count).
 _COUNT_NAMES = {"word_perplexity": "n_words", "byte_perplexity": "n_bytes", "bits_per_byte": "n_bytes"}
@@ -121,6 +122,7 @@ def quiet_lm_eval() -> None:
     """lm-eval logs a warning per subtask (57 for MMLU) about custom kwargs and shot counts; keep errors only."""
     for name in ("lm_eval", "lm-eval", "lm_eval.api.task", "lm_eval.evaluator"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    silence_git()  # its `git describe` prints "fatal: not a git repository" outside a checkout
 
 
 def _group_members(task_manager: TaskManager, task: str) -> list[str] | None:

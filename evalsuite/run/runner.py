@@ -35,6 +35,7 @@ class RunOptions:
     data_dir: Path | None = None
     only_models: tuple[str, ...] = ()
     log: Callable[[str], None] = print
+    console: Any = None  # evalsuite.run.progress.SuiteConsole: a progress line, library noise to <run>/console.log
 
 
 def _now() -> str:
@@ -48,8 +49,9 @@ def _hash(obj: Any) -> str:
 class _ModelCache:
     """Loads each model once per run and keeps only the current one in memory."""
 
-    def __init__(self, dist: Any) -> None:
+    def __init__(self, dist: Any, progress: Any = None) -> None:
         self.dist = dist
+        self.progress = progress
         self.name: str | None = None
         self.loaded: Any = None
         self.lm: Any = None
@@ -71,6 +73,7 @@ class _ModelCache:
                                          batch_tokens=spec.batch_tokens, generation=spec.generation,
                                          compile_scoring=spec.compile_scoring, attention=spec.attention,
                                          tree_attention=spec.tree_attention, truncation=spec.truncation)
+            lm.progress = self.progress
             # Several processes: requests are split across ranks by cost and gathered (results agree with a
             # single process to float rounding). One process: the adapter as is.
             self.lm = self.dist.wrap(lm) if self.dist.active else lm
@@ -184,7 +187,10 @@ def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
     if write:
         atomic_write_json(previous, asdict(manifest))
         _point_latest(root, run_dir)
-    cache = _ModelCache(dist)
+    progress = options.console.begin(run_dir, [(f"{m.name}/{t.task}", t.task) for m, t in units]) \
+        if options.console is not None and dist.is_main else None
+    log = progress.line if progress is not None else log
+    cache = _ModelCache(dist, progress)
     t_run = time.perf_counter()
     for i, (mspec, tspec) in enumerate(units, 1):
         key = f"{mspec.name}/{tspec.task}"
@@ -203,6 +209,8 @@ def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
             manifest.units[key] = {**manifest.units.get(key, {}), "status": "complete", "cached": True}
             log(f"{label}: already complete (verified), skipped")
             continue
+        if progress is not None:
+            progress.start_unit(i, key, tspec.task)
         log(f"{label}: running")
         if not dist.runs_unit(tspec.kind):  # diagnostics run on rank 0 only
             dist.barrier()
@@ -222,6 +230,8 @@ def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
         manifest.units[key] = {"status": "complete", "seconds": unit.seconds}
         atomic_write_json(run_dir / "manifest.json", asdict(manifest))
         log(f"{label}: done in {unit.seconds:.1f}s")
+        if progress is not None:
+            progress.end_unit()
     statuses = {u["status"] for u in manifest.units.values()}
     manifest.status = "complete" if statuses <= {"complete", "not_run"} else "partial"
     manifest.finished = _now()
