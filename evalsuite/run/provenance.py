@@ -114,4 +114,10 @@ def data_files(task: str, data_dir: Path | None) -> dict[str, str]:
                 files = [f for f in files if f.name.startswith(subject + "_")]
         for f in files:
             out[str(f.relative_to(data_dir))] = sha256_of(f)
+        if rel in qa_reader and not files:  # a QA file fetched into the cache (evalsuite.ruler.fetch) is read
+            from evalsuite.ruler.fetch import cached_path
+
+            cached = cached_path(qa_reader[rel].removeprefix("ruler_es_"))
+            if cached.is_file():
+                out[f"cache:{rel}"] = sha256_of(cached)
     return out
