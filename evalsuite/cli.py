@@ -27,10 +27,10 @@ def _cmd_run(argv: list[str]) -> int:
     loud.add_argument("--quiet", action="store_true", help="errors and the final table only")
     loud.add_argument("--verbose", action="store_true", help="also the libraries' own logs and bars")
     a = p.parse_args(argv)
+    from evalsuite.packaged import find_suite
     from evalsuite.run import RunOptions, run_suite
     from evalsuite.run.progress import SuiteConsole
     from evalsuite.run.summary import print_summary
-    from evalsuite.packaged import find_suite
     from evalsuite.spec import load_suite
 
     from evalsuite.distributed import is_main, shutdown
