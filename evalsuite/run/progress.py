@@ -166,7 +166,9 @@ class SuiteProgress:
                  f"suite: {self._index}/{len(self.units)} units ({self._ended} ran)"]
         if u is not None and u.items:
             elapsed = max(self.clock() - u.started, 1e-9)
-            parts.append(f"{u.done_items}/{u.items} items, {u.done_items / elapsed:.1f} items/s")
+            rate = u.done_items / elapsed
+            pace = f"{rate:.1f} items/s" if rate >= 1 or not u.done_items else f"{1 / rate:.0f} s/item"
+            parts.append(f"{u.done_items}/{u.items} items, {pace}")
         eta, unpriced = self.eta_s()
         if eta is not None:
             parts.append(f"suite ETA {fmt_duration(eta)}" + (f" (+{unpriced} units not yet priced)" if unpriced else ""))

@@ -41,6 +41,11 @@ def test_eta_comes_from_the_calibrated_cost_of_finished_work():
     p.start_unit(2, "b/hs", "hs")
     assert p.eta_s() == (40.0, 2)  # b/hs priced by a/hs's cost at the calibrated 4 s per cost s
     assert "suite: 1/4 units (1 ran) · suite ETA 40s (+2 units not yet priced)" in out.getvalue()
+    assert "[1/4] a/hs · 0/10 items, 0.0 items/s" in out.getvalue()
+    p.add_requests([1.0] * 4)
+    clock.t = 100.0
+    p.advance(2, 2.0)  # 2 items in 60 s: slow items read as seconds per item
+    assert "2/4 items, 30 s/item" in p.status_text()
 
 
 def test_plain_lines_are_rate_limited_and_a_terminal_redraws_in_place():
