@@ -66,3 +66,19 @@ def test_an_unknown_truncation_is_refused(tiny):
 
     with pytest.raises(ValueError, match="truncation must be one of refuse, left"):
         EvalsuiteLM.from_loaded(*tiny, truncation="right")
+
+
+def test_the_unit_records_left_truncation_and_its_default_keeps_the_hash(tiny):
+    from types import SimpleNamespace
+
+    from evalsuite.run.runner import _model_info
+    from evalsuite.spec import parse_suite
+
+    model, _ = tiny
+    loaded = SimpleNamespace(model=model, kind="hf", weights_sha256="x")
+    lm = SimpleNamespace(max_length=MAX_LENGTH, scoring=None)
+    spec = {"name": "s", "models": [{"name": "m", "source": "/x"}], "tasks": ["es_mmlu"]}
+    default = _model_info(parse_suite(spec).models[0], loaded, lm)
+    assert "truncation" not in default  # so every existing unit hash (and the CI reference) stays valid
+    spec["models"][0]["truncation"] = "left"
+    assert _model_info(parse_suite(spec).models[0], loaded, lm) == {**default, "truncation": "left"}
