@@ -7,10 +7,10 @@ each request the adapter receives is priced in roofline seconds from its token
 counts (loglikelihood: a prefill of context + continuation; generation: the
 prompt's prefill plus the decode of ``max_gen_toks``), and the display learns
 how many wall seconds a cost-model second takes on this machine from the work
-already done. Remaining work is the current unit's unpriced rest plus, for each
-pending unit, the cost its task had on a finished unit (the same requests; the
-first unit of a task is unpriced until it starts, and the line says how many
-units are). On a terminal the line redraws in place; elsewhere (CI logs) it
+already done. Remaining work is the current unit's unfinished requests plus, for
+each pending unit, the cost its task had on a finished unit (the same requests);
+a unit of a task that has not started yet is guessed at the mean wall time of the
+units so far, and the line says how many are. On a terminal the line redraws in place; elsewhere (CI logs) it
 prints plain lines: one per unit and at most one progress line a minute.
 """
 
@@ -83,7 +83,7 @@ class SuiteProgress:
     _current: _Unit | None = None
     _task_cost: dict[str, float] = field(default_factory=dict)  # task -> cost of its last finished unit
     _wall_per_cost: float | None = None
-    _spent_wall: float = 0.0
+    _spent_wall: float = 0.0  # wall seconds of the units that ran to the end
     _spent_cost: float = 0.0
     _last_plain: float = float("-inf")
     _drawn: bool = False
@@ -138,7 +138,8 @@ class SuiteProgress:
 
     # -- the estimate ------------------------------------------------------------------------------------
     def eta_s(self) -> tuple[float | None, int]:
-        """(seconds left, number of pending units that cannot be priced yet); None before any calibration."""
+        """(seconds left, pending units whose task has not started). Those are priced at the mean wall time of
+        the units that ran (before any ran, they are left out and counted); None before any calibration."""
         u = self._current
         rate = self._wall_per_cost
         if u is not None and u.done_cost_s > 0:
@@ -156,6 +157,8 @@ class SuiteProgress:
                 left += price * rate
             else:
                 unpriced += 1
+        if unpriced and self._ended:  # a task not started yet: as long as the mean unit so far (a guess, said so)
+            left += unpriced * self._spent_wall / self._ended
         return left, unpriced
 
     def status_text(self) -> str:
@@ -171,7 +174,9 @@ class SuiteProgress:
             parts.append(f"{u.done_items}/{u.items} items, {pace}")
         eta, unpriced = self.eta_s()
         if eta is not None:
-            parts.append(f"suite ETA {fmt_duration(eta)}" + (f" (+{unpriced} units not yet priced)" if unpriced else ""))
+            guess = f" ({unpriced} units of unstarted tasks at the mean unit's time)" if unpriced and self._ended else (
+                f" (+{unpriced} units not yet priced)" if unpriced else "")
+            parts.append(f"suite ETA {fmt_duration(eta)}{guess}")
         parts.append(f"elapsed {fmt_duration(self.clock() - self._t0)}")
         return " · ".join(p for p in parts if p)
 

@@ -39,8 +39,10 @@ def test_eta_comes_from_the_calibrated_cost_of_finished_work():
     p.advance(5, 5.0)
     p.end_unit()
     p.start_unit(2, "b/hs", "hs")
-    assert p.eta_s() == (40.0, 2)  # b/hs priced by a/hs's cost at the calibrated 4 s per cost s
-    assert "suite: 1/4 units (1 ran) · suite ETA 40s (+2 units not yet priced)" in out.getvalue()
+    # b/hs priced by a/hs's cost at the calibrated 4 s per cost s; the two mmlu units at the mean unit (40 s)
+    assert p.eta_s() == (40.0 + 2 * 40.0, 2)
+    assert "suite: 1/4 units (1 ran) · suite ETA 2m00s (2 units of unstarted tasks at the mean unit's time)" \
+        in out.getvalue()
     assert "[1/4] a/hs · 0/10 items, 0.0 items/s" in out.getvalue()
     p.add_requests([1.0] * 4)
     clock.t = 100.0
