@@ -82,6 +82,7 @@ class SuiteProgress:
     _index: int = 0
     _current: _Unit | None = None
     _task_cost: dict[str, float] = field(default_factory=dict)  # task -> cost of its last finished unit
+    _task_rate: dict[str, float] = field(default_factory=dict)  # task -> wall s per cost s of its last unit
     _wall_per_cost: float | None = None
     _spent_wall: float = 0.0  # wall seconds of the units that ran to the end
     _spent_cost: float = 0.0
@@ -106,8 +107,10 @@ class SuiteProgress:
         units. (The runner's own line says how it ended; in a log the suite line follows it.)"""
         u = self._current
         if u is not None and u.cost_s > 0:
+            wall = self.clock() - u.started
             self._task_cost[u.task] = u.cost_s
-            self._spent_wall += self.clock() - u.started
+            self._task_rate[u.task] = wall / u.cost_s
+            self._spent_wall += wall
             self._spent_cost += u.cost_s
             self._wall_per_cost = self._spent_wall / self._spent_cost
         self._current = None
@@ -139,21 +142,31 @@ class SuiteProgress:
     # -- the estimate ------------------------------------------------------------------------------------
     def eta_s(self) -> tuple[float | None, int]:
         """(seconds left, pending units whose task has not started). Those are priced at the mean wall time of
-        the units that ran (before any ran, they are left out and counted); None before any calibration."""
+        the units that ran (before any ran, they are left out and counted); None before any calibration.
+
+        Wall seconds per cost-model second are taken per task (its finished units, or the running unit's own
+        pace), since scoring and decoding sit at different distances from the roofline; the pace of all
+        finished work stands in for a task with no measurement yet."""
         u = self._current
-        rate = self._wall_per_cost
-        if u is not None and u.done_cost_s > 0:
-            live = (self.clock() - u.started) / u.done_cost_s  # this unit's own pace (includes its overheads)
-            rate = live if rate is None else rate
-        if rate is None:
+        live = (self.clock() - u.started) / u.done_cost_s if u is not None and u.done_cost_s > 0 else None
+
+        def rate_of(task: str) -> float | None:
+            return self._task_rate.get(task) or (live if u is not None and u.task == task else None) \
+                or self._wall_per_cost
+
+        left, unpriced = 0.0, 0
+        if u is not None:  # its own requests once they arrived, else what its task cost on another model
+            rate = live or rate_of(u.task)
+            if rate is None:
+                return None, 0
+            left = ((u.cost_s or self._task_cost.get(u.task, 0.0)) - u.done_cost_s) * rate
+        elif self._wall_per_cost is None:
             return None, 0
-        # The running unit: its own requests once they arrived, else what its task cost on another model.
-        left = ((u.cost_s or self._task_cost.get(u.task, 0.0)) - u.done_cost_s) * rate if u is not None else 0.0
-        unpriced = 0
         for _, task in self.units[self._index:]:  # the units after the current one (index is 1-based)
             # A task is priced by its last finished unit, or by the running one (its requests are all known).
             price = self._task_cost.get(task) or (u.cost_s if u is not None and u.task == task else None)
-            if price:
+            rate = rate_of(task)
+            if price and rate:
                 left += price * rate
             else:
                 unpriced += 1

@@ -88,3 +88,22 @@ def test_requests_are_priced_by_the_models_shape():
 
 def test_durations_read_as_a_person_would():
     assert [fmt_duration(x) for x in (5, 65, 3725)] == ["5s", "1m05s", "1h02m"]
+
+
+def test_each_task_is_paced_by_its_own_measurements():
+    # Scoring ran at 1 wall s per cost s; decoding runs 50x further from the roofline: the generation unit's
+    # rest and its task's next unit follow its own pace, not the scoring calibration.
+    units = [("a/hs", "hs"), ("a/ruler", "ruler"), ("b/ruler", "ruler")]
+    out, clock = io.StringIO(), Clock()
+    p = SuiteProgress(units=units, stream=out, tty=False, clock=clock)
+    p.start_unit(1, "a/hs", "hs")
+    p.add_requests([1.0] * 10)
+    clock.t = 10.0
+    p.advance(10, 10.0)
+    p.end_unit()
+    p.start_unit(2, "a/ruler", "ruler")
+    p.add_requests([1.0] * 4)
+    clock.t = 110.0
+    p.advance(2, 2.0)  # 100 s for 2 cost s: 50 s per cost s
+    assert p.eta_s() == (2 * 50.0 + 4 * 50.0, 0)
+
