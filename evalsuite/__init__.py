@@ -33,6 +33,7 @@ _EXPORTS = {
     "publish": "evalsuite.publish",
     "check": "evalsuite.check",
     "EvalsuiteError": "evalsuite.errors",
+    "tasks_dir": "evalsuite.packaged",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -19,7 +19,7 @@ Constructing it also installs lm-eval's template cache
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from lm_eval import utils as lm_utils
@@ -34,6 +34,10 @@ from evalsuite.fast.encode import EncodeStats, PairEncoder
 from evalsuite.fast.lean import LeanDecoder
 from evalsuite.generation import GenerationMode, GenerationRequest, generation_path, greedy_generate_tokens
 from evalsuite.scoring import ScoringConfig, ScoringStats, score_requests
+from evalsuite.spec import TRUNCATIONS
+
+if TYPE_CHECKING:
+    from evalsuite.run.progress import SuiteProgress
 
 
 @register_model("evalsuite")
@@ -49,14 +53,34 @@ class EvalsuiteLM(HFLM):
     ``tree_attention="flex"`` runs packed (masked) rows through FlexAttention with a block mask (opt-in: not
     yet measured on a GPU); ``attention`` picks the kernel for plain causal rows and prompts on CUDA
     (``"auto"``, ``"fa4"``, ``"cudnn"``, ``"flash"``; see :func:`evalsuite.fast.kernels.causal_backend`).
+
+    ``truncation="refuse"`` (the default) makes a request longer than ``max_length`` an error;
+    ``"left"`` cuts its context from the left exactly as stock ``hf`` does (loglikelihood: the last
+    ``max_length + 1`` tokens of context + continuation; generation: the prompt's last
+    ``max_length - max_gen_toks`` tokens), and :attr:`truncated_tokens` says per context how many
+    tokens were cut, so the runner can flag those samples.
+
+    Constructed as lm-eval's evaluator constructs every model
+    (``create_from_arg_string(model_args, {"batch_size": ..., "max_batch_size": ..., "device": ...})``):
+    ``device`` places a model loaded from ``pretrained=<path>``; ``batch_size`` and ``max_batch_size``
+    are accepted and ignored (:data:`IGNORED_ARGS`), because the packed scorer sizes its batches by
+    tokens (``batch_tokens``), not by requests.
     """
+
+    #: lm-eval arguments that the packed scorer has no use for (it batches by ``batch_tokens``).
+    IGNORED_ARGS = ("batch_size", "max_batch_size")
+    TRUNCATION_CHOICES = TRUNCATIONS
 
     def __init__(self, pretrained: Any = None, *, tokenizer: Any = None, max_length: int | None = None,
                  batch_tokens: int = 8192, row_tokens: int = 2048, device: str | None = None,
                  dtype: str = "float32", subfolder: str | None = None, gguf_file: str | None = None,
                  attn_implementation: str = "sdpa", generation: GenerationMode | None = None,
                  compile_scoring: bool | str | None = None, attention: str = "auto", tree_attention: str = "sdpa",
-                 **kwargs: Any) -> None:
+                 truncation: str = "refuse", **kwargs: Any) -> None:
+        for name in self.IGNORED_ARGS:
+            kwargs.pop(name, None)
+        if truncation not in self.TRUNCATION_CHOICES:
+            raise ValueError(f"truncation must be one of {', '.join(self.TRUNCATION_CHOICES)}, not {truncation!r}")
         if attention not in kernels.ATTENTION_CHOICES:
             raise ValueError(f"attention must be one of {', '.join(kernels.ATTENTION_CHOICES)}, not {attention!r}")
         if tree_attention not in kernels.TREE_ATTENTION_CHOICES:
@@ -89,6 +113,9 @@ class EvalsuiteLM(HFLM):
         self.generation_timings: list[dict[str, float]] = []
         self.paths: dict[str, str] = {}  # request type -> the compute path that served it (for the unit record)
         self._encoder: PairEncoder | None = None
+        self.truncation = truncation
+        self.truncated_tokens: dict[str, int] = {}  # context string -> most tokens cut from its left
+        self.progress: SuiteProgress | None = None  # the runner's suite display; None: a tqdm bar per call
         templates.install()
 
     @classmethod
@@ -116,11 +143,14 @@ class EvalsuiteLM(HFLM):
     # -- compute paths -------------------------------------------------------------------------------
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs: int | None = None):
         t0 = time.perf_counter()
-        pbar = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0, desc="evalsuite loglikelihood")
+        if self.truncation == "left":
+            requests = [self._cut_left(key, ctx, cont) for key, ctx, cont in requests]
+        advance, close = self._progress("score", [(len(c) + len(x) - 1, 0) for _, c, x in requests],
+                                        disable_tqdm, "evalsuite loglikelihood")
         out = score_requests(self.model, [(c, x) for _, c, x in requests], max_length=self.max_length,
-                             pad_id=self._pad_id(), config=self.scoring, progress=pbar.update,
+                             pad_id=self._pad_id(), config=self.scoring, progress=advance,
                              stats_out=self.scoring_stats)
-        pbar.close()
+        close()
         if self.scoring_stats:
             self.paths["loglikelihood"] = self.scoring_stats[-1].engine
         for (key, _, _), ans in zip(requests, out):
@@ -128,6 +158,33 @@ class EvalsuiteLM(HFLM):
                 self.cache_hook.add_partial("loglikelihood", key, ans)
         self._add("loglikelihood_s", time.perf_counter() - t0)
         return out
+
+    def _progress(self, kind: str, sizes: list[tuple[int, int]], disable_tqdm: bool,
+                  desc: str) -> tuple[Callable[[int], None], Callable[[], None]]:
+        """(advance(n requests done), close) for the suite display when the runner set one, else a tqdm bar.
+        The display prices the requests with the cost model (its ETA); a share of the mean per request."""
+        if self.progress is None:
+            bar = tqdm(total=len(sizes), disable=disable_tqdm or self.rank != 0, desc=desc)
+            return bar.update, bar.close
+        from evalsuite.run.progress import request_costs
+
+        progress, costs = self.progress, request_costs(kind, sizes, self.model)
+        progress.add_requests(costs)
+        mean = sum(costs) / max(len(costs), 1)
+        return (lambda n: progress.advance(n, n * mean)), (lambda: None)
+
+    def _cut_left(self, key: Any, ctx: list[int], cont: list[int]) -> tuple[Any, list[int], list[int]]:
+        """Stock hf's input ``(ctx + cont)[-(max_length + 1):][:-1]``, as a shorter context (a continuation
+        longer than the window keeps its whole context and is refused by the scorer)."""
+        cut = len(ctx) + len(cont) - 1 - self.max_length
+        if cut <= 0 or cut >= len(ctx):
+            return key, ctx, cont
+        if key is not None:
+            self._note_cut(key[0], cut)
+        return key, ctx[cut:], cont
+
+    def _note_cut(self, context: str, cut: int) -> None:
+        self.truncated_tokens[context] = max(cut, self.truncated_tokens.get(context, 0))
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         windows: list[tuple[int, tuple[None, list[int], list[int]]]] = []
@@ -157,14 +214,21 @@ class EvalsuiteLM(HFLM):
         # One cache (and captured, possibly compiled, step) reused across requests.
         cache = DecodeCache(lean, compile=self.generation == "compiled") if lean is not None else None
         results: list[str] = []
-        for context, gen_kwargs in tqdm([r.args for r in requests], disable=disable_tqdm or self.rank != 0,
-                                        desc="evalsuite generate"):
+        args = [r.args for r in requests]
+        # Prompts priced from their characters (each is encoded when its turn comes; the ETA needs all now).
+        advance, close = self._progress("generate_chars", [(len(c), int(normalize_gen_kwargs(
+            dict(g), self.max_gen_toks)["max_gen_toks"])) for c, g in args], disable_tqdm, "evalsuite generate")
+        for context, gen_kwargs in args:
             kwargs = normalize_gen_kwargs(dict(gen_kwargs), self.max_gen_toks)
             if kwargs.get("do_sample") and kwargs.get("temperature", 0) > 0:
                 raise ValueError("evalsuite generates greedily; the task asked for sampling")
             until = tuple(s for s in (kwargs.get("until") or []) if s != eos)
-            req = GenerationRequest(prompt_tokens=self.tok_encode(context), max_gen_toks=int(kwargs["max_gen_toks"]),
-                                    until=until)
+            prompt = self.tok_encode(context)
+            room = self.max_length - int(kwargs["max_gen_toks"])  # stock hf's left_truncate_len
+            if self.truncation == "left" and 0 < room < len(prompt):
+                self._note_cut(context, len(prompt) - room)
+                prompt = prompt[-room:]
+            req = GenerationRequest(prompt_tokens=prompt, max_gen_toks=int(kwargs["max_gen_toks"]), until=until)
             phases: dict[str, Any] = {"prompt_tokens": len(req.prompt_tokens)}
             t_req = time.perf_counter()
             tokens = greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,
@@ -179,6 +243,8 @@ class EvalsuiteLM(HFLM):
                 text = text.split(stop)[0]
             self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)
             results.append(text)
+            advance(1)
+        close()
         if cache is not None:
             cache.release()
         self._add("generate_s", time.perf_counter() - t0)

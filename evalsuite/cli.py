@@ -20,25 +20,32 @@ from evalsuite.errors import EvalsuiteError
 
 def _cmd_run(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="evalsuite run", description="Run (or resume) a suite file.")
-    p.add_argument("suite", help="suite YAML, e.g. tasks/suites/quick.yaml")
+    p.add_argument("suite", help="suite YAML, e.g. tasks/suites/quick.yaml, or a shipped suite's name (quick)")
     p.add_argument("--data", help="local data folder (default: $EVALSUITE_DATA, else the hub, else miniature samples)")
     p.add_argument("--out", default="results", help="results root (default: results)")
     p.add_argument("--run-id", help="run folder name (default: derived from the suite, so reruns resume)")
     p.add_argument("--model", action="append", default=[], help="only this model (repeatable)")
     p.add_argument("--no-publish", action="store_true", help="skip writing LEADERBOARD.md at the end")
+    loud = p.add_mutually_exclusive_group()
+    loud.add_argument("--quiet", action="store_true", help="errors and the final table only")
+    loud.add_argument("--verbose", action="store_true", help="also the libraries' own logs and bars")
     a = p.parse_args(argv)
+    from evalsuite.packaged import find_suite
     from evalsuite.run import RunOptions, run_suite
+    from evalsuite.run.progress import SuiteConsole
     from evalsuite.run.summary import print_summary
     from evalsuite.spec import load_suite
 
     from evalsuite.distributed import is_main, shutdown
 
-    suite = load_suite(a.suite)
+    suite = load_suite(find_suite(a.suite))
+    console = SuiteConsole("quiet" if a.quiet else "verbose" if a.verbose else "normal")
     try:
-        run_dir = run_suite(suite, RunOptions(output_root=Path(a.out), run_id=a.run_id,
+        run_dir = run_suite(suite, RunOptions(output_root=Path(a.out), run_id=a.run_id, console=console,
                                               data_dir=Path(a.data) if a.data else None, only_models=tuple(a.model)))
         main_rank = is_main()  # read before leaving the process group
     finally:
+        console.close()
         shutdown()
     if not main_rank:
         return 0
@@ -85,6 +92,8 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "diagnose": (_delegate("evalsuite.diagnostics.cli", "main_diagnose"), "attention sink / activation / gate stats"),
     "ruler": (_delegate("evalsuite.ruler.cli", "main"), "RULER data: `evalsuite ruler generate ...`"),
     "parity": (_cmd_parity, "per-sample check against stock lm-eval's hf backend"),
+    "lm-eval": (_delegate("evalsuite.run.lmeval_cli", "main_lm_eval"),
+                "lm-eval's own CLI with --model evalsuite and our tasks registered"),
     "bench": (_delegate("evalsuite.bench.cli", "main"), "GPU benchmark: evalsuite vs stock lm-eval"),
 }
 

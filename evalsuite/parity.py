@@ -85,8 +85,10 @@ def compare_samples(task: str, ours: list[SampleRecord], stock: list[SampleRecor
 
 def run_parity(model: Any, tokenizer: Any, *, tasks: dict[str, tuple[int | None, int]], data_dir: Path,
                max_length: int | None = None, stock_batch_size: int | str = 8, seed: int = 1234,
-               tolerance: float = 1e-4, on_task: Callable[[TaskParity], None] | None = None) -> list[TaskParity]:
-    """``tasks`` maps task -> (limit, shots). Both backends share the model object, so only the code differs."""
+               tolerance: float = 1e-4, on_task: Callable[[TaskParity], None] | None = None,
+               truncation: str = "refuse") -> list[TaskParity]:
+    """``tasks`` maps task -> (limit, shots). Both backends share the model object, so only the code differs.
+    ``truncation="left"`` lets ours cut over-long contexts as stock does (stock always cuts them)."""
     from lm_eval.models.huggingface import HFLM
 
     from evalsuite.adapter import EvalsuiteLM
@@ -94,7 +96,7 @@ def run_parity(model: Any, tokenizer: Any, *, tasks: dict[str, tuple[int | None,
 
     max_length = max_length or int(model.config.max_position_embeddings)
     tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"data_dir": str(data_dir)})
-    ours = EvalsuiteLM.from_loaded(model, tokenizer, max_length=max_length)
+    ours = EvalsuiteLM.from_loaded(model, tokenizer, max_length=max_length, truncation=truncation)
     stock = HFLM(pretrained=model, tokenizer=tokenizer, max_length=max_length, batch_size=stock_batch_size)
     # Stock rolling windows materialise [batch, max_length, vocab] fp32 logits twice: at 8 x 8192 x 49K that is
     # ~26 GB, so perplexity tasks run the stock side one window at a time (its numbers do not depend on it).

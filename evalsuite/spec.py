@@ -19,6 +19,7 @@ from evalsuite.errors import SpecError
 Role = Literal["baseline", "gated", "candidate", "reference"]
 _ROLES = ("baseline", "gated", "candidate", "reference")
 _GATES = ("none", "headwise", "elementwise")
+TRUNCATIONS = ("refuse", "left")  # EvalsuiteLM.TRUNCATION_CHOICES (spec cannot import the adapter: lm-eval)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class ModelSpec:
     compile_scoring: bool | None = None  # scoring through torch.compile (ScoringConfig.compile); None: on CUDA
     attention: str = "auto"  # causal kernel for plain rows and prompts on CUDA (evalsuite.fast.kernels)
     tree_attention: str = "sdpa"  # packed scoring rows: sdpa (dense mask) or flex (block mask, opt-in)
+    truncation: str = "refuse"  # over-long requests: refuse (error), or left (cut the context as stock hf does)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,9 @@ class SuiteSpec:
 
     def fingerprint(self) -> str:
         body = {k: v for k, v in asdict(self).items() if k != "path"}
+        for m in body["models"]:  # a knob at its default leaves the fingerprint (and the run folder) as before
+            if m["truncation"] == "refuse":
+                del m["truncation"]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -164,7 +169,7 @@ def _source(d: Any, where: str) -> SourceSpec:
 def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
     keys = {"name", "role", "source", "dtype", "device", "max_length", "attn_implementation", "batch_tokens",
             "yarn", "compare_to", "zero_mlp_layers", "generation", "compile_scoring", "attention",
-            "tree_attention"}
+            "tree_attention", "truncation"}
     _take(d, where, keys)
     merged = {**defaults, **d}
     for req in ("name", "source"):
@@ -210,7 +215,8 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
                      zero_mlp_layers=_layer_list(merged.get("zero_mlp_layers", []), f"{where}.zero_mlp_layers"),
                      generation=generation,
                      compile_scoring=_optional_bool(merged.get("compile_scoring"), f"{where}.compile_scoring"),
-                     attention=attention, tree_attention=tree_attention)
+                     attention=attention, tree_attention=tree_attention,
+                     truncation=_choice(merged.get("truncation", "refuse"), TRUNCATIONS, f"{where}.truncation"))
 
 
 def _layer_list(value: Any, where: str) -> tuple[int, ...]:
@@ -275,7 +281,8 @@ def parse_suite(raw: dict[str, Any], *, path: str | None = None) -> SuiteSpec:
         _optional_str(raw.get(key), key)
     seed = _typed(raw.get("seed", 1234), int, "seed")
     defaults = raw.get("defaults", {}) or {}
-    _take(defaults, "defaults", {"dtype", "device", "max_length", "attn_implementation", "batch_tokens", "role"})
+    _take(defaults, "defaults", {"dtype", "device", "max_length", "attn_implementation", "batch_tokens", "role",
+                                 "truncation"})
     for key in ("models", "tasks"):
         if not raw.get(key) or not isinstance(raw[key], list):
             raise SpecError(f"suite: {key!r} must list at least one {key[:-1]}")

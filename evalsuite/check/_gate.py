@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from evalsuite import stats
+from evalsuite.check._versions import version_notes
 from evalsuite.compare._family import family_records, merge_units, task_family
 from evalsuite.compare._join import pair_units
 from evalsuite.compare._metrics import (
@@ -288,6 +289,7 @@ def check(reference: Path | str, candidate: Path | str, *, margins: Mapping[str,
                              pvalue_adjusted=float(p_adj), worse=bool(p_adj < alpha), method=res.method))
     unused = [k for k in given if not any(r.metric == k or fnmatch.fnmatchcase(r.metric, k) for r in rows)]
     notes += [f"--margin {k}: no such metric in these runs" for k in unused]
+    notes += version_notes(ref_run, cand_run)
     return CheckResult(reference=ref_run.path, candidate=cand_run.path, reference_run=ref_run.manifest.run_id,
                        candidate_run=cand_run.manifest.run_id, rows=tuple(rows), alpha=alpha,
                        correction=correction, notes=tuple(notes), missing=tuple(missing))

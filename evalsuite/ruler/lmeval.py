@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,11 +29,13 @@ from evalsuite.ruler.generate import (
     DEFAULT_SEED,
     SPECS,
     NotRun,
+    QAPaths,
     RulerDataPaths,
     generate,
     load_tokenizer,
     parse_lengths,
 )
+from evalsuite.ruler.fetch import qa_file
 from evalsuite.ruler.scoring import METRICS
 
 TOKENIZER_KEYS = ("tokenizer", "pretrained", "model")  # lm-eval's order: explicit, then the HF / API model name
@@ -96,6 +98,10 @@ def dataset(task: str, **metadata: Any) -> Any:
         raise SpecError(f"unknown RULER task {task!r}")
     cfg = HarnessConfig.from_metadata(task, metadata)
     paths = RulerDataPaths.from_dir(cfg.data_dir)
+    if SPECS[task].needs == "qa":  # the data folder's file, else the cache's, else (online) a verified download
+        found = qa_file(task, cfg.data_dir)
+        if found is not None:
+            paths = replace(paths, qa=QAPaths(**{"squad" if task == "qa_squad" else "hotpot": found}))
     tokenizer = _tokenizer(cfg.tokenizer)
     rows: list[dict[str, Any]] = []
     for length in cfg.lengths:

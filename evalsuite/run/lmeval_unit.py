@@ -17,6 +17,7 @@ from lm_eval.tasks import TaskManager
 
 from evalsuite.errors import DataError
 from evalsuite.records import MetricRecord, SampleRecord
+from evalsuite.run.quiet import silence_git
 
 # Paired counts carried by lm-eval's perplexity-style metrics: (loglik, count).
 _COUNT_NAMES = {"word_perplexity": "n_words", "byte_perplexity": "n_bytes", "bits_per_byte": "n_bytes"}
@@ -61,7 +62,8 @@ def _resps(row: dict[str, Any]) -> list[Any]:
     return out
 
 
-def _samples(results: dict[str, Any], token_counts: dict[str, int]) -> list[SampleRecord]:
+def _samples(results: dict[str, Any], token_counts: dict[str, int],
+             truncated: dict[str, int] | None = None) -> list[SampleRecord]:
     out: list[SampleRecord] = []
     for task, rows in results.get("samples", {}).items():
         for row in rows:
@@ -79,6 +81,10 @@ def _samples(results: dict[str, Any], token_counts: dict[str, int]) -> list[Samp
             first = args[0][0] if args and isinstance(args[0], (list, tuple)) and args[0] else None
             if "loglik" in scores and isinstance(first, str) and first in token_counts:
                 scores["n_tokens"] = float(token_counts[first])
+            cut = max((truncated.get(a[0], 0) for a in args if isinstance(a, (list, tuple)) and a
+                       and isinstance(a[0], str)), default=0) if truncated else 0
+            if cut:  # `truncation: left`: the item was scored on a context cut as stock hf cuts it
+                scores["truncated_tokens"] = float(cut)
             target = row.get("target")
             out.append(SampleRecord(task=task, doc_id=int(row["doc_id"]), doc_hash=row["doc_hash"],
                                     prompt_hash=row["prompt_hash"], target_hash=row["target_hash"], scores=scores,
@@ -116,6 +122,7 @@ def quiet_lm_eval() -> None:
     """lm-eval logs a warning per subtask (57 for MMLU) about custom kwargs and shot counts; keep errors only."""
     for name in ("lm_eval", "lm-eval", "lm_eval.api.task", "lm_eval.evaluator"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    silence_git()  # its `git describe` prints "fatal: not a git repository" outside a checkout
 
 
 def _group_members(task_manager: TaskManager, task: str) -> list[str] | None:
@@ -173,10 +180,11 @@ def frozen_heap() -> Iterator[None]:
 def run_lm_eval(lm: Any, *, task: str, task_manager: TaskManager, shots: int | None, limit: int | None,
                 seed: int) -> LmEvalOutcome:
     quiet_lm_eval()
+    getattr(lm, "truncated_tokens", {}).clear()  # per unit, like the rolling token counts
     with frozen_heap():  # the conversion below allocates ~10 objects a sample too
         results, not_run = _evaluate(lm, task, task_manager, shots, limit, seed)
         token_counts = getattr(lm, "rolling_token_counts", {})
-        samples = _samples(results, token_counts)
+        samples = _samples(results, token_counts, getattr(lm, "truncated_tokens", None))
     metrics = _metrics(results)
     tp = token_perplexity(samples)
     if tp is not None:

@@ -30,6 +30,10 @@ def git_commit() -> str | None:
     if os.environ.get("EVALSUITE_COMMIT"):
         return os.environ["EVALSUITE_COMMIT"]
     root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        # An installed package: its folder's parent is site-packages' parent, which may sit inside some other
+        # repository (a training repo's .venv) whose commit is not evalsuite's. The version names the code.
+        return None
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
@@ -110,4 +114,10 @@ def data_files(task: str, data_dir: Path | None) -> dict[str, str]:
                 files = [f for f in files if f.name.startswith(subject + "_")]
         for f in files:
             out[str(f.relative_to(data_dir))] = sha256_of(f)
+        if rel in qa_reader and not files:  # a QA file fetched into the cache (evalsuite.ruler.fetch) is read
+            from evalsuite.ruler.fetch import cached_path
+
+            cached = cached_path(qa_reader[rel].removeprefix("ruler_es_"))
+            if cached.is_file():
+                out[f"cache:{rel}"] = sha256_of(cached)
     return out

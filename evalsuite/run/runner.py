@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evalsuite.errors import SpecError
+from evalsuite.packaged import tasks_dir
 from evalsuite.records import RunManifest, UnitRecord, atomic_write_json, load_run, write_unit
 from evalsuite.records.io import verified_complete
 from evalsuite.run.failure import UnitFailure, without_errors
@@ -29,7 +30,7 @@ from evalsuite.run.folder import merge_units, previous_manifest, run_status, wri
 from evalsuite.run.provenance import data_files, provenance
 from evalsuite.spec import ModelSpec, SuiteSpec, TaskSpec, safe_name
 
-TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
+TASKS_DIR = tasks_dir()  # the wheel's evalsuite/_tasks, or ./tasks in a checkout
 SCORING_VERSION = "1"  # bump when a change can move a score: old records then rerun
 
 
@@ -40,6 +41,7 @@ class RunOptions:
     data_dir: Path | None = None
     only_models: tuple[str, ...] = ()
     log: Callable[[str], None] = print
+    console: Any = None  # evalsuite.run.progress.SuiteConsole: a progress line, library noise to <run>/console.log
 
 
 def _now() -> str:
@@ -53,8 +55,9 @@ def _hash(obj: Any) -> str:
 class _ModelCache:
     """Loads each model once per run and keeps only the current one in memory."""
 
-    def __init__(self, dist: Any) -> None:
+    def __init__(self, dist: Any, progress: Any = None) -> None:
         self.dist = dist
+        self.progress = progress
         self.name: str | None = None
         self.loaded: Any = None
         self.lm: Any = None
@@ -86,7 +89,8 @@ class _ModelCache:
         lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=spec.max_length,
                                      batch_tokens=spec.batch_tokens, generation=spec.generation,
                                      compile_scoring=spec.compile_scoring, attention=spec.attention,
-                                     tree_attention=spec.tree_attention)
+                                     tree_attention=spec.tree_attention, truncation=spec.truncation)
+        lm.progress = self.progress
         # Several processes: requests are split across ranks by cost and gathered (results agree with a
         # single process to float rounding). One process: the adapter as is.
         self.lm = self.dist.wrap(lm) if self.dist.active else lm
@@ -123,6 +127,8 @@ def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
         info["attention"] = spec.attention
     if spec.tree_attention != "sdpa":
         info["tree_attention"] = spec.tree_attention
+    if spec.truncation != "refuse":
+        info["truncation"] = spec.truncation  # stock hf's left cut; the samples it touched say so
     return info
 
 
@@ -215,7 +221,10 @@ def _run_units(suite: SuiteSpec, options: RunOptions, dist: Any, log: Callable[[
     if write:
         atomic_write_json(run_dir / "manifest.json", asdict(manifest))
         _point_latest(root, run_dir)
-    cache = _ModelCache(dist)
+    progress = options.console.begin(run_dir, [(f"{m.name}/{t.task}", t.task) for m, t in units]) \
+        if options.console is not None and dist.is_main else None
+    log = progress.line if progress is not None else log
+    cache = _ModelCache(dist, progress)
     t_run = time.perf_counter()
     for i, (mspec, tspec) in enumerate(units, 1):
         key = f"{mspec.name}/{tspec.task}"
@@ -235,6 +244,8 @@ def _run_units(suite: SuiteSpec, options: RunOptions, dist: Any, log: Callable[[
                                    "cached": True}
             log(f"{label}: already complete (verified), skipped")
             continue
+        if progress is not None:
+            progress.start_unit(i, key, tspec.task)
         log(f"{label}: running")
         if not dist.runs_unit(tspec.kind):  # diagnostics run on rank 0 only
             dist.barrier()
@@ -253,6 +264,8 @@ def _run_units(suite: SuiteSpec, options: RunOptions, dist: Any, log: Callable[[
         manifest.units[key] = {"status": "complete", "seconds": unit.seconds}
         atomic_write_json(run_dir / "manifest.json", asdict(manifest))
         log(f"{label}: done in {unit.seconds:.1f}s")
+        if progress is not None:
+            progress.end_unit()
     manifest.status = run_status(manifest)
     manifest.finished = _now()
     manifest.wall_seconds = round(time.perf_counter() - t_run, 2)
