@@ -122,6 +122,10 @@ def _legacy_unit(tmp_path: Path, *, in_metrics: bool) -> Path:
         (folder / "samples.jsonl").write_text(text)
         meta = json.loads((folder / "metrics.json").read_text())
         meta["samples_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        if "record_sha256" in meta:
+            from evalsuite.records.io import record_sha256
+
+            meta["record_sha256"] = record_sha256(meta)
         (folder / "metrics.json").write_text(json.dumps(meta))
     return folder
 

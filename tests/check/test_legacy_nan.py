@@ -25,6 +25,10 @@ def legacy_run(two_model_run: Path, tmp_path: Path) -> tuple[Path, Path]:
     (folder / "samples.jsonl").write_text(text)
     meta = json.loads((folder / "metrics.json").read_text())
     meta["samples_sha256"] = hashlib.sha256(text.encode()).hexdigest()  # as the old writer would have
+    if "record_sha256" in meta:
+        from evalsuite.records.io import record_sha256
+
+        meta["record_sha256"] = record_sha256(meta)
     (folder / "metrics.json").write_text(json.dumps(meta))
     return run_dir, folder / "samples.jsonl"
 
