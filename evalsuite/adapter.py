@@ -28,6 +28,7 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils import normalize_gen_kwargs
 from tqdm import tqdm
 
+from evalsuite.errors import NonFiniteError
 from evalsuite.fast import kernels, templates
 from evalsuite.fast.decode import DecodeCache
 from evalsuite.fast.encode import EncodeStats, PairEncoder
@@ -138,7 +139,11 @@ class EvalsuiteLM(HFLM):
         pairs = [req.args for req in requests]
         encoded = self.pair_encoder().encode_pairs(pairs, self.encode_stats)
         self._add("tokenize_s", time.perf_counter() - t0)
-        return self._loglikelihood_tokens([(p, c, x) for p, (c, x) in zip(pairs, encoded)], disable_tqdm=disable_tqdm)
+        try:
+            return self._loglikelihood_tokens([(p, c, x) for p, (c, x) in zip(pairs, encoded)],
+                                              disable_tqdm=disable_tqdm)
+        except NonFiniteError as exc:
+            raise _named(exc, requests, exc.request) from None
 
     # -- compute paths -------------------------------------------------------------------------------
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs: int | None = None):
@@ -198,7 +203,10 @@ class EvalsuiteLM(HFLM):
                     token_list=tokens, prefix_token=self.prefix_token_id, max_seq_len=self.max_length, context_len=1)):
                 windows.append((i, (None, ctx, cont)))
         self._add("tokenize_s", time.perf_counter() - t0)
-        scores = self._loglikelihood_tokens([w for _, w in windows], disable_tqdm=disable_tqdm)
+        try:
+            scores = self._loglikelihood_tokens([w for _, w in windows], disable_tqdm=disable_tqdm)
+        except NonFiniteError as exc:
+            raise _named(exc, requests, None if exc.request is None else windows[exc.request][0]) from None
         totals = [0.0] * len(requests)
         for (i, _), (logprob, _) in zip(windows, scores):
             totals[i] += logprob
@@ -231,10 +239,13 @@ class EvalsuiteLM(HFLM):
             req = GenerationRequest(prompt_tokens=prompt, max_gen_toks=int(kwargs["max_gen_toks"]), until=until)
             phases: dict[str, Any] = {"prompt_tokens": len(req.prompt_tokens)}
             t_req = time.perf_counter()
-            tokens = greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,
-                                            eos_token_id=self.eot_token_id, mode=self.generation, cache=cache,
-                                            attention=self.scoring.attention,
-                                            timings=phases)
+            try:
+                tokens = greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,
+                                                eos_token_id=self.eot_token_id, mode=self.generation, cache=cache,
+                                                attention=self.scoring.attention,
+                                                timings=phases)
+            except NonFiniteError as exc:
+                raise _named(exc, requests, len(results)) from None  # the request in hand
             phases["request_s"] = time.perf_counter() - t_req  # setup + prefill + decode, synchronised
             self.generated_tokens.append(tokens)
             self.generation_timings.append(phases)
@@ -254,3 +265,10 @@ class EvalsuiteLM(HFLM):
         pad = self.tokenizer.pad_token_id
         return int(pad if pad is not None else self.eot_token_id)
 
+
+def _named(exc: NonFiniteError, requests: list[Any], index: int | None) -> NonFiniteError:
+    """``exc`` naming the lm-eval document of ``requests[index]`` (its task and doc id) in front."""
+    if index is None:
+        return exc
+    request = requests[index]
+    return exc.within(f"{getattr(request, 'task_name', None) or 'request'} doc {getattr(request, 'doc_id', index)}")

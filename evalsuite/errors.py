@@ -32,3 +32,26 @@ class RecordError(EvalsuiteError):
 
 class ContextLengthError(EvalsuiteError):
     """A prompt does not fit the model's max_length (we never truncate silently)."""
+
+
+class NonFiniteError(EvalsuiteError):
+    """A NaN or an infinity where a number must be finite: a model's output, a record, a statistic's input.
+
+    Never a score, a leaderboard row or a passing gate: the scorer, the decoders and the diagnostics raise it
+    when the model's numbers go non-finite (the message names the model, the unit, the first offending request
+    and, where found, the first layer whose output went non-finite), and the record readers and the statistics
+    raise its :class:`NonFiniteRecordError` form. ``request`` is the index of the first offending request in the
+    list the raiser was given (for the caller that can name its document).
+    """
+
+    def __init__(self, message: str, *, request: int | None = None) -> None:
+        super().__init__(message)
+        self.request = request
+
+    def within(self, context: str) -> "NonFiniteError":
+        """The same error with ``context`` (a model and unit, a document) in front of its message."""
+        return type(self)(f"{context}: {self}", request=self.request)
+
+
+class NonFiniteRecordError(NonFiniteError, RecordError):
+    """A record or a statistic's input holds NaN or infinity (a :class:`RecordError` too: records that are unusable)."""

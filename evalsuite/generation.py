@@ -32,6 +32,7 @@ import torch
 from transformers import DynamicCache
 
 from evalsuite.errors import ContextLengthError
+from evalsuite.fast import finite
 from evalsuite.fast.decode import DecodeCache, greedy
 from evalsuite.fast.kernels import AttentionChoice
 from evalsuite.fast.lean import LeanDecoder
@@ -131,7 +132,8 @@ def _hf_greedy(model, request: GenerationRequest, eos_token_id: int | None, stop
         logits = step(chunk, torch.arange(start, start + chunk.shape[1], device=device)[None])
     out: list[int] = []
     for i in range(request.max_gen_toks):
-        nxt = int(logits.argmax(dim=-1))
+        nxt = finite.chosen(int(finite.next_token(logits)), step=i, model=model, prompt=request.prompt_tokens,
+                            generated=out)
         if eos_token_id is not None and nxt == eos_token_id:
             break
         out.append(nxt)

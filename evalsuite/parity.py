@@ -8,7 +8,6 @@ log-likelihood and whether every accuracy decision is identical.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 
@@ -19,6 +18,7 @@ from typing import Any, Callable
 
 from lm_eval.tasks import TaskManager
 
+from evalsuite import strict_json
 from evalsuite.records import SampleRecord
 from evalsuite.run.runner import TASKS_DIR
 
@@ -155,10 +155,10 @@ def main(argv: list[str]) -> int:
               f"{'identical' if r.decisions_identical else f'{r.n_decision_mismatches} differ':<11}"
               f"{r.seconds_ours:>8.1f}{r.seconds_stock:>9.1f}", flush=True)
         if a.out:
-            Path(a.out).write_text(json.dumps({"model": a.model, "dtype": a.dtype, "tolerance": a.tolerance,
+            Path(a.out).write_text(strict_json.dumps({"model": a.model, "dtype": a.dtype, "tolerance": a.tolerance,
                                                "tolerance_rule": f"|d| <= max({a.tolerance}, {MAX_ULPS:g} fp32 ulps "
                                                                  "of stock's value)",
-                                               "tasks": [asdict(x) for x in done]}, indent=2))
+                                               "tasks": [asdict(x) for x in done]}, where=a.out, indent=2))
 
     rows = run_parity(loaded.model, loaded.tokenizer, tasks=tasks, data_dir=data_dir, tolerance=a.tolerance,
                       on_task=report)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from evalsuite.errors import ContextLengthError
-from evalsuite.fast import kernels
+from evalsuite.fast import finite, kernels
 from evalsuite.fast.lean import LeanDecoder
 from evalsuite.fast.tree import Batch, TreeStats, build_plan
 from evalsuite.models.layers import has_recurrent_layers
@@ -63,6 +63,9 @@ class ScoringConfig:
     # a block mask, empty blocks skipped; falls back to "sdpa" if it fails).
     tree_attention: kernels.TreeAttention = "sdpa"
     compile: bool = False  # the lean layer's pure halves through torch.compile (LeanDecoder.compiled)
+    # Refuse a non-finite log-likelihood (evalsuite.fast.finite). A host-side check after the one device sync;
+    # off only in the benchmark's "nocheck" variant, which measures what it costs.
+    check_finite: bool = True
 
 
 @dataclass
@@ -232,6 +235,12 @@ def score_requests(model: torch.nn.Module, requests: Sequence[Request], *, max_l
     gr = torch.cat(greedy).cpu().numpy()
     req = np.concatenate(owners)
     total = np.bincount(req, weights=lp, minlength=len(requests))
+    bad = finite.first_nonfinite(total) if config.check_finite else None
+    if bad is not None:  # NaN/inf propagate into the sums: the per-request totals hold every token's verdict
+        i, n = bad
+        ctx, cont = requests[i]
+        finite.raise_nonfinite(f"non-finite log-likelihood ({finite.kind(total[i])})", request=i, count=n,
+                               of=len(requests), model=model, tokens=[*ctx, *cont[:-1]])
     misses = np.bincount(req, weights=(~gr).astype(np.float64), minlength=len(requests))
     counts = np.bincount(req, minlength=len(requests))
     assert (counts == np.array([len(c) for _, c in requests])).all(), "every continuation token scored once"

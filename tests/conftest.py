@@ -72,3 +72,22 @@ def two_model_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.conftest_records import BASE, GATED, write_run
 
     return write_run(tmp_path_factory.mktemp("runs"), [BASE, GATED])
+
+
+@pytest.fixture(scope="session")
+def broken_folder(tmp_path_factory: pytest.TempPathFactory):
+    """``broken_folder(gate, value=inf, scale=None)``: a tiny checkpoint whose decoder layer 1 is poisoned: every
+    weight ``value`` (inf or nan: a diverged checkpoint), or multiplied by ``scale`` (finite, but overflowing
+    float16's activations)."""
+    from evalsuite.models.tiny import poison_layer, write_tiny_checkpoint
+
+    made: dict[tuple, Path] = {}
+
+    def make(gate: str = "none", value: float | None = float("inf"), scale: float | None = None) -> Path:
+        key = (gate, str(value), scale)
+        if key not in made:
+            folder = write_tiny_checkpoint(tmp_path_factory.mktemp(f"broken-{gate}"), gate=gate, seed=0)
+            made[key] = poison_layer(folder, 1, value=None if scale else value, scale=scale)
+        return made[key]
+
+    return make

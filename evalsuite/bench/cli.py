@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import platform
 from pathlib import Path
 from typing import Any
 
+from evalsuite import strict_json
 from evalsuite.errors import SpecError
 from evalsuite.run.provenance import git_commit
 
@@ -50,8 +50,8 @@ def main(argv: list[str]) -> int:
                                    "the order given; gated and quick after them)")
     p.add_argument("--name", help="record name (default: the preset's)")
     p.add_argument("--deadline", type=float, help="seconds after which stock runs are skipped")
-    p.add_argument("--variants", help="comma-separated scoring variants run after stock (of: "
-                                      "eager, compiled, flash, cudnn, fa4, compiled_cudnn, flex; '' for none)")
+    p.add_argument("--variants", help="comma-separated scoring variants run after stock (of: eager, compiled, "
+                                      "flash, cudnn, fa4, compiled_cudnn, flex, nocheck, check; '' for none)")
     p.add_argument("--ruler-modes", help="comma-separated RULER engines, e.g. fast,compiled,compiled@cudnn,exact")
     a = p.parse_args(argv)
     from evalsuite.bench.run import run_bench
@@ -109,5 +109,6 @@ def main(argv: list[str]) -> int:
     record = run_bench(cfg, data_dir=Path(data_dir), tokenizer_dir=tokenizer_dir, out_path=out / f"{cfg.name}.json",
                        header=header)
     (out / "README.md").write_text(render(record, command=command))
-    print(json.dumps({"errors": list(record.get("errors", {})), "elapsed_s": round(record["elapsed_s"], 1)}))
+    summary = {"errors": list(record.get("errors", {})), "elapsed_s": round(record["elapsed_s"], 1)}
+    print(strict_json.dumps(summary, where="the summary line"))
     return 0 if not record.get("errors") else 1

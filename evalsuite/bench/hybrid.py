@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from evalsuite import strict_json
 from evalsuite.bench.timing import sync
 
 TOKENIZER = Path(__file__).resolve().parents[1] / "assets" / "zoo" / "tiny-baseline"  # SmolLM2's tokenizer
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     stock = HFLM(pretrained=model, tokenizer=tokenizer, max_length=max_length, batch_size=a.stock_batch_size)
 
     def save() -> None:
-        (out / "hybrid.json").write_text(json.dumps(record, indent=2) + "\n")
+        strict_json.write(out / "hybrid.json", record)
 
     save()
     tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"data_dir": a.data})
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                        "same_text": [s.resps for s in mine.samples] == [s.resps for s in theirs.samples],
                        "path_ours": dict(ours.paths), "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if a.device == "cuda" else None}
     save()
-    print(json.dumps(record, indent=2))
+    print(strict_json.dumps(record, where="hybrid.json", indent=2))
     return 0
 
 

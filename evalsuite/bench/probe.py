@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import traceback
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from evalsuite import strict_json
 from evalsuite.bench.timing import sync
 
 
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc(limit=6)}
         results[name + "_probe_s"] = time.perf_counter() - t0
         print(f"[probe] {name}: {time.perf_counter() - t0:.1f}s", flush=True)
-        path.write_text(json.dumps(results, indent=1, default=str))
+        path.write_text(strict_json.dumps(results, where=str(path), indent=1, default=str))
     return 0
 
 

@@ -12,14 +12,15 @@ each step so a killed run keeps what it finished):
 from __future__ import annotations
 
 import gc
-import json
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+from evalsuite import strict_json
 from evalsuite.bench.config import SCORING_VARIANTS, BenchConfig, RulerWorkload
 from evalsuite.bench.flops import ModelShape
 from evalsuite.bench.timing import measure
@@ -61,7 +62,7 @@ class Recorder:
         self.data["elapsed_s"] = self.elapsed
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, default=_json_default))
+        tmp.write_text(strict_json.dumps(self.data, where=str(self.path), indent=1, default=_json_default))
         tmp.replace(self.path)
 
 
@@ -214,7 +215,7 @@ def _warm_up(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, data_dir: Pa
         # The default one too ("default": compiled on CUDA).
         warm_sets = {"default": {}} | {name: SCORING_VARIANTS[name] for name in cfg.scoring_variants}
         for name, opts in warm_sets.items() if "scoring" in cfg.parts else ():
-            lm = EvalsuiteLM.from_loaded(model, tok, max_length=4096, batch_tokens=8192, row_tokens=512, **opts)
+            lm = variant_lm(model, tok, opts, max_length=4096, batch_tokens=8192, row_tokens=512)
             with measure(device) as mc:
                 r, _ = run_ours(lm, task="es_hellaswag", shots=0, limit=64, tm=tm, seed=cfg.seed, shape=shape,
                                 device=device)
@@ -225,6 +226,17 @@ def _warm_up(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, data_dir: Pa
         return info
 
     rec.step("warm_up", warm)
+
+
+def variant_lm(model: Any, tok: Any, options: dict[str, Any], **kwargs: Any) -> Any:
+    """An EvalsuiteLM with a scoring variant's options (``options["scoring"]``: ScoringConfig fields set after)."""
+    from evalsuite.adapter import EvalsuiteLM
+
+    options = dict(options)
+    scoring = options.pop("scoring", {})
+    lm = EvalsuiteLM.from_loaded(model, tok, **kwargs, **options)
+    lm.scoring = replace(lm.scoring, **scoring)
+    return lm
 
 
 def _baseline_scoring(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, data_dir: Path,
@@ -238,9 +250,8 @@ def _baseline_scoring(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, dat
             ours = EvalsuiteLM.from_loaded(model, tok, max_length=w.max_length, batch_tokens=w.batch_tokens,
                                            row_tokens=w.row_tokens)
             bs = cfg.stock_batch_size if cfg.stock_batch_size == "auto" else int(cfg.stock_batch_size)
-            variants = {name: EvalsuiteLM.from_loaded(model, tok, max_length=w.max_length,
-                                                      batch_tokens=w.batch_tokens, row_tokens=w.row_tokens,
-                                                      **SCORING_VARIANTS[name])
+            variants = {name: variant_lm(model, tok, SCORING_VARIANTS[name], max_length=w.max_length,
+                                         batch_tokens=w.batch_tokens, row_tokens=w.row_tokens)
                         for name in cfg.scoring_variants}
             return scoring_workload(w, ours=ours, make_stock=_stock_factory(cfg, model, tok, w.max_length, bs),
                                     tm=tm, seed=cfg.seed, shape=shape, device=device,

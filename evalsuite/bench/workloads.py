@@ -97,6 +97,9 @@ def scoring_workload(w: ScoringWorkload, *, ours: Any, make_stock: Any, tm: Any,
     out["evalsuite"], mine = run_ours(ours, task=w.task, shots=w.shots, limit=w.limit, tm=tm, seed=seed,
                                       shape=shape, device=device)
     if not with_stock or w.stock_limit == 0:
+        for name, lm in (variants or {}).items():  # timings only: no stock items to check agreement against
+            out[f"evalsuite_{name}"], _ = run_ours(lm, task=w.task, shots=w.shots, limit=w.limit, tm=tm, seed=seed,
+                                                   shape=shape, device=device)
         return out
     same = w.stock_limit is None or w.stock_limit == w.limit
     ref, ref_outcome = out["evalsuite"], mine

@@ -10,7 +10,8 @@ from evalsuite.compare._display import deltas_frame
 from evalsuite.compare._format import escape_markdown
 from evalsuite.compare._table import ComparisonTable, as_runs, compare_runs
 from evalsuite.errors import EvalsuiteError, SpecError
-from evalsuite.records import atomic_write_text
+from evalsuite.records import atomic_write_text, load_run
+from evalsuite.strict_json import frame_json
 
 
 def parse_pairs(values: list[str], option: str) -> dict[str, str]:
@@ -36,7 +37,7 @@ def render(table: ComparisonTable, fmt: str) -> str:
     if fmt == "csv":
         return table.to_frame().to_csv(index=False)
     if fmt == "json":
-        return table.to_frame().to_json(orient="records", indent=2) + "\n"
+        return frame_json(table.to_frame(), where="the comparison table", orient="records", indent=2) + "\n"
     shown = deltas_frame(table)
     if fmt == "markdown":
         head = ("| " + " | ".join(escape_markdown(c) for c in shown.columns) + " |\n|"
@@ -76,6 +77,7 @@ def main_compare(argv: list[str]) -> int:
             atomic_write_text(args.out, text)
         else:
             sys.stdout.write(text)
+        failed = failed_units(args.runs, {m for pair in table.pairs for m in pair})
     except EvalsuiteError as exc:
         print(f"evalsuite compare: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -85,5 +87,17 @@ def main_compare(argv: list[str]) -> int:
                   "units are not compared", file=sys.stderr)
     if not table.rows:  # "no comparisons" is not a result a script may take for success
         print("evalsuite compare: error: nothing could be compared (see the notes above)", file=sys.stderr)
+    if failed:  # the table says "not compared"; the exit code must not say "all good"
+        print(f"evalsuite compare: error: {len(failed)} unit(s) failed and are not compared; first: {failed[0]}",
+              file=sys.stderr)
         return 2
     return 0
+
+
+def failed_units(runs: list[str], models: set[str]) -> list[str]:
+    """``"model/task: error"`` for each unit of ``models`` in the runs whose status is ``error``."""
+    out = []
+    for path in runs:
+        run = load_run(path, with_samples=False)
+        out += [f"{m}/{t}: {u.error}" for (m, t), u in run.units.items() if m in models and u.status == "error"]
+    return out

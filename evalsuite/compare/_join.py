@@ -11,7 +11,9 @@ A paired test is only valid when both models answered the very same prompts.
 * a data file both runs read has a different sha256 (or the file lists differ);
 * a (sub)task's lm-eval config hash differs (template, shots, metrics changed);
 * the item sets differ (counts of shared and one-sided items are reported);
-* an item's prompt or target hash differs between the two models.
+* an item's prompt or target hash differs between the two models;
+* a per-item score is NaN or infinite (:class:`NonFiniteRecordError`, naming the model, the score and how
+  many items): a statistic is never computed over one (NaN below means "absent", never "non-finite").
 
 A doc that occurs twice in a task (same ``doc_hash``) is told apart by its
 occurrence order by ``doc_id``, so duplicates pair one to one.
@@ -19,14 +21,15 @@ occurrence order by ``doc_id``, so duplicates pair one to one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from evalsuite.compare._family import is_ruler
-from evalsuite.errors import RecordError
-from evalsuite.records import UnitRecord
+from evalsuite.errors import NonFiniteRecordError, RecordError
+from evalsuite.records import SampleRecord, UnitRecord
 
 _KEY = ["task", "doc_hash", "occurrence"]
 _META = ["task", "doc_id", "doc_hash", "prompt_hash", "target_hash", "occurrence"]
@@ -89,6 +92,8 @@ def pair_units(reference: UnitRecord, candidate: UnitRecord) -> PairedItems:
             raise RecordError(f"{unit.task}: {role} {unit.model!r} is {unit.status}{why}; nothing to pair")
         if unit.samples is None:
             raise RecordError(f"{unit.task}: {role} {unit.model!r} was loaded without its per-item samples")
+    for role, unit in (("reference", reference), ("candidate", candidate))[:1 if candidate is reference else 2]:
+        _finite_scores(unit, role)
     if reference.task != candidate.task and not (is_ruler(reference.task) and is_ruler(candidate.task)):
         raise RecordError(f"cannot pair task {reference.task!r} with task {candidate.task!r}")
     _same_data_files(reference, candidate)
@@ -102,6 +107,22 @@ def pair_units(reference: UnitRecord, candidate: UnitRecord) -> PairedItems:
     items = ref[["task", "doc_hash", "doc_id"]].reset_index(drop=True)
     return PairedItems(task=reference.task, reference_model=reference.model, candidate_model=candidate.model,
                        items=items, reference=scores_ref, candidate=scores_cand)
+
+
+def _finite_scores(unit: UnitRecord, role: str) -> None:
+    """Refuse a unit whose per-item scores hold NaN or infinity, naming the model, the score and the count."""
+    bad: dict[str, list[SampleRecord]] = {}
+    for sample in unit.samples or []:
+        for name, value in sample.scores.items():
+            if isinstance(value, (int, float)) and not math.isfinite(value):
+                bad.setdefault(name, []).append(sample)
+    if bad:
+        name, samples = next(iter(bad.items()))
+        first = samples[0]
+        raise NonFiniteRecordError(
+            f"{unit.task}: {role} {unit.model!r} has a non-finite per-item score {name!r} "
+            f"({first.scores[name]}) for {len(samples)} of {len(unit.samples or [])} items (first: {first.task} "
+            f"doc {first.doc_id}); no statistic is computed over non-finite numbers")
 
 
 def _who(reference: UnitRecord, candidate: UnitRecord) -> str:

@@ -8,10 +8,10 @@ scores mean nothing. The real data lives in a folder named by ``EVALSUITE_DATA``
 from __future__ import annotations
 
 import csv
-import json
 import random
 from pathlib import Path
 
+from evalsuite import strict_json
 from evalsuite.models.loader import cache_root
 
 VERSION = "1"
@@ -51,9 +51,9 @@ def write_miniature(root: Path, *, seed: int = 0) -> Path:
         for i in range(40):
             ctx_a = _sentence(rng)
             endings = [_sentence(rng) for _ in range(4)]
-            fh.write(json.dumps({"ind": i, "activity_label": rng.choice(["Cooking", "Sailing", "Painting"]),
-                                 "ctx_a": ctx_a, "ctx_b": "", "ctx": ctx_a, "endings": endings,
-                                 "label": str(rng.randrange(4)), "split": "val"}) + "\n")
+            row = {"ind": i, "activity_label": rng.choice(["Cooking", "Sailing", "Painting"]), "ctx_a": ctx_a,
+                   "ctx_b": "", "ctx": ctx_a, "endings": endings, "label": str(rng.randrange(4)), "split": "val"}
+            fh.write(strict_json.dumps(row, where="hellaswag_val.jsonl") + "\n")
     wt = root / "wikitext" / "wikitext-2-raw"
     wt.mkdir(parents=True, exist_ok=True)
     lines = [" "]
@@ -65,7 +65,7 @@ def write_miniature(root: Path, *, seed: int = 0) -> Path:
     pg = root / "pg_essays"
     pg.mkdir(parents=True, exist_ok=True)
     essay = " ".join(_sentence(rng) for _ in range(4000))
-    (pg / "PaulGrahamEssays.json").write_text(json.dumps({"text": essay}))
+    (pg / "PaulGrahamEssays.json").write_text(strict_json.dumps({"text": essay}, where="PaulGrahamEssays.json"))
     (root / ".complete").write_text(VERSION)
     return root
 

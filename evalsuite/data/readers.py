@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from evalsuite import strict_json
 from evalsuite.data.locate import resolve_data_dir
 from evalsuite.errors import DataError
 
@@ -54,7 +55,7 @@ def read_hellaswag(path: Path) -> list[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = strict_json.loads(line, source=f"{path}:{line_no}", error=DataError)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from None
             if not isinstance(row, dict):

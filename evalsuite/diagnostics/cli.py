@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from evalsuite import strict_json
 from evalsuite.diagnostics.result import DiagnosticsResult
-from evalsuite.errors import EvalsuiteError
+from evalsuite.errors import EvalsuiteError, NonFiniteError
 
 PROG = "evalsuite diagnose"
 
@@ -87,7 +87,7 @@ def write_outputs(out: Path, name: str, result: DiagnosticsResult, meta: dict[st
 
     out.mkdir(parents=True, exist_ok=True)
     data = {**result.to_json(), "model": name, **meta}
-    (out / "diagnostics.json").write_text(json.dumps(data, indent=2) + "\n")
+    strict_json.write(out / "diagnostics.json", data)
     written = [out / "diagnostics.json",
                plot_first_token_share({name: data}, out / "first_token_share.png"),
                plot_max_activation({name: data}, out / "max_activation.png")]
@@ -117,6 +117,8 @@ def main_diagnose(argv: list[str]) -> int:
             for path in write_outputs(Path(args.out), name, result, meta):
                 print(f"wrote {path}")
     except EvalsuiteError as exc:
+        if isinstance(exc, NonFiniteError):
+            exc = exc.within(f"model {model_label(args.model)!r}")
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     return 0

@@ -51,6 +51,7 @@ from evalsuite.diagnostics.attention import check_supported, first_token_probs, 
 from evalsuite.diagnostics.result import GATE_BINS, DiagnosticsResult, GateStats
 from evalsuite.diagnostics.windows import iter_windows
 from evalsuite.errors import DataError, ModelLoadError
+from evalsuite.fast import finite
 from evalsuite.models.layers import LayerInfo, decoder_of, read_layers, training_context
 
 DEFAULT_WINDOW = 1024
@@ -202,6 +203,7 @@ def diagnose_windows(model: nn.Module, windows: Iterable[Sequence[int]], *, wind
     decoder = decoder_of(model)
     device = next(model.parameters()).device
     n_tokens = n_windows = 0
+    finite_after: list[torch.Tensor] = []  # per window, on the device (no sync): every layer's max finite so far
     with _Probe(model, chunk=chunk, on_probs=on_probs) as probe, torch.no_grad():
         for ids in windows:
             if len(ids) < 2:
@@ -209,8 +211,10 @@ def diagnose_windows(model: nn.Module, windows: Iterable[Sequence[int]], *, wind
             # The decoder alone: the LM head's (T, vocab) logits are not needed.
             decoder(input_ids=torch.tensor([list(ids)], device=device), use_cache=False)
             n_tokens, n_windows = n_tokens + len(ids), n_windows + 1
+            finite_after.append(torch.isfinite(probe.max_abs).all())
     if n_windows == 0:
         raise DataError("no text to diagnose: every text was empty")
+    finite.check_layers(model, probe.max_abs.cpu().tolist(), finite_after)  # NaN/inf never becomes a diagnostic
     return _summarise(probe, n_tokens=n_tokens, n_windows=n_windows, window=window, window_source=window_source)
 
 

@@ -14,7 +14,6 @@ the machinery works; the output says which device it measured.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -24,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from evalsuite import strict_json
 
 TIMING_FILE = "bench_timing.json"
 
@@ -48,9 +49,9 @@ def _worker(argv: list[str]) -> int:
                          log=lambda s: print(f"[rank {dist.rank}] {s}", flush=True) if dist.is_main else None)
     loop_s = time.perf_counter() - t_loop
     if dist.is_main:
-        (run_dir / TIMING_FILE).write_text(json.dumps(
-            {"world_size": dist.world_size, "loop_seconds": round(loop_s, 3),
-             "startup_seconds": round(t_loop - t_start, 3), "unit_seconds": per_unit}, indent=2) + "\n")
+        strict_json.write(run_dir / TIMING_FILE,
+                          {"world_size": dist.world_size, "loop_seconds": round(loop_s, 3),
+                           "startup_seconds": round(t_loop - t_start, 3), "unit_seconds": per_unit})
     shutdown()
     return 0
 
@@ -71,7 +72,7 @@ def _launch(nproc: int, suite: Path, run_dir: Path, data: Path | None, threads: 
 def _samples_by_item(run_dir: Path) -> dict[tuple[str, str], dict[tuple[str, int], Any]]:
     from evalsuite.records import read_unit
 
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = strict_json.read(run_dir / "manifest.json")
     out = {}
     for key in manifest["units"]:
         model, task = key.split("/", 1)
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
     wall = {1: _launch(1, suite, out / "np1", data, cores),
             a.nproc: _launch(a.nproc, suite, out / f"np{a.nproc}", data, max(1, cores // a.nproc))}
-    timing = {n: json.loads((out / f"np{n}" / TIMING_FILE).read_text()) for n in wall}
+    timing = {n: strict_json.read(out / f"np{n}" / TIMING_FILE) for n in wall}
     units = compare_runs(out / "np1", out / f"np{a.nproc}")
     identical = all(u["identical_items"] == u["items"] == u["items_other"] for u in units.values())
     device = f"{torch.cuda.get_device_name(0)} (nccl)" if cuda else f"CPU, {cores} cores (gloo)"
@@ -150,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_wall": round(wall[1] / wall[a.nproc], 3),
         "records_identical": identical, "units": units,
     }
-    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    strict_json.write(out / "bench.json", result)
+    print(strict_json.dumps(result, where="bench.json", indent=2))
     print(f"[{result['label']}] {device}: 1 -> {a.nproc} processes, unit loop {result['loop_seconds']['1']:.1f}s"
           f" -> {result['loop_seconds'][str(a.nproc)]:.1f}s (x{result['speedup_loop']}); records identical: "
           f"{identical}; written to {out / 'bench.json'}")

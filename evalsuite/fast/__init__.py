@@ -8,5 +8,7 @@
 * :mod:`.decode`: greedy decoding with a static KV cache, eager ("exact": the
   same kernels as transformers' ``generate``) or CUDA-graph replay ("fast");
 * :mod:`.encode`: lm-eval's ``_encode_pair`` for many pairs at once, exactly;
-* :mod:`.templates`: lm-eval's Jinja templates compiled once instead of per render.
+* :mod:`.templates`: lm-eval's Jinja templates compiled once instead of per render;
+* :mod:`.finite`: the non-finite checks of the scorer, the decoders and the diagnostics, and the pass that
+  names the first layer whose output went NaN or infinite.
 """

@@ -40,7 +40,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from evalsuite.fast import kernels
+from evalsuite.fast import finite, kernels
 from evalsuite.fast.lean import LeanDecoder
 
 DECODE_CHUNK = 1024  # cache positions per P·V block in the fast decode attention
@@ -230,7 +230,7 @@ class GraphDecoder:
         for i, layer in enumerate(lean.decoder.layers):
             x = self._layer_fn(lean, layer, x, cos, sin, kv.k[i], kv.v[i], valid, pos, self._f32_out)
         logits = lean.head(lean.norm(lean.decoder.norm, x)[:, -1])  # (1, V)
-        nxt = logits.argmax(dim=-1)
+        nxt = finite.next_token(logits)  # -1 for a non-finite row
         self.logits.copy_(logits)
         self.next_token.copy_(nxt)
         self.token.copy_(nxt.view(1, 1))
@@ -310,7 +310,7 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
     logits = prefill(lean, kv, torch.tensor([prompt], device=lean.device), fast=fast, attention=attention,
                      compiled=compiled_prefill, notes=cache.notes)
     out: list[int] = []
-    token = int(logits.argmax(dim=-1))  # the first device sync
+    token = finite.chosen(int(finite.next_token(logits)), step=0, model=lean.model, prompt=prompt)  # the first sync
     t2 = time.perf_counter()
     steps = 0
     if graph is not None:
@@ -325,7 +325,8 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
         if graph is not None:
             token = graph.step()
         else:
-            token = int(exact_step(lean, kv, token, n + step).argmax(dim=-1))
+            token = int(finite.next_token(exact_step(lean, kv, token, n + step)))
+        token = finite.chosen(token, step=step + 1, model=lean.model, prompt=prompt, generated=out)
     if timings is not None:
         timings.update(setup_s=t1 - t0, prefill_s=t2 - t1, decode_s=time.perf_counter() - t2, decode_steps=steps,
                        decode_engine=graph.engine if graph is not None else "eager (exact)",

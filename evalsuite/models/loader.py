@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from evalsuite import strict_json
 from evalsuite.errors import ModelLoadError
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -124,7 +125,8 @@ def gguf_as_hf_folder(gguf_path: Path) -> Path:
     model.config.__dict__.pop("quantization_config", None)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    (tmp / "evalsuite_source.json").write_text(json.dumps({"gguf": str(gguf_path.resolve()), "sha256": sha256_file(gguf_path)}))
+    (tmp / "evalsuite_source.json").write_text(strict_json.dumps({"gguf": str(gguf_path.resolve()),
+                                                                "sha256": sha256_file(gguf_path)}, where=str(tmp)))
     (tmp / ".complete").touch()
     tmp.rename(out) if not out.exists() else None
     return out

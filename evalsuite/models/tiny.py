@@ -16,7 +16,6 @@ random-weight throughput runs on the GPU (``random_model``).
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from typing import Any, Literal
 
 import torch
 
+from evalsuite import strict_json
 from evalsuite.models.convert import GateKind, gate_flags
 from evalsuite.models.gated_qwen3 import GatedQwen3Config, GatedQwen3ForCausalLM
 from evalsuite.models.paper_format import paper_config_from_dict, paper_weight_shapes
@@ -112,7 +112,7 @@ def write_tiny_checkpoint(
         config_dict.update(bos_token_id=tok["bos_token_id"], eos_token_id=tok["eos_token_id"])
     state = seeded_weights(paper_weight_shapes(paper_config_from_dict(config_dict)), seed=seed)
     _write_weights(folder, state, weights)
-    (folder / "config.json").write_text(json.dumps(config_dict, indent=2) + "\n")
+    strict_json.write(folder / "config.json", config_dict)
     return folder
 
 
@@ -132,7 +132,26 @@ def _write_weights(folder: Path, state: dict[str, torch.Tensor], weights: Weight
         save_file({n: state[n] for n in part}, str(folder / file), metadata={"format": "pt"})
     index = {"metadata": {"total_size": sum(t.numel() * t.element_size() for t in state.values())},
              "weight_map": {n: f for f, part in shards.items() for n in part}}
-    (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
+    strict_json.write(folder / "model.safetensors.index.json", index)
+
+
+def poison_layer(folder: str | os.PathLike[str], layer: int, *, value: float | None = None,
+                 scale: float | None = None) -> Path:
+    """Rewrite decoder layer ``layer`` of a tiny safetensors checkpoint: every weight set to ``value`` (``inf``,
+    ``nan``: what a diverged checkpoint looks like) or multiplied by ``scale`` (finite, but large enough to
+    overflow float16's activations). For the tests of the non-finite checks."""
+    from safetensors.torch import load_file, save_file
+
+    path = Path(folder) / "model.safetensors"
+    state = load_file(str(path))
+    prefix = f"model.layers.{layer}."
+    names = [n for n in state if n.startswith(prefix)]
+    if not names:
+        raise ValueError(f"{path} has no tensors under {prefix}")
+    for name in names:
+        state[name] = torch.full_like(state[name], value) if value is not None else state[name] * float(scale or 1.0)
+    save_file(state, str(path), metadata={"format": "pt"})
+    return Path(folder)
 
 
 def _cache_root() -> Path:

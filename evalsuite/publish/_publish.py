@@ -8,7 +8,9 @@ Layout of ``out_dir`` (default: the suite folder of the first run, ``results/<su
                                                          diagnostics, not_run; raw numbers)
 
 Every file is written atomically; the markdown last, so its presence means the
-rest is there. A run that is not complete is flagged at the top of the page.
+rest is there. A run that is not complete is flagged at the top of the page; a unit
+that failed (status ``error``: a model that did not load, numbers that went NaN or
+infinite) has no row, is listed with its error, and makes the command exit 2.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from pathlib import Path
 
 from evalsuite.compare._cli import parse_args
 from evalsuite.errors import EvalsuiteError, SpecError
-from evalsuite.records import RunRecord, atomic_write_text
 from evalsuite.publish._collect import gather
 from evalsuite.publish._plots import write_plots
 from evalsuite.publish._render import render_leaderboard
 from evalsuite.publish._tables import all_tables
+from evalsuite.records import RunRecord, atomic_write_text
+from evalsuite.strict_json import frame_json
 
 LEADERBOARD = "LEADERBOARD.md"
 TABLES_DIR = "leaderboard"
@@ -42,8 +45,8 @@ def publish(run_dirs: Sequence[Path | str | RunRecord], *, out_dir: Path | None 
 
 
 def _publish(run_dirs: Sequence[Path | str | RunRecord] | Path | str | RunRecord, *, out_dir: Path | None,
-             n_resamples: int, seed: int, correction: str, plots: bool) -> tuple[Path, bool]:
-    """publish(), also saying whether every run was complete."""
+             n_resamples: int, seed: int, correction: str, plots: bool) -> tuple[Path, bool, list[str]]:
+    """publish(), also saying whether every run was complete, and which units failed ("model/task: error")."""
     if isinstance(run_dirs, (str, Path, RunRecord)):
         run_dirs = [run_dirs]
     if not run_dirs:
@@ -54,11 +57,14 @@ def _publish(run_dirs: Sequence[Path | str | RunRecord] | Path | str | RunRecord
     tables = all_tables(lb)
     for name, table in tables.items():
         atomic_write_text(out / TABLES_DIR / f"{name}.csv", table.raw.to_csv(index=False))
-        atomic_write_text(out / TABLES_DIR / f"{name}.json", table.raw.to_json(orient="records", indent=2) + "\n")
+        where = out / TABLES_DIR / f"{name}.json"
+        atomic_write_text(where, frame_json(table.raw, where=str(where), orient="records", indent=2) + "\n")
     written = write_plots(lb, out) if plots else {}
     path = out / LEADERBOARD
     atomic_write_text(path, render_leaderboard(lb, tables, written))
-    return path, lb.complete
+    failed = [f"{m.name}/{task}: {reason}" for m in lb.models for task, (status, reason) in m.unfinished.items()
+              if status == "error"]
+    return path, lb.complete, failed
 
 
 def main_publish(argv: list[str]) -> int:
@@ -74,12 +80,16 @@ def main_publish(argv: list[str]) -> int:
     if isinstance(args, int):
         return args
     try:
-        path, complete = _publish(args.runs, out_dir=args.out, n_resamples=args.resamples, seed=args.seed,
-                                  correction=args.correction, plots=not args.no_plots)
+        path, complete, failed = _publish(args.runs, out_dir=args.out, n_resamples=args.resamples,
+                                          seed=args.seed, correction=args.correction, plots=not args.no_plots)
     except EvalsuiteError as exc:
         print(f"evalsuite publish: error: {exc}", file=sys.stderr)
         return exc.exit_code
     print(f"leaderboard: {path}")
+    if failed:  # the page lists them without a row; the exit code must not say "all good"
+        print(f"evalsuite publish: error: {len(failed)} unit(s) failed and have no row on the page; "
+              f"first: {failed[0]}", file=sys.stderr)
+        return 2
     if not complete:
         print("evalsuite publish: warning: a run is not complete; the page says so at the top", file=sys.stderr)
     return 0

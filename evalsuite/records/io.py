@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from evalsuite import strict_json
 from evalsuite.errors import RecordError
 from evalsuite.records.schema import SCHEMA_VERSION, RunManifest, RunRecord, SampleRecord, UnitRecord
 
@@ -40,7 +41,8 @@ def _umask() -> int:
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    text = strict_json.dumps(obj, where=str(path), indent=2, sort_keys=False, default=_jsonable)
+    atomic_write_text(path, text + "\n")
 
 
 def _jsonable(o: Any) -> Any:
@@ -61,7 +63,8 @@ def write_unit(run_dir: Path, unit: UnitRecord) -> None:
     """Samples first, metrics.json last: a crash in between leaves the unit visibly incomplete."""
     folder = unit_dir(run_dir, unit.model, unit.task)
     if unit.samples is not None:
-        text = "".join(json.dumps(asdict(s), default=_jsonable) + "\n" for s in unit.samples)
+        where = str(folder / "samples.jsonl")
+        text = "".join(strict_json.dumps(asdict(s), where=where, default=_jsonable) + "\n" for s in unit.samples)
         atomic_write_text(folder / "samples.jsonl", text)
         unit.samples_sha256 = hashlib.sha256(text.encode()).hexdigest()
         unit.n_samples = len(unit.samples)
@@ -83,7 +86,7 @@ def read_unit(run_dir: Path, model: str, task: str, *, with_samples: bool = True
     if not meta.exists():
         return None
     try:
-        body = json.loads(meta.read_text())
+        body = strict_json.loads(meta.read_text(), source=str(meta))
         unit = UnitRecord.from_json(body)
     except (json.JSONDecodeError, TypeError, AttributeError, KeyError, ValueError, UnicodeDecodeError) as exc:
         raise RecordError(f"{meta}: unreadable record ({exc})") from None
@@ -96,7 +99,8 @@ def read_unit(run_dir: Path, model: str, task: str, *, with_samples: bool = True
         text = path.read_text() if path.exists() else ""
         if hashlib.sha256(text.encode()).hexdigest() != unit.samples_sha256:
             raise RecordError(f"{path}: contents do not match the sha256 in metrics.json (edited or truncated)")
-        unit.samples = [SampleRecord(**json.loads(line)) for line in text.splitlines() if line]
+        unit.samples = [SampleRecord(**strict_json.loads(line, source=f"{path} line {n}"))
+                        for n, line in enumerate(text.splitlines(), 1) if line]
     return unit
 
 
@@ -122,7 +126,7 @@ def find_run_dir(path: str | Path) -> Path:
 def load_run(path: str | Path, *, with_samples: bool = True) -> RunRecord:
     run_dir = find_run_dir(path)
     try:
-        manifest = RunManifest(**json.loads((run_dir / "manifest.json").read_text()))
+        manifest = RunManifest(**strict_json.read(run_dir / "manifest.json"))
     except (json.JSONDecodeError, TypeError) as exc:
         raise RecordError(f"{run_dir / 'manifest.json'}: unreadable manifest ({exc})") from None
     if not isinstance(manifest.units, dict) or not all(isinstance(k, str) and "/" in k and isinstance(v, dict)

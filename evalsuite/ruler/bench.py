@@ -14,7 +14,6 @@ files in the official formats (sha256 check off).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -24,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from evalsuite import strict_json
 from evalsuite.ruler.generate import TASKS, NotRun, QAPaths, RulerDataPaths, generate, load_tokenizer
 from evalsuite.ruler.tokens import VERIFY_MODES, TokenCounter
 
@@ -96,8 +96,8 @@ def synthetic_qa(root: Path, n_paragraphs: int = 3000, n_questions: int = 400) -
         }
         for q in range(n_questions)
     ]
-    (root / "dev-v2.0.json").write_text(json.dumps(squad))
-    (root / "hotpot.json").write_text(json.dumps(hotpot))
+    (root / "dev-v2.0.json").write_text(strict_json.dumps(squad, where="dev-v2.0.json"))
+    (root / "hotpot.json").write_text(strict_json.dumps(hotpot, where="hotpot.json"))
     return QAPaths(root / "dev-v2.0.json", root / "hotpot.json")
 
 
@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tokenizer, list(QA_TASKS), lengths, args.samples, "spot", fake, verify_sha256=False
             )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    strict_json.write(args.out, record)
     what = f"{len(record['tasks_timed'])} tasks x {args.samples} x {lengths}"
     lines = [
         "| command | hardware | what | seconds | samples/s |",

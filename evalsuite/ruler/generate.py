@@ -15,7 +15,6 @@ with this tokenizer, including any special tokens it adds by default, and
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import time
@@ -25,6 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
+from evalsuite import strict_json
 from evalsuite.errors import SpecError
 from evalsuite.ruler import niah, qa, vt, words
 from evalsuite.ruler.haystack import load_essay
@@ -295,7 +295,7 @@ def write_jsonl(samples: Sequence[RulerSample], path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         for s in samples:
-            f.write(json.dumps(s.to_record(), ensure_ascii=False) + "\n")
+            f.write(strict_json.dumps(s.to_record(), where=str(path), ensure_ascii=False) + "\n")
     tmp.replace(path)
 
 
@@ -333,7 +333,7 @@ def _write_unit(result: list[RulerSample] | NotRun, out_dir: Path, task: str, le
     if isinstance(result, NotRun):
         out = out_dir / task / f"{length}.not_run.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
+        strict_json.write(out, asdict(result))
         print(result.reason)
         return unit | {"status": "not_run", "reason": result.reason, "path": str(out)}
     out = out_dir / task / f"{length}.jsonl"
@@ -391,5 +391,5 @@ def main_generate(argv: Sequence[str] | None = None) -> int:
         "units": units,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    strict_json.write(args.out / "manifest.json", manifest)
     return 0

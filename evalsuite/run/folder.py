@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from evalsuite import strict_json
 from evalsuite.errors import RecordError
 from evalsuite.records import RunManifest, read_unit
 
@@ -87,7 +88,7 @@ def previous_manifest(run_dir: Path) -> RunManifest | None:
     if not path.exists():
         return None
     try:
-        return RunManifest(**json.loads(path.read_text()))
+        return RunManifest(**strict_json.read(path))
     except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as exc:
         raise RecordError(f"{path}: unreadable manifest ({exc}); move it away to start the run afresh") from None
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from evalsuite.errors import SpecError
+from evalsuite.errors import NonFiniteError, SpecError
 from evalsuite.packaged import tasks_dir
 from evalsuite.records import RunManifest, UnitRecord, atomic_write_json, load_run, write_unit
 from evalsuite.records.io import verified_complete
@@ -254,6 +254,8 @@ def _run_units(suite: SuiteSpec, options: RunOptions, dist: Any, log: Callable[[
             with dist.unit_scope():
                 unit = _run_unit(suite, mspec, tspec, loaded, lm, data_dir, unit_hash)
         except Exception as exc:  # noqa: BLE001 - contained: recorded as this unit's error, the next unit runs
+            if isinstance(exc, NonFiniteError):  # the adapter named the document; the message names the unit too
+                exc = exc.within(f"model {mspec.name!r} on {tspec.task}")
             failure = UnitFailure.of(exc, unit_hash)
             kept = failure.record(run_dir, manifest, mspec, tspec) if write else False
             log(f"{label}: {failure.console(run_dir, mspec, tspec, kept=kept)}")

@@ -1,8 +1,10 @@
 """Validation of the arrays and options the paired tests take.
 
-Bad data (lengths that differ, NaN scores, non-binary values in a binary metric,
-non-positive counts) means the run records do not match or are incomplete, so it
-raises :class:`~evalsuite.errors.RecordError` naming the argument. Bad options
+Bad data (lengths that differ, NaN or infinite scores, non-binary values in a
+binary metric, non-positive counts) means the run records do not match or are
+incomplete, so it raises :class:`~evalsuite.errors.RecordError` naming the
+argument (for NaN or infinity its :class:`~evalsuite.errors.NonFiniteRecordError`
+form: no statistic is ever computed over a non-finite number). Bad options
 (a confidence level of 95 instead of 0.95) are programming errors: ``ValueError``,
 as in scipy.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from evalsuite.errors import RecordError
+from evalsuite.errors import NonFiniteRecordError, RecordError
 
 
 def vector(name: str, values: ArrayLike) -> np.ndarray:
@@ -26,9 +28,11 @@ def vector(name: str, values: ArrayLike) -> np.ndarray:
         raise RecordError(f"{name} must be numeric, got dtype {array.dtype}")
     array = array.astype(np.float64)
     bad = ~np.isfinite(array)
-    if bad.any():
+    if bad.any():  # the one place every test's inputs pass: never a p-value or an interval over NaN or inf
         first = int(np.flatnonzero(bad)[0])
-        raise RecordError(f"{name} has {int(bad.sum())} non-finite values (first at item {first})")
+        raise NonFiniteRecordError(f"{name} has {int(bad.sum())} non-finite values (NaN or infinity) among "
+                                   f"{array.size} items (first at item {first}: {array[first]}); no statistic "
+                                   "is computed over them")
     return array
 
 

@@ -9,7 +9,6 @@ trio's numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -17,6 +16,7 @@ import traceback
 from pathlib import Path
 import torch
 
+from evalsuite import strict_json
 from evalsuite.zoo.card import Provenance
 from evalsuite.models.loader import sha256_file
 from evalsuite.zoo.data import PackedCorpus, TextTokenizer, books_as_docs, token_stream
@@ -107,7 +107,7 @@ def train_plan(args: argparse.Namespace, *, command: str) -> int:
             if args.device.startswith("cuda"):
                 torch.cuda.empty_cache()
     rows = summary_rows(results)
-    (args.records / "summary.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
+    strict_json.write(args.records / "summary.json", rows, default=str)
     (args.records / "summary.md").write_text(summary_markdown(rows, results))
     log(f"done in {time.perf_counter() - t_start:.0f}s; trained: {', '.join(results) or 'none'}"
         + (f"; FAILED: {', '.join(failed)}" if failed else ""))

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from evalsuite import strict_json
 from evalsuite.errors import DataError
 from evalsuite.fast.encode import parallel_tokenizers
 from evalsuite.models.loader import sha256_file
@@ -41,7 +42,7 @@ def read_books(path: Path, *, limit: int | None = None) -> list[dict[str, str]]:
             if limit is not None and len(books) >= limit:
                 break
             try:
-                row = json.loads(line)
+                row = strict_json.loads(line, source=f"{path}:{line_no}", error=DataError)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from None
             if not isinstance(row.get("text"), str):

@@ -12,13 +12,13 @@ in-memory model's, so a layout mistake cannot ship.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from evalsuite import strict_json
 from evalsuite.models.gated_qwen3 import GatedQwen3ForCausalLM
 from evalsuite.models.paper_format import paper_weight_shapes, validate_paper_weights
 from evalsuite.models.loader import sha256_file
@@ -40,7 +40,7 @@ def write_zoo_tokenizer(tokenizer_json: Path, folder: Path) -> Path:
     config = {"backend": "tokenizers", "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": ENDOFTEXT,
               "eos_token": ENDOFTEXT, "unk_token": ENDOFTEXT, "pad_token": ENDOFTEXT,
               "model_max_length": 1000000000000000019884624838656, "clean_up_tokenization_spaces": False}
-    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    strict_json.write(folder / "tokenizer_config.json", config)
     return folder
 
 
@@ -61,7 +61,7 @@ def export_checkpoint(model: GatedQwen3ForCausalLM, config_dict: dict[str, Any],
 
     folder.mkdir(parents=True, exist_ok=True)
     save_file(paper_state_dict(model), str(folder / "model.safetensors"), metadata={"format": "pt"})
-    (folder / "config.json").write_text(json.dumps(config_dict, indent=2) + "\n")
+    strict_json.write(folder / "config.json", config_dict)
     for name in TOKENIZER_FILES:
         shutil.copyfile(tokenizer_dir / name, folder / name)
     sums = {name: sha256_file(folder / name) for name in CHECKSUMMED}

@@ -9,7 +9,6 @@ against baseline) and ``trio.json`` with every number.
 from __future__ import annotations
 
 import gc
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import torch
 
+from evalsuite import strict_json
 from evalsuite.zoo.card import Provenance, model_card
 from evalsuite.zoo.config import TrainConfig
 from evalsuite.zoo.curves import plot_losses
@@ -86,8 +86,8 @@ def train_trio(plan: TrioPlan, corpus: PackedCorpus, heldout: list[EvalDoc], *, 
 
 
 def _write_history(path: Path, record: TrainRecord) -> None:
-    path.write_text(json.dumps({"losses": record.losses, "grad_norms": record.grad_norms, "lrs": record.lrs,
-                                "heldout": record.heldout}) + "\n")
+    strict_json.write(path, {"losses": record.losses, "grad_norms": record.grad_norms, "lrs": record.lrs,
+                             "heldout": record.heldout}, indent=None)
 
 
 def _write_report(result: TrioResult, provenance: Provenance) -> None:
@@ -107,4 +107,4 @@ def _write_report(result: TrioResult, provenance: Provenance) -> None:
         "roundtrip": result.roundtrip,
         "checkpoints": {v: str(p) for v, p in result.folders.items()},
     }
-    (plan.records_dir / f"{plan.name}-trio.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    strict_json.write(plan.records_dir / f"{plan.name}-trio.json", report, default=str)

@@ -125,3 +125,20 @@ def test_refuses_score_recorded_on_one_side_only() -> None:
     paired = pair_units(ref, cand)
     with pytest.raises(RecordError, match=r"es_hellaswag doc 0: score 'acc_norm' recorded for only one"):
         paired.scores("acc_norm")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_scores_are_refused_by_model_score_and_count(value: float) -> None:
+    from evalsuite.errors import NonFiniteRecordError
+
+    ref, cand = _units("es_hellaswag")
+    for i in (3, 5):
+        cand.samples[i] = dataclasses.replace(cand.samples[i], scores={**cand.samples[i].scores, "acc": value})
+    with pytest.raises(NonFiniteRecordError) as info:
+        pair_units(ref, cand)
+    message = str(info.value)
+    assert message == (f"es_hellaswag: candidate 'gated' has a non-finite per-item score 'acc' ({value}) for 2 of "
+                       f"{len(cand.samples)} items (first: es_hellaswag doc {cand.samples[3].doc_id}); no statistic "
+                       "is computed over non-finite numbers")
+    with pytest.raises(NonFiniteRecordError, match="reference 'gated'"):
+        pair_units(cand, cand)  # a unit paired with itself (one model's own scores) is checked once
