@@ -10,7 +10,9 @@ backend's, and replaces the work around them:
   continuation-only logits, no batch-size probing (:mod:`evalsuite.scoring`);
 * ``loglikelihood_rolling``: the same disjoint windows as lm-eval, through the same scorer;
 * ``generate_until``: greedy decoding on a static KV cache, refusing over-long
-  prompts instead of left-truncating them (:mod:`evalsuite.generation`).
+  prompts instead of left-truncating them (:mod:`evalsuite.generation`); in the
+  ``fast``/``compiled`` engines all requests decode together, B rows at a time
+  (:mod:`evalsuite.fast.batch`).
 
 Constructing it also installs lm-eval's template cache
 (:mod:`evalsuite.fast.templates`): prompts are identical, built once per template.
@@ -32,7 +34,8 @@ from evalsuite.fast import kernels, templates
 from evalsuite.fast.decode import DecodeCache
 from evalsuite.fast.encode import EncodeStats, PairEncoder
 from evalsuite.fast.lean import LeanDecoder
-from evalsuite.generation import GenerationMode, GenerationRequest, greedy_generate_tokens
+from evalsuite.generation import (GenerationMode, GenerationRequest, batchable, greedy_generate_batch,
+                                  greedy_generate_tokens)
 from evalsuite.scoring import ScoringConfig, ScoringStats, score_requests
 
 
@@ -48,7 +51,9 @@ class EvalsuiteLM(HFLM):
     not on CPU, where the fp32 parity path stays eager; compiling costs 10-30 s once per process);
     ``tree_attention="flex"`` runs packed (masked) rows through FlexAttention with a block mask (opt-in: not
     yet measured on a GPU); ``attention`` picks the kernel for plain causal rows and prompts on CUDA
-    (``"auto"``, ``"fa4"``, ``"cudnn"``, ``"flash"``; see :func:`evalsuite.fast.kernels.causal_backend`).
+    (``"auto"``, ``"fa4"``, ``"cudnn"``, ``"flash"``; see :func:`evalsuite.fast.kernels.causal_backend`);
+    ``generation_rows`` caps the rows decoded together in the ``fast``/``compiled`` engines (None: as many as
+    memory holds, see :func:`evalsuite.fast.batch.rows_for`; 1: one request at a time, the unbatched decoder).
     """
 
     def __init__(self, pretrained: Any = None, *, tokenizer: Any = None, max_length: int | None = None,
@@ -56,7 +61,7 @@ class EvalsuiteLM(HFLM):
                  dtype: str = "float32", subfolder: str | None = None, gguf_file: str | None = None,
                  attn_implementation: str = "sdpa", generation: GenerationMode | None = None,
                  compile_scoring: bool | str | None = None, attention: str = "auto", tree_attention: str = "sdpa",
-                 **kwargs: Any) -> None:
+                 generation_rows: int | None = None, **kwargs: Any) -> None:
         if attention not in kernels.ATTENTION_CHOICES:
             raise ValueError(f"attention must be one of {', '.join(kernels.ATTENTION_CHOICES)}, not {attention!r}")
         if tree_attention not in kernels.TREE_ATTENTION_CHOICES:
@@ -80,13 +85,16 @@ class EvalsuiteLM(HFLM):
                                      tree_attention=tree_attention)
         # CPU: the eager static-cache decoder (a graph would replay nothing faster and attend over the bucket).
         self.generation: GenerationMode = generation or ("fast" if on_cuda else "exact")
+        if generation_rows is not None and int(generation_rows) < 1:
+            raise ValueError(f"generation_rows must be a positive integer, not {generation_rows!r}")
+        self.generation_rows = None if generation_rows is None else int(generation_rows)
         # Side channels for the runner and the benchmark.
         self.rolling_token_counts: dict[str, int] = {}  # predicted tokens per rolling document
         self.timings: dict[str, float] = {}
         self.scoring_stats: list[ScoringStats] = []
         self.encode_stats = EncodeStats()
         self.generated_tokens: list[list[int]] = []
-        self.generation_timings: list[dict[str, float]] = []
+        self.generation_timings: list[dict[str, float]] = []  # per request (one at a time) or per batch
         self._encoder: PairEncoder | None = None
         templates.install()
 
@@ -149,36 +157,50 @@ class EvalsuiteLM(HFLM):
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         t0 = time.perf_counter()
         eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
-        lean = LeanDecoder.wrap(self.model)
-        # One cache (and captured, possibly compiled, step) reused across requests.
-        cache = DecodeCache(lean, compile=self.generation == "compiled") if lean is not None else None
-        results: list[str] = []
-        for context, gen_kwargs in tqdm([r.args for r in requests], disable=disable_tqdm or self.rank != 0,
-                                        desc="evalsuite generate"):
+        reqs: list[GenerationRequest] = []
+        for context, gen_kwargs in [r.args for r in requests]:
             kwargs = normalize_gen_kwargs(dict(gen_kwargs), self.max_gen_toks)
             if kwargs.get("do_sample") and kwargs.get("temperature", 0) > 0:
                 raise ValueError("evalsuite generates greedily; the task asked for sampling")
             until = tuple(s for s in (kwargs.get("until") or []) if s != eos)
-            req = GenerationRequest(prompt_tokens=self.tok_encode(context), max_gen_toks=int(kwargs["max_gen_toks"]),
-                                    until=until)
-            phases: dict[str, Any] = {"prompt_tokens": len(req.prompt_tokens)}
+            reqs.append(GenerationRequest(prompt_tokens=self.tok_encode(context),
+                                          max_gen_toks=int(kwargs["max_gen_toks"]), until=until))
+        if self.generation_rows != 1 and batchable(self.model, self.generation):
             t_req = time.perf_counter()
-            tokens = greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,
-                                            eos_token_id=self.eot_token_id, mode=self.generation, cache=cache,
-                                            attention=self.scoring.attention,
-                                            timings=phases)
-            phases["request_s"] = time.perf_counter() - t_req  # setup + prefill + decode, synchronised
+            generated = greedy_generate_batch(self.model, self.tokenizer, reqs, max_length=self.max_length,
+                                              eos_token_id=self.eot_token_id, mode=self.generation,
+                                              attention=self.scoring.attention, max_rows=self.generation_rows,
+                                              timings=self.generation_timings)
+            self._add("generate_batched_s", time.perf_counter() - t_req)
+        else:
+            generated = self._generate_one_at_a_time(reqs, disable_tqdm)
+        results: list[str] = []
+        for (context, gen_kwargs), req, tokens in zip([r.args for r in requests], reqs, generated):
             self.generated_tokens.append(tokens)
-            self.generation_timings.append(phases)
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-            for stop in until:  # lm-eval's convention: cut before the first stop string
+            for stop in req.until:  # lm-eval's convention: cut before the first stop string
                 text = text.split(stop)[0]
             self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)
             results.append(text)
-        if cache is not None:
-            cache.release()
         self._add("generate_s", time.perf_counter() - t0)
         return results
+
+    def _generate_one_at_a_time(self, reqs: list[GenerationRequest], disable_tqdm: bool) -> list[list[int]]:
+        lean = LeanDecoder.wrap(self.model)
+        # One cache (and captured, possibly compiled, step) reused across requests.
+        cache = DecodeCache(lean, compile=self.generation == "compiled") if lean is not None else None
+        out: list[list[int]] = []
+        for req in tqdm(reqs, disable=disable_tqdm or self.rank != 0, desc="evalsuite generate"):
+            phases: dict[str, Any] = {"prompt_tokens": len(req.prompt_tokens)}
+            t_req = time.perf_counter()
+            out.append(greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,
+                                              eos_token_id=self.eot_token_id, mode=self.generation, cache=cache,
+                                              attention=self.scoring.attention, timings=phases))
+            phases["request_s"] = time.perf_counter() - t_req  # setup + prefill + decode, synchronised
+            self.generation_timings.append(phases)
+        if cache is not None:
+            cache.release()
+        return out
 
     def _pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id
