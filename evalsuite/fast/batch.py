@@ -181,12 +181,17 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     first = torch.zeros(rows, dtype=torch.long, device=dev)  # -1 where the prompt's logits are not finite
     positions = torch.zeros(rows, dtype=torch.long, device=dev)
     failed = "compiled prefill failed"
+    # Every prompt in one host-to-device copy: a copy per row would wait for the previous row's prefill.
+    flat = torch.tensor([t for it in chunk for t in it.prompt], dtype=torch.long, device=dev)
+    offset = 0
     for b, it in enumerate(chunk):
         compiled = cache.compile and not any(n.startswith(failed) for n in cache.notes)
-        logits = prefill(lean, kv, torch.tensor([list(it.prompt)], device=dev), fast=True, attention=attention,
-                         compiled=compiled, notes=cache.notes, row=b)
+        prompt = flat[offset:offset + len(it.prompt)][None]
+        offset += len(it.prompt)
+        logits = prefill(lean, kv, prompt, fast=True, attention=attention, compiled=compiled, notes=cache.notes,
+                         row=b)
         first[b] = pick_next(logits)[1][0]
-        positions[b] = len(it.prompt)
+    positions.copy_(torch.tensor([len(it.prompt) for it in chunk] + [0] * (rows - len(chunk))))
     graph.start(first.clamp(min=0), positions)
     steps_needed = max(it.max_new_tokens for it in chunk) - 1
     pinned = dev.type == "cuda"
