@@ -139,7 +139,8 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
                    timings: list[dict[str, Any]] | None = None) -> list[list[int]]:
     """Each item's greedy continuation (EOS excluded), as :func:`evalsuite.fast.decode.greedy` gives it with
     ``fast=True``; ``timings`` gets one dict per batch (rows, live rows, capacity, seconds by phase)."""
-    if cache is None or cache.compile != compile:
+    owned = cache is None or cache.compile != compile
+    if owned:
         cache = BatchDecodeCache(lean, compile=compile)
     out: list[list[int] | None] = [None] * len(items)
     groups: dict[int, list[int]] = {}
@@ -166,6 +167,8 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
             for i, toks in zip(order[start:start + rows], tokens):
                 out[i] = toks
             start += len(chunk)
+    if owned:  # the cache (GBs at long lengths) goes back now, not when the collector gets to it
+        cache.release()
     return [toks if toks is not None else [] for toks in out]
 
 
