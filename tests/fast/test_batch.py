@@ -130,3 +130,27 @@ def test_non_finite_logits_in_a_decode_step_are_an_error(tiny_folder):
             greedy_batched(lean, items, eos_token_id=None)
     finally:
         hook.remove()
+
+
+def test_adapter_batches_generate_until_with_the_same_texts(tiny_folder):
+    """``generate_until`` in the ``fast`` engine (batched) gives the one-at-a-time ``exact`` engine's texts,
+    stop strings cut as lm-eval does."""
+    from lm_eval.api.instance import Instance
+
+    from evalsuite.adapter import EvalsuiteLM
+    from evalsuite.models.loader import ModelSource, load
+
+    loaded = load(ModelSource(path=str(tiny_folder("elementwise"))), hash_weights=False)
+    lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=256)
+    free = lm.generate_until([Instance("generate_until", {}, ("Once upon a time", {"max_gen_toks": 8, "until": []}),
+                                       0)], disable_tqdm=True)[0]
+    stop = free[len(free) // 2: len(free) // 2 + 2]
+    args = [("Once upon a time", {"max_gen_toks": 8, "until": [stop]}), ("The quick brown fox", {"max_gen_toks": 5}),
+            ("A", {"max_gen_toks": 3, "until": []})]
+    requests = [Instance("generate_until", {}, a, i) for i, a in enumerate(args)]
+    lm.generation = "exact"
+    one_at_a_time = lm.generate_until(requests, disable_tqdm=True)
+    lm.generation, n_timings = "fast", len(lm.generation_timings)
+    batched = lm.generate_until(requests, disable_tqdm=True)
+    assert batched == one_at_a_time and batched[0] == free[: free.find(stop)]
+    assert lm.generation_timings[n_timings]["live_rows"] == 3  # one batch of three rows
