@@ -1,7 +1,7 @@
 """Greedy decoding on a static KV cache: eager ("exact") or replayed as one CUDA graph per step ("fast").
 
 The prompt is prefilled in one pass that writes K/V straight into a
-preallocated cache (B=1, ``capacity`` positions per layer; no copies as the
+preallocated cache (a row per sequence, ``capacity`` positions per layer; no copies as the
 sequence grows) and computes logits only at the last position. Then:
 
 * ``exact``: each step runs the lean forward pass eagerly with SDPA on the
@@ -11,7 +11,7 @@ sequence grows) and computes logits only at the last position. Then:
 * ``fast``: the prefill may use cuDNN attention (see
   :mod:`evalsuite.fast.kernels`) and a decode step is one CUDA graph replay:
   static shapes (attention over the whole cache with a "position <= p" mask),
-  RoPE from a precomputed table, the new K/V written with ``index_copy_`` at a
+  RoPE from a precomputed table, the new K/V scattered to each row's
   device-side position, the argmax fed back on the device. Attention for the
   single query is split over the cache (flash-decoding style: fp32 scores for
   all keys, one softmax, then per-chunk P·V products summed in fp32), which
