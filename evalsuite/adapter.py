@@ -94,7 +94,8 @@ class EvalsuiteLM(HFLM):
         self.scoring_stats: list[ScoringStats] = []
         self.encode_stats = EncodeStats()
         self.generated_tokens: list[list[int]] = []
-        self.generation_timings: list[dict[str, float]] = []  # per request (one at a time) or per batch
+        self.generation_timings: list[dict[str, Any]] = []  # per request: prompt tokens (and phases, one at a time)
+        self.generation_batches: list[dict[str, Any]] = []  # per batch of rows decoded together
         self._encoder: PairEncoder | None = None
         templates.install()
 
@@ -170,7 +171,8 @@ class EvalsuiteLM(HFLM):
             generated = greedy_generate_batch(self.model, self.tokenizer, reqs, max_length=self.max_length,
                                               eos_token_id=self.eot_token_id, mode=self.generation,
                                               attention=self.scoring.attention, max_rows=self.generation_rows,
-                                              timings=self.generation_timings)
+                                              timings=self.generation_batches)
+            self.generation_timings += [{"prompt_tokens": len(r.prompt_tokens), "batched": True} for r in reqs]
             self._add("generate_batched_s", time.perf_counter() - t_req)
         else:
             generated = self._generate_one_at_a_time(reqs, disable_tqdm)

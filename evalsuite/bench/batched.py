@@ -59,7 +59,7 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
                  shape: ModelShape, device: torch.device) -> dict[str, Any]:
     """One ``generate_until`` call over ``samples``; seconds, peak memory, the limit, per-sample tokens."""
     lm.generation, lm.generation_rows = mode, rows
-    n_tok, n_tim = len(lm.generated_tokens), len(lm.generation_timings)
+    n_tok, n_tim, n_bat = len(lm.generated_tokens), len(lm.generation_timings), len(lm.generation_batches)
     with measure(device) as m:
         lm.generate_until([_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
     tokens = lm.generated_tokens[n_tok:]
@@ -67,18 +67,18 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
     costs = [generation_cost(shape, prompt_tokens=n, decode_steps=max(len(t) - 1, 0))
              for n, t in zip(prompt_tokens, tokens)]
     limit = sum(c.limit_seconds() for c in costs)
-    timings = lm.generation_timings[n_tim:]
+    timings, batches = lm.generation_timings[n_tim:], lm.generation_batches[n_bat:]
     out = {"mode": mode, "rows_cap": rows, "samples": len(samples), "seconds": m.seconds, "peak_gib": m.peak_gib,
            "hardware_limit_s": limit, "x_hardware_limit": m.seconds / limit,
            "hardware_limit_with_weights_s": sum(c.limit_seconds(with_weights=True) for c in costs),
            "seconds_per_sample": m.seconds / len(samples), "prompt_tokens_total": sum(prompt_tokens),
            "generated_tokens_total": sum(len(t) for t in tokens), "tokens": tokens}
-    if timings and "rows" in timings[0]:  # batched: one entry per batch
-        out["batches"] = [{k: v for k, v in t.items() if k != "notes"} for t in timings]
-        out["notes"] = timings[-1].get("notes", [])
+    if batches:
+        out["batches"] = [{k: v for k, v in t.items() if k != "notes"} for t in batches]
+        out["notes"] = batches[-1].get("notes", [])
         for key in ("setup_s", "prefill_s", "decode_s"):
-            out[key] = sum(t[key] for t in timings)
-        steps = sum(t["decode_steps"] for t in timings)
+            out[key] = sum(t[key] for t in batches)
+        steps = sum(t["decode_steps"] for t in batches)
         out["decode_ms_per_step"] = 1e3 * out["decode_s"] / max(steps, 1)
     else:
         for key in ("setup_s", "prefill_s", "decode_s"):

@@ -150,7 +150,8 @@ def test_adapter_batches_generate_until_with_the_same_texts(tiny_folder):
     requests = [Instance("generate_until", {}, a, i) for i, a in enumerate(args)]
     lm.generation = "exact"
     one_at_a_time = lm.generate_until(requests, disable_tqdm=True)
-    lm.generation, n_timings = "fast", len(lm.generation_timings)
+    lm.generation, n_batches = "fast", len(lm.generation_batches)
     batched = lm.generate_until(requests, disable_tqdm=True)
     assert batched == one_at_a_time and batched[0] == free[: free.find(stop)]
-    assert lm.generation_timings[n_timings]["live_rows"] == 3  # one batch of three rows
+    assert [b["live_rows"] for b in lm.generation_batches[n_batches:]] == [3]  # one batch of three rows
+    assert len(lm.generation_timings) == 1 + 2 * len(requests)  # a record per request either way
