@@ -10,7 +10,9 @@ backend's, and replaces the work around them:
   continuation-only logits, no batch-size probing (:mod:`evalsuite.scoring`);
 * ``loglikelihood_rolling``: the same disjoint windows as lm-eval, through the same scorer;
 * ``generate_until``: greedy decoding on a static KV cache, refusing over-long
-  prompts instead of left-truncating them (:mod:`evalsuite.generation`).
+  prompts instead of left-truncating them (:mod:`evalsuite.generation`); in the
+  ``fast``/``compiled`` engines all requests decode together, B rows at a time
+  (:mod:`evalsuite.fast.batch`).
 
 Constructing it also installs lm-eval's template cache
 (:mod:`evalsuite.fast.templates`): prompts are identical, built once per template.
@@ -33,7 +35,8 @@ from evalsuite.fast import kernels, templates
 from evalsuite.fast.decode import DecodeCache
 from evalsuite.fast.encode import EncodeStats, PairEncoder
 from evalsuite.fast.lean import LeanDecoder
-from evalsuite.generation import GenerationMode, GenerationRequest, generation_path, greedy_generate_tokens
+from evalsuite.generation import (GenerationMode, GenerationRequest, batchable, generation_path,
+                                  greedy_generate_batch, greedy_generate_tokens)
 from evalsuite.scoring import ScoringConfig, ScoringStats, score_requests
 from evalsuite.spec import TRUNCATIONS
 
@@ -53,7 +56,9 @@ class EvalsuiteLM(HFLM):
     not on CPU, where the fp32 parity path stays eager; compiling costs 10-30 s once per process);
     ``tree_attention="flex"`` runs packed (masked) rows through FlexAttention with a block mask (opt-in: not
     yet measured on a GPU); ``attention`` picks the kernel for plain causal rows and prompts on CUDA
-    (``"auto"``, ``"fa4"``, ``"cudnn"``, ``"flash"``; see :func:`evalsuite.fast.kernels.causal_backend`).
+    (``"auto"``, ``"fa4"``, ``"cudnn"``, ``"flash"``; see :func:`evalsuite.fast.kernels.causal_backend`);
+    ``generation_rows`` caps the rows decoded together in the ``fast``/``compiled`` engines (None: as many as
+    memory holds, see :func:`evalsuite.fast.batch.rows_for`; 1: one request at a time, the unbatched decoder).
 
     ``truncation="refuse"`` (the default) makes a request longer than ``max_length`` an error;
     ``"left"`` cuts its context from the left exactly as stock ``hf`` does (loglikelihood: the last
@@ -77,7 +82,7 @@ class EvalsuiteLM(HFLM):
                  dtype: str = "float32", subfolder: str | None = None, gguf_file: str | None = None,
                  attn_implementation: str = "sdpa", generation: GenerationMode | None = None,
                  compile_scoring: bool | str | None = None, attention: str = "auto", tree_attention: str = "sdpa",
-                 truncation: str = "refuse", **kwargs: Any) -> None:
+                 truncation: str = "refuse", generation_rows: int | None = None, **kwargs: Any) -> None:
         for name in self.IGNORED_ARGS:
             kwargs.pop(name, None)
         if truncation not in self.TRUNCATION_CHOICES:
@@ -105,13 +110,17 @@ class EvalsuiteLM(HFLM):
                                      tree_attention=tree_attention)
         # CPU: the eager static-cache decoder (a graph would replay nothing faster and attend over the bucket).
         self.generation: GenerationMode = generation or ("fast" if on_cuda else "exact")
+        if generation_rows is not None and int(generation_rows) < 1:
+            raise ValueError(f"generation_rows must be a positive integer, not {generation_rows!r}")
+        self.generation_rows = None if generation_rows is None else int(generation_rows)
         # Side channels for the runner and the benchmark.
         self.rolling_token_counts: dict[str, int] = {}  # predicted tokens per rolling document
         self.timings: dict[str, float] = {}
         self.scoring_stats: list[ScoringStats] = []
         self.encode_stats = EncodeStats()
         self.generated_tokens: list[list[int]] = []
-        self.generation_timings: list[dict[str, float]] = []
+        self.generation_timings: list[dict[str, Any]] = []  # per request: prompt tokens (and phases, one at a time)
+        self.generation_batches: list[dict[str, Any]] = []  # per batch of rows decoded together
         self.paths: dict[str, str] = {}  # request type -> the compute path that served it (for the unit record)
         self._encoder: PairEncoder | None = None
         self.truncation = truncation
@@ -217,15 +226,9 @@ class EvalsuiteLM(HFLM):
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         t0 = time.perf_counter()
         eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
-        lean = LeanDecoder.wrap(self.model)
         self.paths["generate_until"] = generation_path(self.model, self.generation)
-        # One cache (and captured, possibly compiled, step) reused across requests.
-        cache = DecodeCache(lean, compile=self.generation == "compiled") if lean is not None else None
-        results: list[str] = []
         args = [r.args for r in requests]
-        # Prompts priced from their characters (each is encoded when its turn comes; the ETA needs all now).
-        advance, close = self._progress("generate_chars", [(len(c), int(normalize_gen_kwargs(
-            dict(g), self.max_gen_toks)["max_gen_toks"])) for c, g in args], disable_tqdm, "evalsuite generate")
+        reqs: list[GenerationRequest] = []
         for context, gen_kwargs in args:
             kwargs = normalize_gen_kwargs(dict(gen_kwargs), self.max_gen_toks)
             if kwargs.get("do_sample") and kwargs.get("temperature", 0) > 0:
@@ -236,30 +239,58 @@ class EvalsuiteLM(HFLM):
             if self.truncation == "left" and 0 < room < len(prompt):
                 self._note_cut(context, len(prompt) - room)
                 prompt = prompt[-room:]
-            req = GenerationRequest(prompt_tokens=prompt, max_gen_toks=int(kwargs["max_gen_toks"]), until=until)
-            phases: dict[str, Any] = {"prompt_tokens": len(req.prompt_tokens)}
+            reqs.append(GenerationRequest(prompt_tokens=prompt, max_gen_toks=int(kwargs["max_gen_toks"]), until=until))
+        # Prompts priced from their characters, as the suite's ETA prices every generation unit.
+        advance, close = self._progress("generate_chars", [(len(c), r.max_gen_toks) for (c, _), r in zip(args, reqs)],
+                                        disable_tqdm, "evalsuite generate")
+        if self.generation_rows != 1 and batchable(self.model, self.generation):
+            self.paths["generate_until"] += ", batched"
             t_req = time.perf_counter()
             try:
-                tokens = greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,
-                                                eos_token_id=self.eot_token_id, mode=self.generation, cache=cache,
-                                                attention=self.scoring.attention,
-                                                timings=phases)
+                generated = greedy_generate_batch(self.model, self.tokenizer, reqs, max_length=self.max_length,
+                                                  eos_token_id=self.eot_token_id, mode=self.generation,
+                                                  attention=self.scoring.attention, max_rows=self.generation_rows,
+                                                  timings=self.generation_batches)
             except NonFiniteError as exc:
-                raise _named(exc, requests, len(results)) from None  # the request in hand
-            phases["request_s"] = time.perf_counter() - t_req  # setup + prefill + decode, synchronised
+                raise _named(exc, requests, exc.request) from None
+            advance(len(reqs))
+            self.generation_timings += [{"prompt_tokens": len(r.prompt_tokens), "batched": True} for r in reqs]
+            self._add("generate_batched_s", time.perf_counter() - t_req)
+        else:
+            generated = self._generate_one_at_a_time(requests, reqs, advance)
+        close()
+        results: list[str] = []
+        for (context, gen_kwargs), req, tokens in zip(args, reqs, generated):
             self.generated_tokens.append(tokens)
-            self.generation_timings.append(phases)
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-            for stop in until:  # lm-eval's convention: cut before the first stop string
+            for stop in req.until:  # lm-eval's convention: cut before the first stop string
                 text = text.split(stop)[0]
             self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)
             results.append(text)
-            advance(1)
-        close()
-        if cache is not None:
-            cache.release()
         self._add("generate_s", time.perf_counter() - t0)
         return results
+
+    def _generate_one_at_a_time(self, requests, reqs: list[GenerationRequest],
+                                advance: Callable[[int], None]) -> list[list[int]]:
+        lean = LeanDecoder.wrap(self.model)
+        # One cache (and captured, possibly compiled, step) reused across requests.
+        cache = DecodeCache(lean, compile=self.generation == "compiled") if lean is not None else None
+        out: list[list[int]] = []
+        for req in reqs:
+            phases: dict[str, Any] = {"prompt_tokens": len(req.prompt_tokens)}
+            t_req = time.perf_counter()
+            try:
+                out.append(greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,
+                                                  eos_token_id=self.eot_token_id, mode=self.generation, cache=cache,
+                                                  attention=self.scoring.attention, timings=phases))
+            except NonFiniteError as exc:
+                raise _named(exc, requests, len(out)) from None  # the request in hand
+            phases["request_s"] = time.perf_counter() - t_req  # setup + prefill + decode, synchronised
+            self.generation_timings.append(phases)
+            advance(1)
+        if cache is not None:
+            cache.release()
+        return out
 
     def _pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id

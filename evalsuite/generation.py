@@ -20,6 +20,10 @@ Engines (``mode``), for models :class:`~evalsuite.fast.lean.LeanDecoder` support
   ``DynamicCache``, chunked prefill (one chunk for hybrid models: a Gated
   DeltaNet layer's recurrent state is only carried across a multi-token call
   by recent transformers, so the whole prompt goes in one call).
+
+:func:`greedy_generate_batch` decodes many requests at once in the ``fast`` and
+``compiled`` engines (:mod:`evalsuite.fast.batch`: one KV cache of B rows, one
+captured step for all of them; the same tokens as one at a time).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from transformers import DynamicCache
 
 from evalsuite.errors import ContextLengthError
 from evalsuite.fast import finite
+from evalsuite.fast.batch import BatchDecodeCache, BatchItem, greedy_batched
 from evalsuite.fast.decode import DecodeCache, greedy
 from evalsuite.fast.kernels import AttentionChoice
 from evalsuite.fast.lean import LeanDecoder
@@ -82,10 +87,7 @@ def greedy_generate_tokens(model: torch.nn.Module, tokenizer, request: Generatio
     ``timings`` receives the phases of the static-cache engines (see :func:`evalsuite.fast.decode.greedy`);
     ``attention`` picks the fast prefill's causal kernel (:func:`evalsuite.fast.kernels.causal_backend`).
     """
-    n_prompt = len(request.prompt_tokens)
-    if n_prompt + request.max_gen_toks > max_length:
-        raise ContextLengthError(
-            f"prompt of {n_prompt} tokens + {request.max_gen_toks} generated tokens exceeds max_length {max_length}")
+    _check_fits(request, max_length)
     stop = _StopStrings(tokenizer, request.until)
     lean = LeanDecoder.wrap(model) if mode != "hf" else None
     if lean is not None:
@@ -106,6 +108,40 @@ def generation_path(model: torch.nn.Module, mode: GenerationMode) -> str:
     if has_recurrent_layers(model):
         return "hf (model forward with its own cache; linear-attention layers)"
     return f"hf (model forward, DynamicCache; {'asked' if mode == 'hf' else 'unsupported'})"
+
+
+def _check_fits(request: GenerationRequest, max_length: int) -> None:
+    n_prompt = len(request.prompt_tokens)
+    if n_prompt + request.max_gen_toks > max_length:
+        raise ContextLengthError(
+            f"prompt of {n_prompt} tokens + {request.max_gen_toks} generated tokens exceeds max_length {max_length}")
+
+
+def batchable(model: torch.nn.Module, mode: GenerationMode) -> bool:
+    """Whether :func:`greedy_generate_batch` serves ``mode`` on ``model`` (the static-cache graph engines)."""
+    return mode in ("fast", "compiled") and LeanDecoder.wrap(model) is not None
+
+
+@torch.inference_mode()
+def greedy_generate_batch(model: torch.nn.Module, tokenizer, requests: Sequence[GenerationRequest], *,
+                          max_length: int, eos_token_id: int | None, mode: GenerationMode = "fast",
+                          cache: BatchDecodeCache | None = None, attention: AttentionChoice = "auto",
+                          max_rows: int | None = None, timings: list[dict] | None = None) -> list[list[int]]:
+    """:func:`greedy_generate_tokens` for every request, decoded together in batches of rows (see
+    :mod:`evalsuite.fast.batch`); only for :func:`batchable` engines. Every prompt is checked first: one that
+    does not fit is a :class:`ContextLengthError` before any work."""
+    lean = LeanDecoder.wrap(model)
+    if lean is None or mode not in ("fast", "compiled"):
+        raise ValueError(f"batched generation needs the fast or compiled engine on a supported model, not {mode!r}")
+    for request in requests:
+        _check_fits(request, max_length)
+    items = [BatchItem(prompt=r.prompt_tokens, max_new_tokens=r.max_gen_toks, stop=_StopStrings(tokenizer, r.until))
+             for r in requests]
+    if cache is not None and cache.lean.model is not model:
+        cache = None
+    kwargs = {"max_rows": max_rows} if max_rows is not None else {}
+    return greedy_batched(lean, items, eos_token_id=eos_token_id, compile=mode == "compiled", attention=attention,
+                          cache=cache, timings=timings, **kwargs)
 
 
 def _hf_greedy(model, request: GenerationRequest, eos_token_id: int | None, stop: _StopStrings,

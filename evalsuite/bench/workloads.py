@@ -146,6 +146,7 @@ def ruler_ours(lm: Any, *, prompt: str, max_gen_toks: int, mode: str, shape: Mod
     ``first_request_s``.
     """
     lm.generation, _, attention = mode.partition("@")
+    lm.generation_rows = 1  # one request at a time: the per-sample figures (batches: evalsuite.bench.batched)
     lm.scoring = replace(lm.scoring, attention=attention or "auto")
     n_before = len(lm.generation_timings)
     with measure(device) as m:

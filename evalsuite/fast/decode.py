@@ -1,7 +1,7 @@
 """Greedy decoding on a static KV cache: eager ("exact") or replayed as one CUDA graph per step ("fast").
 
 The prompt is prefilled in one pass that writes K/V straight into a
-preallocated cache (B=1, ``capacity`` positions per layer; no copies as the
+preallocated cache (a row per sequence, ``capacity`` positions per layer; no copies as the
 sequence grows) and computes logits only at the last position. Then:
 
 * ``exact``: each step runs the lean forward pass eagerly with SDPA on the
@@ -11,7 +11,7 @@ sequence grows) and computes logits only at the last position. Then:
 * ``fast``: the prefill may use cuDNN attention (see
   :mod:`evalsuite.fast.kernels`) and a decode step is one CUDA graph replay:
   static shapes (attention over the whole cache with a "position <= p" mask),
-  RoPE from a precomputed table, the new K/V written with ``index_copy_`` at a
+  RoPE from a precomputed table, the new K/V scattered to each row's
   device-side position, the argmax fed back on the device. Attention for the
   single query is split over the cache (flash-decoding style: fp32 scores for
   all keys, one softmax, then per-chunk P·V products summed in fp32), which
@@ -40,6 +40,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from evalsuite.errors import NonFiniteError
 from evalsuite.fast import finite, kernels
 from evalsuite.fast.lean import LeanDecoder
 
@@ -47,11 +48,12 @@ DECODE_CHUNK = 1024  # cache positions per P·V block in the fast decode attenti
 
 
 class StaticKV:
-    """Per-layer K and V buffers (1, KV, capacity, D) in the model's dtype."""
+    """Per-layer K and V buffers (rows, KV, capacity, D) in the model's dtype; a row per sequence decoded at once
+    (:mod:`evalsuite.fast.batch`), one for a single request."""
 
-    def __init__(self, lean: LeanDecoder, capacity: int) -> None:
-        shape = (1, lean.n_kv_heads, capacity, lean.head_dim)
-        self.capacity = capacity
+    def __init__(self, lean: LeanDecoder, capacity: int, rows: int = 1) -> None:
+        shape = (rows, lean.n_kv_heads, capacity, lean.head_dim)
+        self.capacity, self.rows = capacity, rows
         # Zeros, not empty: masked-out slots get probability 0, and 0 * NaN garbage would still be NaN.
         self.k = [torch.zeros(shape, dtype=lean.dtype, device=lean.device) for _ in range(lean.n_layers)]
         self.v = [torch.zeros(shape, dtype=lean.dtype, device=lean.device) for _ in range(lean.n_layers)]
@@ -71,8 +73,8 @@ def capacity_for(n_tokens: int, *, minimum: int = 2048) -> int:
 
 def prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool,
             attention: kernels.AttentionChoice = "auto", compiled: bool = False,
-            notes: list[str] | None = None) -> torch.Tensor:
-    """Run the prompt (1, n), writing K/V to ``kv[:, :, :n]``; return the last position's logits (1, V).
+            notes: list[str] | None = None, row: int = 0) -> torch.Tensor:
+    """Run the prompt (1, n), writing K/V to ``kv[row, :, :n]``; return the last position's logits (1, V).
 
     ``fast`` on CUDA: the causal kernel ``attention`` names (``"auto"``: FlashAttention-4, then cuDNN, whichever
     passed its check; one that raises is switched off and the prompt run again on the next); otherwise SDPA's
@@ -83,24 +85,25 @@ def prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool
     if compiled and fast:
         disabled = set(kernels.DISABLED)
         try:
-            return _prefill(dataclasses.replace(lean, compiled=True), kv, prompt, fast=True, attention=attention)
+            return _prefill(dataclasses.replace(lean, compiled=True), kv, prompt, fast=True, attention=attention,
+                            row=row)
         except Exception as exc:  # noqa: BLE001 - compilation is an optimisation; the eager layers are correct
             kernels.restore_disabled(disabled)  # run_causal may have blamed a kernel for the compiler's error
             if notes is not None:
                 notes.append(f"compiled prefill failed ({type(exc).__name__}: {str(exc)[:300]}); eager layers")
-    return _prefill(lean, kv, prompt, fast=fast, attention=attention)
+    return _prefill(lean, kv, prompt, fast=fast, attention=attention, row=row)
 
 
 def _prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool,
-             attention: kernels.AttentionChoice) -> torch.Tensor:
+             attention: kernels.AttentionChoice, row: int = 0) -> torch.Tensor:
     n = prompt.shape[1]
     groups = lean.n_heads // lean.n_kv_heads
     positions = torch.arange(n, device=prompt.device)[None]
 
     def forward(causal: kernels.Attend) -> torch.Tensor:
         def attend(i: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-            kv.k[i][:, :, :n].copy_(k)
-            kv.v[i][:, :, :n].copy_(v)
+            kv.k[i][row:row + 1, :, :n].copy_(k)
+            kv.v[i][row:row + 1, :, :n].copy_(v)
             return causal(i, q, k, v)  # the fresh projections: the same values as the cache prefix
 
         return lean.head(lean.hidden(prompt, positions, attend)[:, -1])
@@ -144,25 +147,54 @@ def _bmm_f32(a: torch.Tensor, b: torch.Tensor, f32_out: bool | None = None) -> t
     return torch.bmm(a, b).float()  # bf16 scores: a fallback for torch without out_dtype
 
 
+def decode_chunk(capacity: int) -> int:
+    """Cache positions per P·V block: :data:`DECODE_CHUNK`, or the largest power of two <= it dividing
+    ``capacity`` (batched caches are sized to the requests, a multiple of 128)."""
+    chunk = min(DECODE_CHUNK, capacity)
+    while capacity % chunk:
+        chunk //= 2
+    return chunk
+
+
 def split_decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor,
                            scale: float, f32_out: bool | None = None) -> torch.Tensor:
-    """One query token over a static cache. q (1,H,1,D); keys/values (1,KV,T,D); valid (T,) bool -> (1,H,1,D).
+    """One query token per row over a static cache. q (B,H,1,D); keys/values (B,KV,T,D); valid (B,T) or (T,)
+    bool -> (B,H,1,D). Rows are independent sequences (each its own valid prefix).
 
     ``f32_out``: whether ``bmm(..., out_dtype=float32)`` works here (looked up when None; pass it inside
     ``torch.compile``, which does not trace through the cached lookup)."""
-    _, H, _, D = q.shape
+    B, H, _, D = q.shape
     KV, T = keys.shape[1], keys.shape[2]
     G = H // KV
-    chunk = min(DECODE_CHUNK, T)
+    chunk = decode_chunk(T)
     S = T // chunk
-    qg = q.reshape(KV, G, D)  # head h = kv*G + g
+    qg = q.reshape(B * KV, G, D)  # head h = kv*G + g
     bmm = functools.partial(_bmm_f32, f32_out=f32_out)
-    scores = bmm(qg, keys[0].transpose(1, 2)) * scale  # (KV, G, T) fp32
-    scores = scores.masked_fill(~valid, float("-inf"))
-    p = torch.softmax(scores, dim=-1).to(values.dtype)  # (KV, G, T)
-    p = p.view(KV, G, S, chunk).transpose(1, 2).reshape(KV * S, G, chunk)
-    out = bmm(p, values[0].view(KV * S, chunk, D)).view(KV, S, G, D).sum(1)  # (KV, G, D) fp32
-    return out.to(values.dtype).view(1, H, 1, D)
+    scores = bmm(qg, keys.view(B * KV, T, D).transpose(1, 2)) * scale  # (B*KV, G, T) fp32
+    mask = ~valid.view(-1, 1, 1, T)  # (B or 1, 1, 1, T)
+    scores = scores.view(B, KV, G, T).masked_fill(mask, float("-inf")).view(B * KV, G, T)
+    p = torch.softmax(scores, dim=-1).to(values.dtype)  # (B*KV, G, T)
+    p = p.view(B * KV, G, S, chunk).transpose(1, 2).reshape(B * KV * S, G, chunk)
+    out = bmm(p, values.view(B * KV * S, chunk, D)).view(B * KV, S, G, D).sum(1)  # (B*KV, G, D) fp32
+    return out.to(values.dtype).view(B, H, 1, D)
+
+
+def write_step_kv(cache: torch.Tensor, pos: torch.Tensor, new: torch.Tensor) -> None:
+    """Write each row's new K or V (B,KV,1,D) into ``cache`` (B,KV,T,D) at that row's position ``pos`` (B,)."""
+    B, KV, _, D = new.shape
+    cache.scatter_(2, pos.view(B, 1, 1, 1).expand(B, KV, 1, D), new)
+
+
+def pick_next(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Greedy choice per row of logits (B, V): (the argmax, to feed back; the argmax or -1 where the chosen logit
+    is not finite (:func:`evalsuite.fast.finite.flag_nonfinite`), for the host to read). The flag rides on the
+    token read the decoder syncs on anyway."""
+    nxt = logits.argmax(dim=-1)
+    return nxt, finite.flag_nonfinite(logits, nxt)
+
+
+class NonFiniteLogitsError(NonFiniteError):
+    """A batched decode step's logits held NaN or inf: the argmax would be a meaningless token."""
 
 
 def decode_layer(lean: LeanDecoder, layer: torch.nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
@@ -173,8 +205,8 @@ def decode_layer(lean: LeanDecoder, layer: torch.nn.Module, x: torch.Tensor, cos
     A module-level function of its inputs only, so that its compiled form (:func:`compiled_decode_layer`) is
     shared by every layer and every cache and refers to none of them."""
     def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        keys.index_copy_(2, pos, k)
-        values.index_copy_(2, pos, v)
+        write_step_kv(keys, pos, k)
+        write_step_kv(values, pos, v)
         return split_decode_attention(q, keys, values, valid, lean.scaling, f32_out)
 
     return lean.block(layer, x, cos, sin, attend)
@@ -185,8 +217,8 @@ def _decode_layer_split(pre: Callable, post: Callable, lean: LeanDecoder, layer:
                         valid: torch.Tensor, pos: torch.Tensor, f32_out: bool) -> torch.Tensor:
     """:func:`decode_layer` with ``pre``/``post`` (compiled halves); the cache write and attention eager."""
     q, k, v, gate = pre(lean, layer, x, cos, sin)
-    keys.index_copy_(2, pos, k)
-    values.index_copy_(2, pos, v)
+    write_step_kv(keys, pos, k)
+    write_step_kv(values, pos, v)
     return post(lean, layer, x, split_decode_attention(q, keys, values, valid, lean.scaling, f32_out), gate)
 
 
@@ -203,20 +235,22 @@ def compiled_decode_layer(*, split: bool = False) -> Callable[..., torch.Tensor]
 
 
 class GraphDecoder:
-    """A decode step captured as a CUDA graph over one :class:`StaticKV` (B=1); ``compile``: torch.compile'd first."""
+    """A decode step for every row of one :class:`StaticKV`, captured as a CUDA graph; ``compile``:
+    torch.compile'd first. Each row has its own token and position (no padding: a row's cache holds exactly its
+    own sequence, as a one-row decode's would)."""
 
     def __init__(self, lean: LeanDecoder, kv: StaticKV, *, compile: bool = False) -> None:
-        assert kv.capacity % min(DECODE_CHUNK, kv.capacity) == 0
         self.lean, self.kv = dataclasses.replace(lean, fused_norm=True), kv
         dev = lean.device
         self.compile = compile
         self._f32_out = _bmm_out_dtype_ok(dev.type)
         self._layer_fn: Callable[..., torch.Tensor] = decode_layer
         self.engine = "eager static-shape step"
-        self.token = torch.zeros((1, 1), dtype=torch.long, device=dev)
-        self.position = torch.zeros((1,), dtype=torch.long, device=dev)
-        self.next_token = torch.zeros((1,), dtype=torch.long, device=dev)
-        self.logits = torch.zeros((1, lean.head.out_features), dtype=lean.dtype, device=dev)  # last step's
+        rows = kv.rows
+        self.token = torch.zeros((rows, 1), dtype=torch.long, device=dev)
+        self.position = torch.zeros((rows,), dtype=torch.long, device=dev)
+        self.next_token = torch.zeros((rows,), dtype=torch.long, device=dev)  # -1: non-finite logits
+        self.logits = torch.zeros((rows, lean.head.out_features), dtype=lean.dtype, device=dev)  # last step's
         self.key_positions = torch.arange(kv.capacity, device=dev)
         probe = torch.zeros((1, 1), dtype=lean.dtype, device=dev)
         self.cos, self.sin = lean.rope(probe, self.key_positions[None])  # (1, T, D) each, model dtype
@@ -224,16 +258,16 @@ class GraphDecoder:
 
     def _step(self) -> None:
         lean, kv, pos = self.lean, self.kv, self.position
-        x = lean.decoder.embed_tokens(self.token)  # (1, 1, hidden)
-        cos, sin = self.cos.index_select(1, pos), self.sin.index_select(1, pos)  # (1, 1, D)
-        valid = self.key_positions <= pos
+        x = lean.decoder.embed_tokens(self.token)  # (B, 1, hidden)
+        cos, sin = self.cos[0].index_select(0, pos)[:, None], self.sin[0].index_select(0, pos)[:, None]  # (B,1,D)
+        valid = self.key_positions[None, :] <= pos[:, None]  # (B, T)
         for i, layer in enumerate(lean.decoder.layers):
             x = self._layer_fn(lean, layer, x, cos, sin, kv.k[i], kv.v[i], valid, pos, self._f32_out)
-        logits = lean.head(lean.norm(lean.decoder.norm, x)[:, -1])  # (1, V)
-        nxt = finite.next_token(logits)  # -1 for a non-finite row
+        logits = lean.head(lean.norm(lean.decoder.norm, x)[:, -1])  # (B, V)
+        nxt, flagged = pick_next(logits)
         self.logits.copy_(logits)
-        self.next_token.copy_(nxt)
-        self.token.copy_(nxt.view(1, 1))
+        self.next_token.copy_(flagged)
+        self.token.copy_(nxt.view(-1, 1))
         pos.add_(1)
 
     def compile_step(self, notes: list[str]) -> None:
@@ -271,17 +305,22 @@ class GraphDecoder:
             self._step()
         self.engine = f"CUDA graph of the {self.engine}"
 
-    def start(self, token: int, position: int) -> None:
-        self.token.fill_(token)
-        self.position.fill_(position)
+    def start(self, token: int | torch.Tensor, position: int | torch.Tensor) -> None:
+        """Set every row's current token and position (scalars, or (B,) tensors)."""
+        self.token.copy_(torch.as_tensor(token, device=self.token.device).view(-1, 1).expand_as(self.token))
+        self.position.copy_(torch.as_tensor(position, device=self.position.device).expand_as(self.position))
 
-    def step(self) -> int:
-        """Feed the current token at the current position; return the argmax (the next token)."""
+    def advance(self) -> None:
+        """Feed each row's current token at its position; :attr:`next_token` gets the argmax (-1: not finite)."""
         if self.graph is None:
             self._step()
         else:
             self.graph.replay()
-        return int(self.next_token.item())
+
+    def step(self) -> int:
+        """:meth:`advance` a one-row decoder and return the next token (the sync)."""
+        self.advance()
+        return int(self.next_token[0].item())  # -1: not finite (the caller raises, naming the layer)
 
 
 StopCheck = Callable[[list[int]], bool]
@@ -310,7 +349,7 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
     logits = prefill(lean, kv, torch.tensor([prompt], device=lean.device), fast=fast, attention=attention,
                      compiled=compiled_prefill, notes=cache.notes)
     out: list[int] = []
-    token = finite.chosen(int(finite.next_token(logits)), step=0, model=lean.model, prompt=prompt)  # the first sync
+    token = finite.chosen(int(pick_next(logits)[1]), step=0, model=lean.model, prompt=prompt)  # the first sync
     t2 = time.perf_counter()
     steps = 0
     if graph is not None:
@@ -325,7 +364,7 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
         if graph is not None:
             token = graph.step()
         else:
-            token = int(finite.next_token(exact_step(lean, kv, token, n + step)))
+            token = int(pick_next(exact_step(lean, kv, token, n + step))[1])
         token = finite.chosen(token, step=step + 1, model=lean.model, prompt=prompt, generated=out)
     if timings is not None:
         timings.update(setup_s=t1 - t0, prefill_s=t2 - t1, decode_s=time.perf_counter() - t2, decode_steps=steps,

@@ -34,7 +34,11 @@ def next_token(logits: torch.Tensor) -> torch.Tensor:
 
     ``argmax`` is kept (not ``max``) so tokens stay bit-identical with transformers' greedy decoding; in torch a
     NaN wins ``argmax``, so a row with any NaN, or an infinite maximum, has a non-finite chosen logit."""
-    index = logits.argmax(dim=-1)
+    return flag_nonfinite(logits, logits.argmax(dim=-1))
+
+
+def flag_nonfinite(logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``index`` (the chosen token per row of ``logits``), or -1 where that row's chosen logit is not finite."""
     chosen = logits.gather(-1, index[..., None])[..., 0]
     return torch.where(torch.isfinite(chosen), index, -1)
 
