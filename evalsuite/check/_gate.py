@@ -204,7 +204,10 @@ def missing_evidence(reference: RunRecord, candidate: RunRecord, pairs: list[tup
             continue
         cand = cand_of[ref]
         label = cand if cand == ref else f"{cand} (reference {ref})"
-        out += [f"{label}/{task}" for task in sorted(wanted - done(candidate, cand))]
+        errors = {task_family(t) or t: u.error for (m, t), u in candidate.units.items()
+                  if m == cand and u.status == "error" and u.error}
+        out += [f"{label}/{task}" + (f" (error: {errors[task]})" if task in errors else "")
+                for task in sorted(wanted - done(candidate, cand))]
     return out
 
 

@@ -81,15 +81,16 @@ def main_compare(argv: list[str]) -> int:
     except EvalsuiteError as exc:
         print(f"evalsuite compare: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    if failed:  # the table says "not compared"; the exit code must not say "all good"
+        print(f"evalsuite compare: error: {len(failed)} unit(s) failed and are not compared; first: {failed[0]}",
+              file=sys.stderr)
+        return 2
     for run in runs:
         if run.manifest.status != "complete":
             print(f"evalsuite compare: warning: run {run.path} is {run.manifest.status}, not complete; its missing "
                   "units are not compared", file=sys.stderr)
     if not table.rows:  # "no comparisons" is not a result a script may take for success
         print("evalsuite compare: error: nothing could be compared (see the notes above)", file=sys.stderr)
-    if failed:  # the table says "not compared"; the exit code must not say "all good"
-        print(f"evalsuite compare: error: {len(failed)} unit(s) failed and are not compared; first: {failed[0]}",
-              file=sys.stderr)
         return 2
     return 0
 
