@@ -147,7 +147,7 @@ def test_mismatched_prompt_hashes_are_exit_2(two_model_run: Path, candidate: Pat
 def test_failed_candidate_unit_is_exit_2_and_data_missing_is_a_note(tmp_path: Path, two_model_run: Path) -> None:
     broken = write_run(tmp_path / "a", [BASE, ModelPlan("gated", role="gated", seed=2,
                                                         failed={"es_mmlu": "CUDA out of memory"})])
-    with pytest.raises(RecordError, match="cannot vouch for it: gated/es_mmlu\\."):
+    with pytest.raises(RecordError, match=r"cannot vouch for it: gated/es_mmlu \(error: CUDA out of memory\)\."):
         check(two_model_run, broken, n_resamples=B)
     missing = write_run(tmp_path / "b", [BASE, ModelPlan("gated", role="gated", skill=0.08, nll_scale=0.97,
                                                          gate="elementwise", seed=2,
