@@ -14,7 +14,7 @@ import jinja2
 
 from evalsuite.compare._format import code_span, escape_markdown
 from evalsuite.publish._collect import Leaderboard, RunSummary
-from evalsuite.publish._paper import CITATION
+from evalsuite.compare._paper import CITATION
 from evalsuite.publish._tables import Table
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
