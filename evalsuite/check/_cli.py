@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from evalsuite.check._gate import DEFAULT_MARGINS, check
+from evalsuite.check._gate import DEFAULT_MARGINS, SIGNALS, check
 from evalsuite.compare._cli import parse_args, parse_pairs
 from evalsuite.errors import EvalsuiteError
 from evalsuite.records import atomic_write_text
@@ -34,6 +34,9 @@ def main_check(argv: list[str]) -> int:
                    help="multiplicity adjustment over all tests (default holm)")
     p.add_argument("--resamples", type=int, default=10_000, help="sign-flip draws (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0: reproducible verdicts)")
+    p.add_argument("--signal", choices=SIGNALS, default="accuracy",
+                   help="regression signal of multiple-choice tasks: the accuracy (default) or its continuous "
+                        "p(gold) companion, gated with its own margin (e.g. --margin mmlu_pgold=0.005)")
     p.add_argument("--summary-out", type=Path, help="also write the markdown summary here (PR comment)")
     args = parse_args(p, argv)
     if isinstance(args, int):
@@ -41,7 +44,7 @@ def main_check(argv: list[str]) -> int:
     try:
         result = check(args.reference, args.candidate, margins=parse_pairs(args.margin, "--margin"), alpha=args.alpha,
                        model_map=parse_pairs(args.model, "--model"), correction=args.correction,
-                       n_resamples=args.resamples, rng=args.seed)
+                       n_resamples=args.resamples, rng=args.seed, signal=args.signal)
         summary = result.to_markdown()
         if args.summary_out:
             atomic_write_text(args.summary_out, summary)
