@@ -228,7 +228,11 @@ def _unit_vectors(run_dir: Path, model: str, task: str, activities: list[str] | 
     unit = load_run(run_dir).units[(model, task)]
     samples = sorted(unit.samples or [], key=lambda s: (s.task, s.doc_id))
     scores = choice_scores([s.resps for s in samples])
-    out = {"resps": scores.astype(np.float32), "gold": gold_index([s.target for s in samples], scores.shape[1])}
+    gold = gold_index([s.target for s in samples], scores.shape[1])
+    recorded = np.array([s.scores["acc"] for s in samples])
+    if not np.array_equal(np.argmax(scores, axis=1) == gold, recorded == 1.0):
+        raise SystemExit(f"{run_dir} {model}/{task}: argmax of resps disagrees with the recorded acc")
+    out = {"resps": scores.astype(np.float32), "gold": gold.astype(np.int8)}
     if task == "es_mmlu":
         out["groups"] = np.array([SUBJECTS.index(s.task.removeprefix("es_mmlu_")) for s in samples], np.int16)
     else:
@@ -240,15 +244,16 @@ def _unit_vectors(run_dir: Path, model: str, task: str, activities: list[str] | 
     return out
 
 
-def make_fixture(smollm2_run: Path, mini_run: Path, mini_models: Sequence[str], data_dir: Path,
+def make_fixture(smollm2_runs: dict[str, Path], mini_run: Path, mini_models: Sequence[str], data_dir: Path,
                  out: Path) -> None:
-    """Write the ``.npz`` of per-item vectors (see the module docstring)."""
+    """Write the ``.npz`` of per-item vectors (see the module docstring); ``smollm2_runs`` maps
+    ``es_mmlu``/``es_hellaswag`` to the run folder holding SmolLM2's unit of that task."""
     activities = [json.loads(line)["activity_label"]
                   for line in (data_dir / "hellaswag" / "hellaswag_val.jsonl").read_text().splitlines() if line]
     arrays: dict[str, np.ndarray] = {}
-    for task, short in (("es_mmlu", "mmlu"), ("es_hellaswag", "hellaswag")):
-        for key, value in _unit_vectors(smollm2_run, "smollm2-135m", task, activities).items():
-            arrays[f"smollm2_{short}_{key}"] = value
+    for task, run in smollm2_runs.items():
+        for key, value in _unit_vectors(run, "smollm2-135m", task, activities).items():
+            arrays[f"smollm2_{task.removeprefix('es_')}_{key}"] = value
     for model in mini_models:
         for key, value in _unit_vectors(mini_run, model, "es_hellaswag", activities).items():
             arrays[f"mini_hellaswag_{model}_{key}"] = value
@@ -304,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evalsuite.bench.power")
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fixture")
-    f.add_argument("--smollm2-run", type=Path, required=True)
+    f.add_argument("--smollm2-mmlu-run", type=Path)
+    f.add_argument("--smollm2-hellaswag-run", type=Path)
     f.add_argument("--mini-run", type=Path, required=True)
     f.add_argument("--mini-models", default="small-lr2-baseline,small-lr2-headwise,small-lr2-elementwise")
     f.add_argument("--data", type=Path, required=True)
@@ -318,7 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", type=Path, default=Path("results/stats/power.md"))
     args = p.parse_args(argv)
     if args.cmd == "fixture":
-        make_fixture(args.smollm2_run, args.mini_run, args.mini_models.split(","), args.data, args.out)
+        runs = {t: r for t, r in (("es_mmlu", args.smollm2_mmlu_run), ("es_hellaswag", args.smollm2_hellaswag_run))
+                if r is not None}
+        make_fixture(runs, args.mini_run, args.mini_models.split(","), args.data, args.out)
         return 0
     command = "python -m evalsuite.bench.power " + " ".join(argv if argv is not None else sys.argv[1:])
     text = power_table(args.fixture, sims=args.sims, n_resamples=args.resamples, seed=args.seed,
