@@ -37,15 +37,20 @@ def variant_of(name: str, result: Mapping[str, Any] | None = None) -> str:
     return next((v for v in ("elementwise", "headwise") if v in lowered), "baseline")
 
 
+def _panels(names: list[str], groups: Sequence[Sequence[str]] | None) -> tuple[Figure, Any, list[list[str]]]:
+    """A figure with one stacked panel per non-empty group of ``names`` (all in one panel without groups)."""
+    panels = [[n for n in g if n in names] for g in (groups or [names])]
+    panels = [g for g in panels if g] or [names]
+    fig = Figure(figsize=(7, 2.6 * len(panels) + 0.6))
+    return fig, fig.subplots(len(panels), 1, squeeze=False, sharex=True)[:, 0], panels
+
+
 def _per_layer(results: ResultsJson, key: str, mean_key: str, *, ylabel: str, title: str, log: bool,
                path: str | os.PathLike[str], groups: Sequence[Sequence[str]] | None = None) -> Path:
     """One panel per group (a baseline and its gated models), colour by variant, legend right of each panel."""
     if not results:
         raise ValueError("no results to plot")
-    panels = [[n for n in g if n in results] for g in (groups or [list(results)])]
-    panels = [g for g in panels if g] or [list(results)]
-    fig = Figure(figsize=(7, 2.6 * len(panels) + 0.6))
-    axes = fig.subplots(len(panels), 1, squeeze=False, sharex=True)[:, 0]
+    fig, axes, panels = _panels(list(results), groups)
     for ax, names in zip(axes, panels, strict=True):
         for name in names:
             res = results[name]
@@ -84,10 +89,7 @@ def plot_gate_histogram(results: ResultsJson, path: str | os.PathLike[str],
     gated = {name: res["gates"] for name, res in results.items() if res.get("gates")}
     if not gated:
         return None
-    panels = [[n for n in g if n in gated] for g in (groups or [list(gated)])]
-    panels = [g for g in panels if g] or [list(gated)]
-    fig = Figure(figsize=(7, 2.6 * len(panels) + 0.6))
-    axes = fig.subplots(len(panels), 1, squeeze=False, sharex=True)[:, 0]
+    fig, axes, panels = _panels(list(gated), groups)
     for ax, names in zip(axes, panels, strict=True):
         for name in names:
             gates = gated[name]
