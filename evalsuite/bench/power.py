@@ -29,6 +29,7 @@ the null holds exactly while the real within-cluster dependence is kept.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import sys
@@ -167,6 +168,7 @@ class Scenario:
     norm: bool
     clustered: bool  # HellaSwag: resample and test by activity cluster
     subject_sizes: dict[int, int] | None = None  # MMLU: real test items per subject
+    partner: ItemVectors | None = None  # a second real model: its real differences instead of noise
 
 
 def simulate(sc: Scenario, *, sims: int, n_resamples: int, seed: int,
@@ -175,8 +177,9 @@ def simulate(sc: Scenario, *, sims: int, n_resamples: int, seed: int,
     realised discordance/accuracy gain."""
     rng = np.random.default_rng(seed)
     scores = sc.items.scores(sc.norm)
-    sigma = noise_for_discordance(scores, sc.items.gold, sc.discordance, rng)
-    shift = shift_for_accuracy(scores, sc.items.gold, sigma, sc.accuracy_delta, rng)
+    partner = None if sc.partner is None else sc.partner.scores(sc.norm)
+    sigma = 0.0 if partner is not None else noise_for_discordance(scores, sc.items.gold, sc.discordance, rng)
+    shift = shift_for_accuracy(scores if partner is None else partner, sc.items.gold, sigma, sc.accuracy_delta, rng)
     tests = ["mcnemar", "pgold", "margin"] + (["mcnemar_clustered", "pgold_clustered", "margin_clustered"]
                                                if sc.clustered else [])
     hits = {(effect, t): 0 for effect in ("aa", "effect") for t in tests}
@@ -188,8 +191,11 @@ def simulate(sc: Scenario, *, sims: int, n_resamples: int, seed: int,
         else:
             index, clusters = resample_strata(sc.items.groups, sc.subject_sizes or {}, rng), None
         s, gold = scores[index], sc.items.gold[index]
-        ref = s + rng.normal(0, sigma, s.shape)
-        cand = s + rng.normal(0, sigma, s.shape)
+        if partner is not None:  # the two real models, each cluster's rows swapped by a fair coin
+            ref, cand = cluster_swap(s, partner[index], clusters if clusters is not None else index, rng)
+        else:
+            ref = s + rng.normal(0, sigma, s.shape)
+            cand = s + rng.normal(0, sigma, s.shape)
         for effect in ("aa", "effect"):
             c = cand.copy()
             if effect == "effect":
@@ -257,7 +263,8 @@ def make_fixture(smollm2_runs: dict[str, Path], mini_run: Path, mini_models: Seq
     for model in mini_models:
         for key, value in _unit_vectors(mini_run, model, "es_hellaswag", activities).items():
             arrays[f"mini_hellaswag_{model}_{key}"] = value
-    sizes = {s: sum(1 for _ in (data_dir / "mmlu" / "test" / f"{s}_test.csv").open()) for s in SUBJECTS}
+    sizes = {s: sum(1 for _ in csv.reader((data_dir / "mmlu" / "test" / f"{s}_test.csv").open(newline="")))
+             for s in SUBJECTS}
     arrays["mmlu_subject_sizes"] = np.array([sizes[s] for s in SUBJECTS], dtype=np.int32)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **arrays)
@@ -294,6 +301,10 @@ def power_table(fixture: Path, *, sims: int, n_resamples: int, seed: int, discor
             Scenario("HellaSwag acc", hs, 10_042, 0.008, disc, False, True),
             Scenario("HellaSwag acc_norm", hs, 10_042, 0.008, disc, True, True),
         ]
+        if disc == discordances[0]:
+            base, part = (load_fixture(fixture, f"mini_hellaswag_small-lr2-{m}") for m in ("baseline", "elementwise"))
+            scenarios.append(Scenario("HellaSwag acc, real pair: mini small-lr2 baseline / elementwise", base,
+                                      10_042, 0.008, math.nan, False, True, partner=part))
         for sc in scenarios:
             res = simulate(sc, sims=sims, n_resamples=n_resamples, seed=seed,
                            progress=lambda m: print(m, file=sys.stderr, flush=True))
