@@ -276,6 +276,10 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _accuracy(items: ItemVectors, norm: bool) -> float:
+    return float(np.mean(np.argmax(items.scores(norm), axis=1) == items.gold))
+
+
 def power_table(fixture: Path, *, sims: int, n_resamples: int, seed: int, discordances: Sequence[float],
                 command: str) -> str:
     data = np.load(fixture)
@@ -284,11 +288,16 @@ def power_table(fixture: Path, *, sims: int, n_resamples: int, seed: int, discor
     sizes = {g: int(real_sizes[g]) for g in range(len(SUBJECTS))}
     lines = ["# Power of the paired tests at the paper's effect sizes (McNemar vs the p(gold) companion)", "",
              f"Made by `{command}` ({time.strftime('%Y-%m-%d')}). Per-item vectors: SmolLM2-135M (the PyPI GGUF, "
-             f"fp32, CPU) 0-shot on real MMLU ({mmlu.gold.size} items, 20 per subject) and HellaSwag "
-             f"({hs.gold.size} items); `tests/stats/data/per_item.npz`. Each simulated comparison resamples "
+             f"fp32, CPU) 0-shot on real MMLU ({mmlu.gold.size} items, the first {mmlu.gold.size // len(SUBJECTS)} "
+             f"of each subject; accuracy {_pct(_accuracy(mmlu, False))}, i.e. chance) and HellaSwag (the first "
+             f"{hs.gold.size} items, {len(np.unique(hs.groups))} activities; acc {_pct(_accuracy(hs, False))}, "
+             f"acc_norm {_pct(_accuracy(hs, True))}), and the real pair of the mini small-lr2 baseline and "
+             "elementwise models on 2,000 HellaSwag items; `tests/stats/data/per_item.npz`. Each simulated "
+             "comparison resamples "
              "them to the real n (MMLU within subject to the 14,042 test items; HellaSwag by whole activity "
              "clusters to 10,042), makes two exchangeable models by Gaussian noise per choice at the stated "
-             "discordance, and for the effect rows raises the candidate's gold score by the shift that moves its "
+             "discordance (the real pair: its own differences, each activity cluster's two rows swapped by a fair "
+             "coin), and for the effect rows raises the candidate's gold score by the shift that moves its "
              "expected accuracy by the paper's delta. Tests at two-sided α = 0.05: exact McNemar on the accuracy; "
              f"paired sign-flip test ({n_resamples} flips) of p(gold) and of the gold-vs-best-distractor margin; "
              f"HellaSwag also with whole activity clusters flipped. {sims} simulated comparisons per row; the "
