@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from evalsuite.check._gate import DEFAULT_MARGINS, check
+from evalsuite.check._gate import DEFAULT_MARGINS, SIGNALS, check
 from evalsuite.compare._cli import parse_args, parse_pairs
 from evalsuite.errors import EvalsuiteError
 from evalsuite.records import atomic_write_text
@@ -39,6 +39,9 @@ def main_check(argv: list[str]) -> int:
     p.add_argument("--allow-missing", action="store_true",
                    help="check only what the candidate has when it lacks reference units or is not complete "
                         "(the summary lists what was not checked); without it that is exit 2")
+    p.add_argument("--signal", choices=SIGNALS, default="accuracy",
+                   help="regression signal of multiple-choice tasks: the accuracy (default) or its continuous "
+                        "p(gold) companion, gated with its own margin (e.g. --margin mmlu_pgold=0.005)")
     p.add_argument("--summary-out", type=Path, help="also write the markdown summary here (PR comment)")
     args = parse_args(p, argv)
     if isinstance(args, int):
@@ -46,7 +49,8 @@ def main_check(argv: list[str]) -> int:
     try:
         result = check(args.reference, args.candidate, margins=parse_pairs(args.margin, "--margin"), alpha=args.alpha,
                        model_map=parse_pairs(args.model, "--model"), correction=args.correction,
-                       n_resamples=args.resamples, rng=args.seed, allow_missing=args.allow_missing)
+                       n_resamples=args.resamples, rng=args.seed, allow_missing=args.allow_missing,
+                       signal=args.signal)
         summary = result.to_markdown()
         if args.summary_out:
             atomic_write_text(args.summary_out, summary)

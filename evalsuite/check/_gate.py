@@ -12,7 +12,12 @@ of many metrics does not fail by chance alone.
 Default margins (:data:`DEFAULT_MARGINS`), in each metric's natural units:
 
 * accuracies and RULER scores (fractions): 0.01, i.e. one point;
-* ``log_ppl``: 0.01 nats, i.e. a 1 % higher perplexity.
+* ``log_ppl``: 0.01 nats, i.e. a 1 % higher perplexity;
+* p(gold) companions: 0.01, one point of mean probability on the gold choice.
+
+``signal="pgold"`` (``--signal pgold``) gates each accuracy's continuous
+companion instead of the accuracy (the shifted sign-flip test, with its own
+margin, e.g. ``--margin mmlu_pgold=0.005``); the default stays the accuracy.
 
 The gate refuses what it cannot vouch for: a candidate run that is not
 ``complete``, or that lacks a (model, task) the reference has a complete result
@@ -42,6 +47,7 @@ from evalsuite.check._versions import version_notes
 from evalsuite.compare._family import family_records, merge_units, task_family
 from evalsuite.compare._join import pair_units
 from evalsuite.compare._metrics import (
+    COMPANIONS,
     UNIT_TASKS,
     MetricArrays,
     known_metric_pattern,
@@ -57,7 +63,9 @@ DEFAULT_MARGINS: dict[str, float] = {
     "mmlu_acc*": 0.01,  # one accuracy point (also the per-category metrics, when asked for)
     "hellaswag_acc*": 0.01,
     "ruler_*": 0.01,  # one point of the per-length average over RULER tasks
+    "*_pgold*": 0.01,  # one point of mean probability on the gold choice (with --signal pgold)
 }
+SIGNALS = ("accuracy", "pgold")
 _FRACTION_FAMILIES = ("mmlu", "hellaswag", "ruler")
 
 
@@ -95,6 +103,7 @@ class CheckResult:
     correction: str
     notes: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()  # evidence the reference has and the candidate lacks (--allow-missing)
+    signal: str = "accuracy"
 
     @property
     def failures(self) -> tuple[CheckRow, ...]:
@@ -154,10 +163,32 @@ def _margin_for(key: str, given: Mapping[str, float]) -> float | None:
     return None
 
 
-def _gated(data: MetricArrays, given: Mapping[str, float]) -> float | None:
-    """The margin when this metric is gated: headline metrics always, others when a margin names them."""
+def _gated(data: MetricArrays, given: Mapping[str, float], forced: frozenset[str] = frozenset()) -> float | None:
+    """The margin when this metric is gated: headline metrics (and ``forced`` ones) always, others when a
+    margin names them."""
     named = data.spec.key in given or any(fnmatch.fnmatchcase(data.spec.key, p) for p in given)
-    return _margin_for(data.spec.key, given) if data.spec.headline or named else None
+    return _margin_for(data.spec.key, given) if data.spec.headline or named or data.spec.key in forced else None
+
+
+def _signal_metrics(metrics: list[MetricArrays], signal: str, model: str,
+                    notes: list[str]) -> tuple[list[MetricArrays], frozenset[str]]:
+    """With ``signal="pgold"`` each gated accuracy gives way to its p(gold) companion (gated in its place,
+    with its own margin); an accuracy whose records cannot give one stays, with a note. Returns the metrics
+    and the companion keys to gate."""
+    if signal == "accuracy":
+        return metrics, frozenset()
+    keys = {m.spec.key for m in metrics}
+    out, forced = [], set()
+    for m in metrics:
+        companion = COMPANIONS.get(m.spec.key, (None, False))[0]
+        if companion is not None and companion in keys:
+            forced.add(companion)
+            continue
+        if companion is not None:
+            notes.append(f"{m.spec.key} for {model}: no p(gold) companion (the records lack per-choice "
+                         "log-likelihoods or choice lengths); gated on the accuracy")
+        out.append(m)
+    return out, frozenset(forced)
 
 
 def match_models(reference: RunRecord, candidate: RunRecord, model_map: Mapping[str, str] | None,
@@ -246,12 +277,14 @@ def _units(reference: RunRecord, candidate: RunRecord, cand: str, ref: str, fami
 def check(reference: Path | str, candidate: Path | str, *, margins: Mapping[str, float | str] | None = None,
           alpha: float = 0.05, model_map: Mapping[str, str] | None = None, correction: str = "holm",
           n_resamples: int = 10_000, rng: np.random.Generator | int | None = 0,
-          allow_missing: bool = False) -> CheckResult:
+          allow_missing: bool = False, signal: str = "accuracy") -> CheckResult:
     """Gate ``candidate`` against ``reference`` (run or suite folders); see the module docstring."""
     if not 0.0 < alpha < 1.0:
         raise SpecError(f"--alpha {alpha}: must be in (0, 1), e.g. 0.05")
     if correction not in ("holm", "none"):
         raise SpecError(f"--correction {correction!r}: must be 'holm' or 'none'")
+    if signal not in SIGNALS:
+        raise SpecError(f"--signal {signal!r}: must be one of {', '.join(SIGNALS)}")
     given = parse_margins(margins)
     ref_run, cand_run = load_run(reference), load_run(candidate)
     notes: list[str] = []
@@ -270,8 +303,9 @@ def check(reference: Path | str, candidate: Path | str, *, margins: Mapping[str,
             units = _units(ref_run, cand_run, cand, ref, family, notes, allow_missing)
             if units is None:
                 continue
-            for data in paired_metrics(pair_units(*units)):
-                margin = _gated(data, given)
+            metrics, forced = _signal_metrics(paired_metrics(pair_units(*units)), signal, cand, notes)
+            for data in metrics:
+                margin = _gated(data, given, forced)
                 if margin is None:
                     continue
                 result = worse_by_margin(data, margin=margin, alpha=alpha, n_resamples=n_resamples,
@@ -295,4 +329,4 @@ def check(reference: Path | str, candidate: Path | str, *, margins: Mapping[str,
     notes += version_notes(ref_run, cand_run)
     return CheckResult(reference=ref_run.path, candidate=cand_run.path, reference_run=ref_run.manifest.run_id,
                        candidate_run=cand_run.manifest.run_id, rows=tuple(rows), alpha=alpha,
-                       correction=correction, notes=tuple(notes), missing=tuple(missing))
+                       correction=correction, notes=tuple(notes), missing=tuple(missing), signal=signal)

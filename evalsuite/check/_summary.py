@@ -43,7 +43,10 @@ def summary_markdown(result: CheckResult) -> str:
     method = (f"Candidate {code_span(result.candidate_run)} vs reference {code_span(result.reference_run)}. "
               + escape_markdown(f"One-sided paired tests of \"worse by more than the margin\" at "
                                 f"α = {result.alpha:g}, p-values {adjust}: Tango's score test for accuracies, "
-                                "a shifted sign-flip test for RULER and perplexity. Scores in points; perplexity "
+                                + ("a shifted sign-flip test for RULER, perplexity and p(gold) (the regression "
+                                   "signal of multiple-choice tasks here)" if result.signal == "pgold" else
+                                   "a shifted sign-flip test for RULER and perplexity")
+                                + ". Scores in points; perplexity "
                                 "as PPL, its Δ and margin in log-PPL (nats)."))
     columns = ["Model", "Metric", "Ref", "Cand", "Δ", "Margin", "p", "Verdict"]
     lines = [head, "", method, "",

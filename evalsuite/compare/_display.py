@@ -7,6 +7,8 @@ test works on (``exp(delta)`` is the PPL ratio).
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from evalsuite.compare._format import fmt_num, fmt_p
@@ -26,7 +28,20 @@ def delta_text(row: ComparisonRow, value: float, *, signed: bool = True) -> str:
 def metric_text(row: ComparisonRow) -> str:
     if row.metric == "log_ppl":
         return f"WikiText PPL (per {row.count_unit or 'word'}; Δ in log-PPL)"
+    if row.companion_of is not None:
+        return f"{row.label} (estimand: mean probability on the gold choice)"
     return row.label
+
+
+def power_text(row: ComparisonRow) -> str:
+    """"yes (93%)" / "no (41%)": would this test have detected the paper's delta with 80 % power?"""
+    if row.paper_delta is None or not math.isfinite(row.paper_power):
+        return "–"
+    return f"{'yes' if row.paper_power >= 0.8 else 'no'} ({100 * row.paper_power:.0f}%)"
+
+
+def design_text(row: ComparisonRow) -> str:
+    return "–" if row.design_effect == 1.0 or not math.isfinite(row.design_effect) else f"{row.design_effect:.2f}"
 
 
 def deltas_frame(table: ComparisonTable) -> pd.DataFrame:
@@ -41,7 +56,10 @@ def deltas_frame(table: ComparisonTable) -> pd.DataFrame:
             "Δ": delta_text(r, r.delta),
             level: f"[{delta_text(r, r.ci_low)}, {delta_text(r, r.ci_high)}]",
             "p": fmt_p(r.pvalue), adj: fmt_p(r.pvalue_adjusted), "sig": r.stars,
-            "MDE": delta_text(r, r.mde, signed=False), "n": str(r.n),
+            "MDE": delta_text(r, r.mde, signed=False), "n": str(r.n), "deff": design_text(r),
+            "Paper Δ": "–" if r.paper_delta is None else delta_text(r, r.paper_delta),
+            "Detects paper Δ? (power)": power_text(r),
         })
-    columns = ["Model", "vs", "Metric", "Baseline", "Model value", "Δ", level, "p", adj, "sig", "MDE", "n"]
+    columns = ["Model", "vs", "Metric", "Baseline", "Model value", "Δ", level, "p", adj, "sig", "MDE", "n", "deff",
+               "Paper Δ", "Detects paper Δ? (power)"]
     return pd.DataFrame(rows, columns=columns)

@@ -32,6 +32,8 @@ from evalsuite.errors import NonFiniteRecordError, RecordError
 from evalsuite.records import SampleRecord, UnitRecord
 
 _KEY = ["task", "doc_hash", "occurrence"]
+# Per-item record fields that are not scores, kept beside them as object columns (prefixed: never a score name).
+ITEM_FIELDS = ("_resps", "_target", "_cluster", "_choice_chars")
 _META = ["task", "doc_id", "doc_hash", "prompt_hash", "target_hash", "occurrence"]
 
 
@@ -65,6 +67,12 @@ class PairedItems:
         """True when both models carry ``score`` for at least one item."""
         return score in self.reference.columns and score in self.candidate.columns and bool(
             self.reference[score].notna().any())
+
+    def field(self, name: str) -> tuple[list, list]:
+        """``(reference, candidate)`` per-item values of a record field of :data:`ITEM_FIELDS`
+        (``"resps"``, ``"target"``, ``"cluster"``, ``"choice_chars"``), in item order."""
+        column = "_" + name
+        return self.reference[column].tolist(), self.candidate[column].tolist()
 
     def scores(self, score: str) -> tuple[np.ndarray, np.ndarray]:
         """``(reference, candidate)`` values of ``score``, (n,) float64 each, NaN where absent.
@@ -163,6 +171,9 @@ def _keyed(unit: UnitRecord) -> pd.DataFrame:
     frame = unit.samples_frame()
     if frame.empty:
         raise RecordError(f"{unit.task}: {unit.model!r} has a complete record with no scored items")
+    samples = unit.samples or []  # what the statistics need besides the scores (see SampleRecord)
+    for column, values in ((c, [getattr(s, c.lstrip("_")) for s in samples]) for c in ITEM_FIELDS):
+        frame[column] = pd.Series(values, index=frame.index, dtype=object)
     frame = frame.sort_values(["task", "doc_id"], kind="stable")
     frame["occurrence"] = frame.groupby(["task", "doc_hash"]).cumcount()
     frame.index = pd.MultiIndex.from_frame(frame[_KEY], names=[f"key_{k}" for k in _KEY])

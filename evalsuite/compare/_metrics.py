@@ -8,7 +8,12 @@ One place maps records to statistics for ``compare``, ``publish`` and ``check``:
 * ``mmlu_acc`` and ``mmlu_acc_<category>`` (es_mmlu: acc): exact McNemar, CI
   stratified by subject; categories as lm-eval's (stem, humanities,
   social_sciences, other);
-* ``hellaswag_acc``, ``hellaswag_acc_norm`` (es_hellaswag): exact McNemar;
+* ``hellaswag_acc``, ``hellaswag_acc_norm`` (es_hellaswag): exact McNemar, or with the records'
+  clusters (items of one activity source) the clustered McNemar of :mod:`evalsuite.stats.clustered`;
+* ``mmlu_pgold``, ``hellaswag_pgold``, ``hellaswag_pgold_norm``: the continuous companion of each
+  accuracy (p(gold) among the choices, :mod:`evalsuite.compare._choices`) with the accuracy's
+  normalisation, strata and clusters: paired sign-flip test and bootstrap CI over clusters. A
+  different estimand from the accuracy, shown beside it, never instead of it;
 * ``ruler_<length>`` (the RULER family: the group ``ruler_es``, the group
   ``ruler_es_synthetic`` or single ``ruler_es_*`` tasks, see
   :mod:`evalsuite.compare._family`; the score named by the length, a fraction):
@@ -30,14 +35,17 @@ from typing import Literal
 
 import numpy as np
 
+from evalsuite.compare._choices import (argmax_correct, choice_scores, companion, gold_index,
+                                       gold_shift_for_accuracy)
 from evalsuite.compare._family import FAMILIES, RULER, task_family
 from evalsuite.compare._format import length_label
 from evalsuite.compare._join import PairedItems, pair_units
 from evalsuite.compare._mmlu import CATEGORIES, category_of
+from evalsuite.compare._paper import PAPER_DELTAS
 from evalsuite.errors import RecordError
 from evalsuite.records import UnitRecord
 
-Kind = Literal["binary", "mean", "log_ppl"]
+Kind = Literal["binary", "mean", "log_ppl", "score"]
 _CATEGORY_LABEL = {"stem": "STEM", "humanities": "humanities", "social_sciences": "social sciences",
                    "other": "other"}
 
@@ -54,6 +62,7 @@ class MetricSpec:
     family: str  # wikitext | mmlu | hellaswag | ruler
     headline: bool  # part of the default regression gate
     order: float  # position in tables
+    companion_of: str | None = None  # the accuracy a p(gold) row accompanies
 
 
 def ruler_spec(length: int) -> MetricSpec:
@@ -68,7 +77,16 @@ _FIXED = (
                  11 + i) for i, c in enumerate(CATEGORIES)),
     MetricSpec("hellaswag_acc", "HellaSwag acc", "es_hellaswag", "binary", True, "hellaswag", True, 20),
     MetricSpec("hellaswag_acc_norm", "HellaSwag acc_norm", "es_hellaswag", "binary", True, "hellaswag", True, 21),
+    MetricSpec("mmlu_pgold", "MMLU p(gold)", "es_mmlu", "score", True, "mmlu", False, 10.5, "mmlu_acc"),
+    MetricSpec("hellaswag_pgold", "HellaSwag p(gold)", "es_hellaswag", "score", True, "hellaswag", False, 20.5,
+               "hellaswag_acc"),
+    MetricSpec("hellaswag_pgold_norm", "HellaSwag p(gold), per char", "es_hellaswag", "score", True, "hellaswag",
+               False, 21.5, "hellaswag_acc_norm"),
 )
+# The companion row of each accuracy, and the accuracy's normalisation (per character for acc_norm).
+COMPANIONS: dict[str, tuple[str, bool]] = {"mmlu_acc": ("mmlu_pgold", False),
+                                           "hellaswag_acc": ("hellaswag_pgold", False),
+                                           "hellaswag_acc_norm": ("hellaswag_pgold_norm", True)}
 FIXED_METRICS: dict[str, MetricSpec] = {m.key: m for m in _FIXED}
 _RULER_KEY = re.compile(r"ruler_(\d+)")
 UNIT_TASKS = FAMILIES  # the metric families; a family's units: evalsuite.compare._family
@@ -102,6 +120,8 @@ class MetricArrays:
     counts: np.ndarray | None = None  # log_ppl: the document's tokens or words
     strata: np.ndarray | None = None  # MMLU: subject; RULER: task
     count_unit: str | None = None  # "token" or "word" for log_ppl
+    clusters: np.ndarray | None = None  # items resampled together (HellaSwag: activity source)
+    paper_delta: float | None = None  # the paper's delta in this metric's units (a p(gold) row: translated)
 
 
 def paired_metrics(paired: PairedItems, *, ppl_unit: str | None = None) -> list[MetricArrays]:
@@ -114,7 +134,9 @@ def paired_metrics(paired: PairedItems, *, ppl_unit: str | None = None) -> list[
     if task == "es_wikitext":
         return [_log_ppl(paired, ppl_unit)]
     if task == "es_hellaswag":
-        return [_binary(paired, FIXED_METRICS[f"hellaswag_{s}"], s) for s in ("acc", "acc_norm") if paired.has(s)]
+        clusters = _clusters(paired)
+        return _with_companions(paired, [_binary(paired, FIXED_METRICS[f"hellaswag_{s}"], s, clusters=clusters)
+                                         for s in ("acc", "acc_norm") if paired.has(s)])
     if task == "es_mmlu":
         return _mmlu(paired)
     if task == RULER:
@@ -128,11 +150,62 @@ def single_metrics(unit: UnitRecord, *, ppl_unit: str | None = None) -> list[Met
 
 
 def _binary(paired: PairedItems, spec: MetricSpec, score: str, mask: np.ndarray | None = None,
-            strata: np.ndarray | None = None) -> MetricArrays:
+            strata: np.ndarray | None = None, clusters: np.ndarray | None = None) -> MetricArrays:
     ref, cand = paired.scores(score)
     if mask is None:
         mask = ~np.isnan(ref)
-    return MetricArrays(spec, ref[mask], cand[mask], strata=_resamplable(None if strata is None else strata[mask]))
+    return MetricArrays(spec, ref[mask], cand[mask], strata=_resamplable(None if strata is None else strata[mask]),
+                        clusters=None if clusters is None else clusters[mask], paper_delta=PAPER_DELTAS.get(spec.key))
+
+
+def _clusters(paired: PairedItems) -> np.ndarray | None:
+    """The items' cluster labels when every item of both records has one (records before them have none)."""
+    ref, cand = paired.field("cluster")
+    if any(c is None for c in ref) or ref != cand:
+        return None
+    return np.asarray(ref, dtype=object)
+
+
+def _with_companions(paired: PairedItems, accuracies: list[MetricArrays]) -> list[MetricArrays]:
+    """Each accuracy followed by its p(gold) companion, when the records let it be computed exactly."""
+    out = []
+    for acc in accuracies:
+        out.append(acc)
+        if acc.spec.key in COMPANIONS:
+            row = _companion(paired, acc)
+            if row is not None:
+                out.append(row)
+    return out
+
+
+def _companion(paired: PairedItems, acc: MetricArrays) -> MetricArrays | None:
+    """The p(gold) row of an accuracy row over the same items; None when the records lack what it needs
+    (per-choice log-likelihoods, or choice lengths for acc_norm) or their argmax disagrees with the
+    recorded accuracy (then it would not be this accuracy's companion)."""
+    key, per_char = COMPANIONS[acc.spec.key]
+    score = acc.spec.key.removeprefix("mmlu_").removeprefix("hellaswag_")
+    mask = ~np.isnan(paired.scores(score)[0])
+    sides = []
+    try:
+        for side in (0, 1):
+            resps = [r for r, m in zip(paired.field("resps")[side], mask, strict=True) if m]
+            chars = [c for c, m in zip(paired.field("choice_chars")[side], mask, strict=True) if m]
+            targets = [t for t, m in zip(paired.field("target")[side], mask, strict=True) if m]
+            if per_char and any(c is None for c in chars):
+                return None
+            scores = choice_scores(resps, chars=chars if per_char else None)
+            gold = gold_index(targets, scores.shape[1])
+            if not np.array_equal(argmax_correct(scores, gold), acc.reference if side == 0 else acc.candidate):
+                return None
+            sides.append((scores, gold))
+    except RecordError:
+        return None
+    (ref_scores, gold), (cand_scores, _) = sides
+    paper = acc.paper_delta
+    translated = None if paper is None else gold_shift_for_accuracy(ref_scores, gold, paper)[1]
+    return MetricArrays(FIXED_METRICS[key], companion(ref_scores, gold), companion(cand_scores, gold),
+                        strata=acc.strata, clusters=acc.clusters,
+                        paper_delta=translated if translated is None or np.isfinite(translated) else None)
 
 
 def _resamplable(strata: np.ndarray | None) -> np.ndarray | None:
@@ -149,7 +222,7 @@ def _mmlu(paired: PairedItems) -> list[MetricArrays]:
         return []
     subjects = paired.subtasks.astype(str)
     categories = np.array([category_of(s) for s in subjects], dtype=object)
-    out = [_binary(paired, FIXED_METRICS["mmlu_acc"], "acc", strata=subjects)]
+    out = _with_companions(paired, [_binary(paired, FIXED_METRICS["mmlu_acc"], "acc", strata=subjects)])
     for c in CATEGORIES:
         mask = categories == c
         if mask.any():
@@ -177,7 +250,8 @@ def _log_ppl(paired: PairedItems, ppl_unit: str | None) -> MetricArrays:
         counts = ref_words
     if np.isnan(ref_ll).any() or np.isnan(counts).any():
         raise RecordError(f"es_wikitext: some documents lack loglik or {unit} counts")
-    return MetricArrays(FIXED_METRICS["log_ppl"], -ref_ll, -cand_ll, counts=counts, count_unit=unit)
+    return MetricArrays(FIXED_METRICS["log_ppl"], -ref_ll, -cand_ll, counts=counts, count_unit=unit,
+                        paper_delta=PAPER_DELTAS["log_ppl"])
 
 
 def ruler_lengths(paired: PairedItems) -> list[int]:
@@ -192,7 +266,8 @@ def _ruler(paired: PairedItems) -> list[MetricArrays]:
         tasks = paired.subtasks[mask].astype(str)
         names, codes, sizes = np.unique(tasks, return_inverse=True, return_counts=True)
         weights = mask.sum() / (len(names) * sizes[codes])  # (n,) 1.0 when every task has as many items
-        out.append(MetricArrays(ruler_spec(length), ref[mask] * weights, cand[mask] * weights, strata=tasks))
+        out.append(MetricArrays(ruler_spec(length), ref[mask] * weights, cand[mask] * weights, strata=tasks,
+                                paper_delta=PAPER_DELTAS.get(f"ruler_{length}")))
     return out
 
 

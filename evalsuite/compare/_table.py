@@ -25,7 +25,7 @@ from evalsuite.compare._format import stars
 from evalsuite.compare._family import family_tasks, merge_units
 from evalsuite.compare._join import pair_units
 from evalsuite.compare._metrics import UNIT_TASKS, MetricArrays, paired_metrics
-from evalsuite.compare._tests import RNGLike, paired_test, point_values, row_rng, seed_of
+from evalsuite.compare._tests import RNGLike, paired_test, point_values, power_at, row_rng, seed_of
 from evalsuite.errors import RecordError, SpecError
 from evalsuite.records import RunRecord, UnitRecord, load_run
 
@@ -59,7 +59,11 @@ class ComparisonRow:
     count_unit: str | None = None  # "token"/"word" for perplexity
     pvalue_adjusted: float = math.nan
     significant: bool = False
-    result: stats.PairedResult | None = field(default=None, repr=False, compare=False)
+    design_effect: float = 1.0  # variance inflation from clustered items (1.0: items resampled one by one)
+    paper_delta: float | None = None  # the paper's delta in this row's units (p(gold): translated)
+    paper_power: float = math.nan  # this test's power for paper_delta at this n and this pair's spread
+    companion_of: str | None = None  # a p(gold) row: the accuracy it accompanies
+    result: stats.PairedResult | stats.InteractionResult | None = field(default=None, repr=False, compare=False)
 
     @property
     def stars(self) -> str:
@@ -235,6 +239,9 @@ def compare_runs(
                 continue
             rows += [_row(data, cand, base, n_resamples=n_resamples, confidence_level=confidence_level,
                           seed=seed) for data in metrics]
+            trend = _trend_row(metrics, cand, base, n_resamples=n_resamples, confidence_level=confidence_level,
+                               seed=seed)
+            rows += [trend] if trend is not None else []
     rows = _adjusted(rows, correction, alpha)
     return ComparisonTable(rows=tuple(rows), correction=correction, alpha=alpha, confidence_level=confidence_level,
                            n_resamples=n_resamples, pairs=tuple(pairs), notes=tuple(notes))
@@ -245,12 +252,36 @@ def _row(data: MetricArrays, cand: str, base: str, *, n_resamples: int, confiden
     res = paired_test(data, n_resamples=n_resamples, confidence_level=confidence_level,
                       rng=row_rng(seed, cand, base, data.spec.key))
     ref_value, cand_value = point_values(data)
+    power = power_at(data, res, data.paper_delta)
     return ComparisonRow(
         candidate=cand, baseline=base, metric=data.spec.key, label=data.spec.label, family=data.spec.family,
         higher_is_better=data.spec.higher_is_better, n=res.n, reference_value=ref_value,
         candidate_value=cand_value, delta=res.statistic, ci_low=res.confidence_interval.low,
         ci_high=res.confidence_interval.high, confidence_level=confidence_level, pvalue=res.pvalue, mde=res.mde,
-        method=res.method, n_strata=res.n_strata, count_unit=data.count_unit, result=res)
+        method=res.method, n_strata=res.n_strata, count_unit=data.count_unit,
+        design_effect=getattr(res, "design_effect", 1.0), paper_delta=data.paper_delta,
+        paper_power=power.power if power is not None else math.nan, companion_of=data.spec.companion_of,
+        result=res)
+
+
+TREND = "ruler_trend"
+
+
+def _trend_row(metrics: list[MetricArrays], cand: str, base: str, *, n_resamples: int, confidence_level: float,
+               seed: int) -> ComparisonRow | None:
+    """RULER with three or more lengths: the length x model interaction (slope of the delta per doubling)."""
+    ruler = [m for m in metrics if m.spec.family == "ruler"]
+    if len({m.spec.key for m in ruler}) < 3:
+        return None
+    lengths = [int(m.spec.key.removeprefix("ruler_")) for m in ruler]
+    res = stats.length_interaction([m.reference for m in ruler], [m.candidate for m in ruler], lengths,
+                                   strata=[m.strata for m in ruler], n_resamples=n_resamples,
+                                   confidence_level=confidence_level, rng=row_rng(seed, cand, base, TREND))
+    return ComparisonRow(
+        candidate=cand, baseline=base, metric=TREND, label="RULER Δ per doubling of length", family="ruler",
+        higher_is_better=True, n=res.n, reference_value=math.nan, candidate_value=math.nan, delta=res.statistic,
+        ci_low=res.confidence_interval.low, ci_high=res.confidence_interval.high,
+        confidence_level=confidence_level, pvalue=res.pvalue, mde=math.nan, method=res.method, result=res)
 
 
 def _adjusted(rows: list[ComparisonRow], correction: Correction, alpha: float) -> list[ComparisonRow]:

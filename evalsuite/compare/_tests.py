@@ -48,8 +48,14 @@ def paired_test(data: MetricArrays, *, n_resamples: int, confidence_level: float
                 rng: np.random.Generator) -> stats.PairedResult:
     """The two-sided paired test and bootstrap CI of ``candidate - reference`` for the metric."""
     common = dict(n_resamples=n_resamples, confidence_level=confidence_level, rng=rng, metric=data.spec.key)
+    if data.spec.kind == "binary" and data.clusters is not None:
+        return stats.clustered_mcnemar(data.reference, data.candidate, clusters=data.clusters, strata=data.strata,
+                                       **common)
     if data.spec.kind == "binary":
         return stats.mcnemar_exact(data.reference, data.candidate, strata=data.strata, **common)
+    if data.spec.kind == "score":
+        return stats.paired_score_test(data.reference, data.candidate, strata=data.strata, clusters=data.clusters,
+                                       **common)
     if data.spec.kind == "mean":
         return stats.paired_bootstrap_mean(data.reference, data.candidate, strata=data.strata, **common)
     return stats.paired_bootstrap_log_ppl(data.reference, data.candidate, data.counts, strata=data.strata, **common)
@@ -61,12 +67,29 @@ def worse_by_margin(data: MetricArrays, *, margin: float, alpha: float, n_resamp
     if data.spec.kind == "binary":
         return stats.worse_by_margin_binary(data.reference, data.candidate, margin=margin, alpha=alpha,
                                             higher_is_better=data.spec.higher_is_better, metric=data.spec.key)
-    if data.spec.kind == "mean":
+    if data.spec.kind in ("mean", "score"):
         return stats.worse_by_margin_mean(data.reference, data.candidate, margin=margin, alpha=alpha,
                                           higher_is_better=data.spec.higher_is_better, n_resamples=n_resamples,
                                           rng=rng, metric=data.spec.key)
     return stats.worse_by_margin_log_ppl(data.reference, data.candidate, data.counts, margin=margin, alpha=alpha,
                                          n_resamples=n_resamples, rng=rng, metric=data.spec.key)
+
+
+def power_at(data: MetricArrays, result: stats.PairedResult, delta: float | None) -> stats.PowerResult | None:
+    """The test's power for ``delta`` (the paper's, in this metric's units) with this pair's discordance or
+    spread of paired differences and design effect; None without a delta."""
+    if delta is None or result.n < 2:
+        return None
+    deff = getattr(result, "design_effect", 1.0)
+    if result.n10 is not None and result.n01 is not None:
+        return stats.paired_power(delta, n=result.n, discordance=(result.n10 + result.n01) / result.n,
+                                  design_effect=deff)
+    if data.spec.kind == "log_ppl":
+        weight = data.counts / data.counts.mean()  # the linearised ratio's per-document terms (as its MDE)
+        z = (data.candidate - data.reference) / data.counts.mean() - result.statistic * weight
+        return stats.paired_power(delta, n=result.n, sd=float(z.std(ddof=1)))
+    return stats.paired_power(delta, n=result.n, sd=float((data.candidate - data.reference).std(ddof=1)),
+                              design_effect=deff)
 
 
 def point_values(data: MetricArrays) -> tuple[float, float]:

@@ -14,8 +14,10 @@ import jinja2
 
 from evalsuite.compare._format import code_span, escape_markdown
 from evalsuite.publish._collect import Leaderboard, RunSummary
-from evalsuite.publish._paper import CITATION
+from evalsuite.compare._paper import CITATION
+from evalsuite.compare._table import TREND
 from evalsuite.publish._tables import Table
+from evalsuite.publish._verdicts import task_paragraphs
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -68,7 +70,8 @@ def render_leaderboard(lb: Leaderboard, tables: dict[str, Table], plots: dict[st
     context = {
         "title": f"{', '.join(lb.suites)} leaderboard", "complete": lb.complete, "runs": runs,
         "incomplete": [r for r in runs if not r["complete"]], "suites": list(lb.suites), "tables": tables,
-        "plots": {k: plots.get(k) for k in ("ruler", "first_token", "max_activation", "gate")},
+        "plots": {k: plots.get(k) for k in ("ruler", "first_token", "max_activation", "gate", "forest")},
+        "verdicts": task_paragraphs(lb.comparison), "has_trend": any(r.metric == TREND for r in lb.comparison.rows),
         "notes": list(lb.notes), "ppl_unit": lb.ppl_unit, "citation": CITATION,
         "n_resamples": lb.comparison.n_resamples,
         "correction_name": "Holm" if lb.comparison.correction == "holm" else "Benjamini-Hochberg",

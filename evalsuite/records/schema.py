@@ -34,6 +34,11 @@ class SampleRecord:
     scores: dict[str, float]
     target: str = ""
     resps: list[Any] = field(default_factory=list)
+    # For the statistics, not the scores: the cluster of items that share a source (HellaSwag: the activity
+    # the context was taken from), and each choice's length in characters (lm-eval's acc_norm divides a
+    # choice's log-likelihood by it). None in records written before they were kept, and where no such thing.
+    cluster: str | None = None
+    choice_chars: list[int] | None = None
 
 
 @dataclass

@@ -62,9 +62,29 @@ def _resps(row: dict[str, Any]) -> list[Any]:
     return out
 
 
+# The doc field whose value items share when they come from one source (a cluster for the resampling tests).
+_CLUSTER_FIELDS = {"es_hellaswag": "activity_label"}
+
+
+def _cluster(task: str, doc: Any) -> str | None:
+    name = _CLUSTER_FIELDS.get(task)
+    value = doc.get(name) if name is not None and isinstance(doc, dict) else None
+    return None if value is None else str(value)
+
+
+def _choice_chars(args: list[Any], delimiter: str) -> list[int] | None:
+    """Each choice's length in characters as lm-eval's acc_norm counts it (the continuation less the target
+    delimiter); None unless the row is a multiple-choice row of (context, continuation) pairs."""
+    pairs = [a for a in args if isinstance(a, (list, tuple)) and len(a) == 2 and all(isinstance(x, str) for x in a)]
+    if len(pairs) < 2 or len(pairs) != len(args):
+        return None
+    return [len(c[len(delimiter):] if c.startswith(delimiter) else c) for _, c in pairs]
+
+
 def _samples(results: dict[str, Any], token_counts: dict[str, int],
              truncated: dict[str, int] | None = None) -> list[SampleRecord]:
     out: list[SampleRecord] = []
+    delimiters = {t: str((c or {}).get("target_delimiter", " ")) for t, c in results.get("configs", {}).items()}
     for task, rows in results.get("samples", {}).items():
         for row in rows:
             scores: dict[str, float] = {}
@@ -89,7 +109,8 @@ def _samples(results: dict[str, Any], token_counts: dict[str, int],
             out.append(SampleRecord(task=task, doc_id=int(row["doc_id"]), doc_hash=row["doc_hash"],
                                     prompt_hash=row["prompt_hash"], target_hash=row["target_hash"], scores=scores,
                                     target=target if isinstance(target, str) and len(target) < 512 else str(target)[:512],
-                                    resps=_resps(row)))
+                                    resps=_resps(row), cluster=_cluster(task, row.get("doc")),
+                                    choice_chars=_choice_chars(args, delimiters.get(task, " "))))
     return out
 
 

@@ -7,6 +7,8 @@ random draw takes a keyword-only ``rng``.
 
 from __future__ import annotations
 
+from evalsuite.stats.clustered import ClusteredResult, clustered_mcnemar, design_effect, paired_score_test
+from evalsuite.stats.interaction import InteractionResult, length_interaction
 from evalsuite.stats.multiple import adjust_pvalues
 from evalsuite.stats.noninferiority import (
     worse_by_margin_binary,
@@ -20,6 +22,7 @@ from evalsuite.stats.paired import (
     paired_bootstrap_log_ppl,
     paired_bootstrap_mean,
 )
+from evalsuite.stats.power import PowerResult, paired_power
 from evalsuite.stats.results import (
     AdjustedResult,
     ConfidenceInterval,
@@ -30,6 +33,14 @@ from evalsuite.stats.results import (
 
 __all__ = [
     "AdjustedResult",
+    "ClusteredResult",
+    "InteractionResult",
+    "PowerResult",
+    "clustered_mcnemar",
+    "design_effect",
+    "length_interaction",
+    "paired_power",
+    "paired_score_test",
     "ConfidenceInterval",
     "LogPerplexityResult",
     "NonInferiorityResult",

@@ -55,11 +55,11 @@ def test_mmlu_categories_match_the_task_files() -> None:
 def test_cli_text_and_formats(two_model_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main_compare([str(two_model_run), "--resamples", "200"]) == 0
     out = capsys.readouterr().out
-    assert "HellaSwag acc_norm" in out and "p_adj: holm over all 11 rows" in out
+    assert "HellaSwag acc_norm" in out and "p_adj: holm over all 12 rows" in out
     assert main_compare([str(two_model_run.parent), "--resamples", "200", "--format", "json",
                          "--out", str(tmp_path / "c.json")]) == 0  # a suite folder: its latest run
     rows = json.loads((tmp_path / "c.json").read_text())
-    assert len(rows) == 11 and rows[0]["metric"] == "log_ppl"
+    assert len(rows) == 12 and rows[0]["metric"] == "log_ppl"
     assert main_compare([str(two_model_run), "--resamples", "200", "--format", "markdown"]) == 0
     assert "| gated | base | HellaSwag acc\\_norm |" in capsys.readouterr().out
 

@@ -16,7 +16,7 @@ from evalsuite.records import load_run
 
 B = 500
 SEED = 11
-RULER_KEYS = ["ruler_4096", "ruler_32768", "ruler_131072"]
+RULER_KEYS = ["ruler_4096", "ruler_32768", "ruler_131072", "ruler_trend"]
 SINGLE = {"ruler_es_niah_single_1": ["ruler_es_niah_single_1"],
           "ruler_es_niah_multikey_1": ["ruler_es_niah_multikey_1"], "ruler_es_vt": ["ruler_es_vt"]}
 

@@ -33,7 +33,8 @@ def test_rows_cover_every_metric_in_order(table) -> None:
     assert table.pairs == (("gated", "base"),)
     assert [r.metric for r in table.rows] == [
         "log_ppl", "mmlu_acc", "mmlu_acc_stem", "mmlu_acc_humanities", "mmlu_acc_social_sciences",
-        "mmlu_acc_other", "hellaswag_acc", "hellaswag_acc_norm", "ruler_4096", "ruler_32768", "ruler_131072"]
+        "mmlu_acc_other", "hellaswag_acc", "hellaswag_acc_norm", "ruler_4096", "ruler_32768", "ruler_131072",
+        "ruler_trend"]
     assert table.notes == ()
 
 

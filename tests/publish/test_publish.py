@@ -87,7 +87,8 @@ def test_every_table_row_has_as_many_cells_as_its_header(published: Path) -> Non
 
 
 def test_plots_are_written_beside_the_page(published: Path) -> None:
-    for name in ("ruler_by_length.png", "first_token_share.png", "max_activation.png", "gate_scores.png"):
+    for name in ("ruler_by_length.png", "first_token_share.png", "max_activation.png", "gate_scores.png",
+                 "deltas_forest.png"):
         data = (published.parent / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n", name
 

@@ -48,7 +48,7 @@ def test_ruler_section_as_with_ruler_es(tmp_path: Path, group_page: str, shape: 
     assert ruler[0] == "| Model | 4K | 32K | 128K |"
     assert [r.split(" | ")[0] for r in ruler[1:]] == ["| base", "| gated"]
     assert ruler == _rows(group_page, "## RULER by length")  # same items: same per-length scores and intervals
-    assert len(_ruler_deltas(text)) == 3 and _ruler_deltas(text) == _ruler_deltas(group_page)
+    assert len(_ruler_deltas(text)) == 3 + 1 and _ruler_deltas(text) == _ruler_deltas(group_page)  # + the trend row
     main = _rows(text, "## Results")
     assert _rows(group_page, "## Results") == main and not main[-1].endswith("| – | – |")  # RULER 32K, 128K
     tasks = _rows(text, "### RULER per task")
@@ -67,7 +67,7 @@ def test_synthetic_group_with_a_qa_task_not_run_for_missing_data(tmp_path: Path)
         add_unit(run_dir, model, "ruler_es_qa_squad", "not_run", "not run: data missing (squad/dev-v2.0.json)")
     text = publish([run_dir], n_resamples=B, seed=0).read_text()
     assert "PARTIAL" not in text  # missing data is not a failure
-    assert len(_rows(text, "## RULER by length")) == 1 + 2 and len(_ruler_deltas(text)) == 3
+    assert len(_rows(text, "## RULER by length")) == 1 + 2 and len(_ruler_deltas(text)) == 3 + 1
     assert "| base | qa\\_squad | – | – | – | not run: data missing (squad/dev-v2.0.json) |" in text
     assert "| gated | ruler\\_es\\_qa\\_squad | not\\_run | not run: data missing (squad/dev-v2.0.json) |" in text
 

@@ -40,8 +40,12 @@ def test_run_writes_complete_records_and_resumes(tiny_folder, mini_data, tmp_pat
     hs = run.unit("tiny", "es_hellaswag")
     assert hs.status == "complete" and hs.n_samples == 6 and hs.metric("acc_norm").value is not None
     assert {"acc", "acc_norm"} <= set(hs.samples[0].scores) and len(hs.samples[0].doc_hash) == 64
+    for s in hs.samples:  # what the statistics need: the item's activity cluster, lengths that give acc_norm
+        per_char = [ll / n for ll, n in zip(s.resps, s.choice_chars, strict=True)]
+        assert s.cluster and (per_char.index(max(per_char)) == int(s.target)) == (s.scores["acc_norm"] == 1.0)
     wt = run.unit("tiny", "es_wikitext")
     assert {"loglik", "n_words", "n_bytes", "n_tokens"} <= set(wt.samples[0].scores)
+    assert wt.samples[0].cluster is None and wt.samples[0].choice_chars is None
     assert wt.metric("token_perplexity").value > 1
     assert run.manifest.provenance["versions"]["lm_eval"]
     assert wt.model_info["weights_sha256"] and wt.task_info["data_files"]

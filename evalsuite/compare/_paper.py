@@ -2,11 +2,14 @@
 
 Shown on the leaderboard beside ours, always labelled as the paper's. Its PPL is
 on the authors' internal held-out sets (not WikiText), so only the direction of
-a delta carries over, not the level.
+a delta carries over, not the level. :data:`PAPER_DELTAS` are its 1.7B dense
+gated-minus-baseline deltas in our tests' units: what each delta row's power
+column asks "could this run have detected?".
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 CITATION = "Qiu et al., Gated Attention for Large Language Models (NeurIPS 2025, arXiv 2505.06708)"
@@ -32,3 +35,20 @@ PAPER_ROWS: tuple[PaperRow, ...] = (
 
 # Mean sigmoid gate score over all layers.
 PAPER_GATE_SCORES: tuple[tuple[str, float], ...] = (("elementwise", 0.116), ("headwise", 0.172))
+
+
+def _dense(field: str) -> float:
+    base, gated = PAPER_ROWS[0], PAPER_ROWS[1]
+    return float(getattr(gated, field)) - float(getattr(base, field))
+
+
+# Metric key -> the paper's delta (1.7B dense, elementwise gate minus baseline) in the test's units: fractions
+# for accuracies and RULER, log-PPL nats for perplexity (its PPL is on other sets: the ratio is what carries).
+# The paper does not say which HellaSwag accuracy it reports, so both carry its +0.82 points.
+PAPER_DELTAS: dict[str, float] = {
+    "log_ppl": math.log(PAPER_ROWS[1].ppl / PAPER_ROWS[0].ppl),
+    "mmlu_acc": _dense("mmlu") / 100,
+    "hellaswag_acc": _dense("hellaswag") / 100,
+    "hellaswag_acc_norm": _dense("hellaswag") / 100,
+    "ruler_131072": _dense("ruler_128k") / 100,
+}

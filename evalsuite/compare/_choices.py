@@ -1,0 +1,111 @@
+"""The continuous companion of a multiple-choice accuracy: p(gold) from the stored per-choice log-likelihoods.
+
+An accuracy keeps one bit per item (was the gold choice the argmax?). The records
+keep every choice's log-likelihood (``resps``), so the same decision rule gives a
+graded score: with ``s_j`` the choice scores the accuracy compares (raw
+log-likelihoods for ``acc``; log-likelihood per character of the choice for
+``acc_norm``, as lm-eval normalises), the companion is the probability the
+model puts on the gold choice among the choices,
+
+    p(gold) = softmax(s)_gold,
+
+which is 1[argmax = gold] when the scores are far apart and moves smoothly
+before an answer flips. The gold-vs-best-distractor margin ``s_gold - max_{j !=
+gold} s_j`` is the other candidate; ``results/stats/power.md`` compares both
+with McNemar on real per-item vectors at the paper's effect sizes, and
+:data:`COMPANION` names the one the leaderboard shows.
+
+:func:`gold_shift_for_accuracy` translates an accuracy delta (the paper's) into
+the companion's units: the shift ``delta`` added to the gold choice's score that
+raises this model's accuracy by that much on these items, and what the same
+shift does to the companion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+from scipy.special import logsumexp
+
+from evalsuite.errors import RecordError
+
+Companion = Literal["pgold", "margin"]
+COMPANION: Companion = "pgold"
+
+
+def choice_scores(resps: Sequence[Any], *, chars: Sequence[Any] | None = None) -> np.ndarray:
+    """(n, k) choice scores from per-item log-likelihood lists (NaN-padded when k varies); per character with
+    ``chars`` (acc_norm). RecordError naming the item when a row is not a list of numbers."""
+    k = max((len(r) for r in resps if isinstance(r, (list, tuple))), default=0)
+    if k < 2:
+        raise RecordError("per-choice log-likelihoods (resps) are missing: the records predate them or the task "
+                          "is not multiple choice")
+    out = np.full((len(resps), k), np.nan)
+    for i, row in enumerate(resps):
+        if not isinstance(row, (list, tuple)) or len(row) < 2:
+            raise RecordError(f"item {i}: expected one log-likelihood per choice, got {row!r:.60}")
+        values = np.asarray(row, dtype=np.float64)
+        if chars is not None:
+            lengths = np.asarray(chars[i] if chars[i] is not None else [], dtype=np.float64)
+            if lengths.shape != values.shape or (lengths <= 0).any():
+                raise RecordError(f"item {i}: choice lengths {chars[i]!r} do not match its {values.size} choices")
+            values = values / lengths
+        out[i, :values.size] = values
+    return out
+
+
+def gold_index(targets: Sequence[Any], k: int) -> np.ndarray:
+    """The gold choice of each item from the recorded target (its index, as lm-eval logs it)."""
+    gold = np.empty(len(targets), dtype=np.intp)
+    for i, t in enumerate(targets):
+        try:
+            gold[i] = int(str(t).strip())
+        except ValueError:
+            raise RecordError(f"item {i}: target {t!r} is not a choice index") from None
+        if not 0 <= gold[i] < k:
+            raise RecordError(f"item {i}: target {t!r} is not one of its {k} choices")
+    return gold
+
+
+def argmax_correct(scores: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """1.0 where the gold choice has the highest score (first one on ties, as numpy's argmax), (n,)."""
+    return (np.nanargmax(scores, axis=1) == gold).astype(np.float64)
+
+
+def pgold(scores: np.ndarray, gold: np.ndarray, shift: float = 0.0) -> np.ndarray:
+    """softmax(scores)_gold per item (n,), with ``shift`` added to the gold score first."""
+    s = scores.copy()
+    s[np.arange(s.shape[0]), gold] += shift
+    s = np.where(np.isnan(s), -np.inf, s)
+    return np.exp(s[np.arange(s.shape[0]), gold] - logsumexp(s, axis=1))
+
+
+def margin(scores: np.ndarray, gold: np.ndarray, shift: float = 0.0) -> np.ndarray:
+    """Gold score minus the best distractor's, (n,); positive where the argmax is right."""
+    rows = np.arange(scores.shape[0])
+    others = np.where(np.isnan(scores), -np.inf, scores)
+    others[rows, gold] = -np.inf
+    return scores[rows, gold] + shift - others.max(axis=1)
+
+
+def companion(scores: np.ndarray, gold: np.ndarray, kind: Companion = COMPANION,
+              shift: float = 0.0) -> np.ndarray:
+    return pgold(scores, gold, shift) if kind == "pgold" else margin(scores, gold, shift)
+
+
+def gold_shift_for_accuracy(scores: np.ndarray, gold: np.ndarray, accuracy_delta: float,
+                            kind: Companion = COMPANION) -> tuple[float, float]:
+    """(shift, companion delta): the gold-score shift that raises accuracy by ``accuracy_delta`` on these
+    items (the ``ceil(delta * n)``-th smallest gap of the wrong items), and the companion's mean change
+    under it. NaN when the items cannot gain that much."""
+    gaps = -margin(scores, gold)  # (n,) > 0 where wrong: the shift that makes the item right
+    wrong = np.sort(gaps[gaps > 0])
+    need = math.ceil(accuracy_delta * scores.shape[0] - 1e-9)
+    if accuracy_delta <= 0 or need > wrong.size:
+        return math.nan, math.nan
+    shift = float(wrong[need - 1]) + 1e-9
+    moved = companion(scores, gold, kind, shift) - companion(scores, gold, kind)
+    return shift, float(moved.mean())

@@ -1,0 +1,132 @@
+"""The p(gold) companion rows, clustered HellaSwag rows, the paper-delta power column and ``check --signal pgold``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from tests.conftest_records import copy_run, rewrite_unit
+from evalsuite import stats
+from evalsuite.check import check
+from evalsuite.compare import compare_runs
+from evalsuite.compare._choices import gold_shift_for_accuracy
+from evalsuite.compare._tests import row_rng
+from evalsuite.records import UnitRecord, load_run
+
+B = 400
+SEED = 3
+
+
+def _choices(rng: np.random.Generator, acc: float, acc_norm: float | None, gold: int,
+             lift: float) -> tuple[list[float], list[int]]:
+    """Per-choice log-likelihoods and lengths whose raw and per-char argmax agree with the recorded scores."""
+    while True:
+        chars = rng.integers(8, 60, size=4)
+        ll = rng.normal(-1.2, 0.5, size=4) * chars
+        ll[gold] += lift * chars[gold]
+        if (np.argmax(ll) == gold) == bool(acc) and (acc_norm is None or
+                                                     (np.argmax(ll / chars) == gold) == bool(acc_norm)):
+            return ll.tolist(), chars.tolist()
+
+
+def add_choices(run_dir: Path, model: str, *, lift: float, seed: int, chars: bool = True) -> None:
+    """Give the model's MMLU and HellaSwag samples resps (and choice lengths, clusters) that agree with acc."""
+    def edit(unit: UnitRecord) -> None:
+        rng = np.random.default_rng(seed)
+        out = []
+        for s in unit.samples:
+            gold = s.doc_id % 4
+            ll, n = _choices(rng, s.scores["acc"], s.scores.get("acc_norm"), gold, lift)
+            out.append(replace(s, target=str(gold), resps=ll, choice_chars=n if chars else None,
+                               cluster=f"activity-{s.doc_id // 6}" if unit.task == "es_hellaswag" else None))
+        unit.samples = out
+    for task in ("es_mmlu", "es_hellaswag"):
+        rewrite_unit(run_dir, model, task, edit)
+
+
+@pytest.fixture(scope="module")
+def choice_run(two_model_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = copy_run(two_model_run, tmp_path_factory.mktemp("choices") / "run")
+    add_choices(run_dir, "base", lift=0.0, seed=1)
+    add_choices(run_dir, "gated", lift=0.15, seed=2)
+    return run_dir
+
+
+def _sorted(run_dir: Path, model: str, task: str) -> list:
+    return sorted(load_run(run_dir).unit(model, task).samples, key=lambda s: (s.task, s.doc_id))
+
+
+def test_companion_rows_follow_their_accuracies(choice_run: Path) -> None:
+    table = compare_runs(choice_run, n_resamples=B, rng=SEED)
+    keys = [r.metric for r in table.rows if r.family in ("mmlu", "hellaswag")]
+    assert keys[:2] == ["mmlu_acc", "mmlu_pgold"]
+    assert keys[-4:] == ["hellaswag_acc", "hellaswag_pgold", "hellaswag_acc_norm", "hellaswag_pgold_norm"]
+    assert table.row("gated", "mmlu_pgold").companion_of == "mmlu_acc"
+
+
+def test_pgold_row_is_the_clustered_score_test_on_softmax_of_the_choice_scores(choice_run: Path) -> None:
+    table = compare_runs(choice_run, n_resamples=B, rng=SEED)
+    ref_s, cand_s = _sorted(choice_run, "base", "es_hellaswag"), _sorted(choice_run, "gated", "es_hellaswag")
+
+    def pgold(samples, norm: bool) -> np.ndarray:
+        return np.array([softmax(np.array(s.resps) / (np.array(s.choice_chars) if norm else 1))[int(s.target)]
+                         for s in samples])
+    clusters = np.array([s.cluster for s in ref_s])
+    for key, norm in (("hellaswag_pgold", False), ("hellaswag_pgold_norm", True)):
+        direct = stats.paired_score_test(pgold(ref_s, norm), pgold(cand_s, norm), clusters=clusters,
+                                         n_resamples=B, rng=row_rng(SEED, "gated", "base", key))
+        row = table.row("gated", key)
+        assert (row.delta, row.pvalue, row.ci_low, row.ci_high) == pytest.approx((
+            direct.statistic, direct.pvalue, direct.confidence_interval.low, direct.confidence_interval.high),
+            rel=1e-12)
+        assert row.design_effect == pytest.approx(direct.design_effect) and "over clusters" in row.method
+    acc = table.row("gated", "hellaswag_acc")
+    assert "clustered McNemar" in acc.method and acc.result.n_clusters == 20
+
+
+def test_mmlu_pgold_is_stratified_and_carries_the_translated_paper_delta(choice_run: Path) -> None:
+    table = compare_runs(choice_run, n_resamples=B, rng=SEED)
+    row = table.row("gated", "mmlu_pgold")
+    assert row.n_strata == 4 and row.design_effect == 1.0
+    ref_s = _sorted(choice_run, "base", "es_mmlu")
+    scores = np.array([s.resps for s in ref_s])
+    gold = np.array([int(s.target) for s in ref_s])
+    assert row.paper_delta == pytest.approx(gold_shift_for_accuracy(scores, gold, 0.0051)[1])
+    acc = table.row("gated", "mmlu_acc")
+    expected = stats.paired_power(0.0051, n=acc.n, discordance=(acc.result.n10 + acc.result.n01) / acc.n)
+    assert acc.paper_delta == pytest.approx(0.0051) and acc.paper_power == pytest.approx(expected.power)
+    assert np.isnan(table.row("gated", "mmlu_acc_stem").paper_power)
+
+
+def test_no_norm_companion_without_choice_lengths(choice_run: Path, tmp_path: Path) -> None:
+    run_dir = copy_run(choice_run, tmp_path / "run")
+    add_choices(run_dir, "gated", lift=0.15, seed=2, chars=False)
+    keys = [r.metric for r in compare_runs(run_dir, n_resamples=50, rng=SEED).rows]
+    assert "hellaswag_pgold" in keys and "hellaswag_pgold_norm" not in keys
+
+
+def test_check_signal_pgold_gates_the_companion(choice_run: Path, tmp_path: Path) -> None:
+    default = check(choice_run, choice_run, n_resamples=200)
+    assert {"mmlu_acc", "hellaswag_acc_norm"} <= {r.metric for r in default.rows}
+    assert not any("pgold" in r.metric for r in default.rows)
+    same = check(choice_run, choice_run, n_resamples=200, signal="pgold")
+    gated = {r.metric for r in same.rows}
+    assert {"mmlu_pgold", "hellaswag_pgold", "hellaswag_pgold_norm"} <= gated and "mmlu_acc" not in gated
+    assert same.exit_code == 0
+    # The gated model against itself with its gold choices made much less likely: p(gold) worse, accuracy kept.
+    worse = copy_run(choice_run, tmp_path / "worse")
+
+    def flatten(unit: UnitRecord) -> None:  # the gold choice moves toward the runner-up; no argmax changes
+        def less_sure(resps: list[float], gold: int) -> list[float]:
+            out, best_other = list(resps), max(v for i, v in enumerate(resps) if i != gold)
+            out[gold] = best_other + 0.2 * (resps[gold] - best_other) if resps[gold] > best_other else resps[gold] - 2
+            return out
+        unit.samples = [replace(s, resps=less_sure(s.resps, int(s.target))) for s in unit.samples]
+    rewrite_unit(worse, "gated", "es_mmlu", flatten)
+    result = check(choice_run, worse, n_resamples=500, signal="pgold", margins={"mmlu_pgold": 0.001})
+    assert result.exit_code == 1 and [r.metric for r in result.failures] == ["mmlu_pgold"]
+    assert check(choice_run, worse, n_resamples=500).exit_code == 0  # the accuracy did not move
