@@ -97,7 +97,7 @@ def greedy_generate_tokens(model: torch.nn.Module, tokenizer, request: Generatio
                       eos_token_id=eos_token_id, stop=stop, fast=mode in ("fast", "compiled"), cache=cache,
                       timings=timings, compile=mode == "compiled", attention=attention)
     if has_recurrent_layers(model):
-        prefill_chunk = max(prefill_chunk, n_prompt)
+        prefill_chunk = max(prefill_chunk, len(request.prompt_tokens))  # one call: see the module docstring
     return _hf_greedy(model, request, eos_token_id, stop, prefill_chunk)
 
 
