@@ -80,6 +80,7 @@ def library_noise_to(log_path: Path, *, verbose: bool = False) -> Iterator[None]
         saved.append((lg, list(lg.handlers), lg.propagate, lg.level))
         lg.handlers = [*lg.handlers, handler] if verbose else [handler]
         lg.propagate = verbose and lg.propagate
+        lg.setLevel(min(lg.getEffectiveLevel(), logging.WARNING))  # a caller's stricter level would hide them
     # lm-eval adds its console handler the first time it configures logging: tell it that has happened.
     saved_configured = lm_utils._LOGGING_CONFIGURED
     if not verbose:
