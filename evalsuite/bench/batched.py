@@ -21,12 +21,12 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
+from evalsuite import strict_json
 from evalsuite.bench.flops import ModelShape, generation_cost
 from evalsuite.bench.run import Recorder, build_model, task_manager
 from evalsuite.bench.timing import measure
@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if state is not None:  # last: compiling for the batch's shape costs tens of seconds
         ruler_4k_compiled(rec, state, device)
     rec.flush()
-    print(json.dumps({k: v for k, v in rec.data["workloads"].items()}, default=str)[:4000])
+    print(strict_json.dumps(dict(rec.data["workloads"]), where="the batched summary", default=str)[:4000])
     return 0
 
 

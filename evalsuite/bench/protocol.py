@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import heapq
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from evalsuite import strict_json
 from evalsuite.bench.flops import ModelShape, generation_cost
 
 PAPER_LENGTHS = (4096, 8192, 16384, 32768, 65536, 131072)
@@ -95,10 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
            "by_length_s": {str(L): sum(r.get("limit_s", 0.0) for r in got["rows"] if r["length"] == L)
                            for L in PAPER_LENGTHS},
            "rows": got["rows"]}
-    text = json.dumps(out, indent=1)
+    text = strict_json.dumps(out, where=str(args.out or "the protocol limit"), indent=1)
     if args.out:
         args.out.write_text(text + "\n")
-    print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=1))
+    print(strict_json.dumps({k: v for k, v in out.items() if k != "rows"}, where="the summary", indent=1))
     return 0
 
 

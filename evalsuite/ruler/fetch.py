@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from evalsuite import strict_json
 from evalsuite.errors import DataError
 from evalsuite.ruler import qa
 
@@ -86,5 +86,5 @@ def fetch(task: str, dest: Path, *, opener: Opener | None = None, timeout_s: flo
     os.replace(tmp, dest)
     source = {"task": task, "url": url, "sha256": digest.hexdigest(), "bytes": dest.stat().st_size,
               "fetched": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-    dest.with_name(dest.name + ".source.json").write_text(json.dumps(source, indent=2) + "\n")
+    strict_json.write(dest.with_name(dest.name + ".source.json"), source)
     return dest

@@ -251,9 +251,9 @@ def test_6_null_ending_is_named_by_file_and_line_and_the_next_unit_runs(tiny_fol
     spec = _spec(tiny_folder, tmp_path / "out", models=("base",), tasks=(HS, {"task": "es_wikitext", "limit": 1}))
     suite = tmp_path / "suite.json"
     suite.write_text(json.dumps(spec))
-    code, out, _ = _cli(["run", str(suite), "--data", str(data), "--run-id", "R", "--no-publish"], capsys)
+    code, _, err = _cli(["run", str(suite), "--data", str(data), "--run-id", "R", "--no-publish"], capsys)
     assert code == 2
-    assert f"{path}:2: 'endings' must be a list of 4 strings, found" in out
+    assert f"{path}:2: 'endings' must be a list of 4 strings, found" in err  # the unit lines go to stderr
     run = load_run(tmp_path / "out/R")
     assert run.manifest.status == "partial"
     assert run.unit("base", "es_hellaswag").status == "error"
