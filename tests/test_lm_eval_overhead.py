@@ -141,7 +141,9 @@ def test_frozen_heap_is_scoped_and_respects_a_callers_freeze():
         before = gc.get_freeze_count()
         with frozen_heap():
             pass
-        assert gc.get_freeze_count() == before  # the caller's freeze is still in place
+        # The caller's freeze is still in place (an unfreeze would empty it; objects freed meanwhile, e.g. by
+        # another thread, leave the permanent generation one by one, so the count may drop by a few).
+        assert before - 1000 < gc.get_freeze_count() <= before
     finally:
         gc.unfreeze()
     gc.disable()
