@@ -39,7 +39,7 @@ from typing import Any, Sequence
 
 import torch
 
-from evalsuite.fast import kernels
+from evalsuite.fast import finite, kernels
 from evalsuite.fast.decode import (GraphDecoder, NonFiniteLogitsError, StaticKV, StopCheck, capacity_for,
                                    pick_next, prefill)
 from evalsuite.fast.lean import LeanDecoder
@@ -157,6 +157,10 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
             chunk = group[start:start + rows]
             try:
                 tokens = _run_batch(lean, cache, chunk, rows, capacity, eos_token_id, attention, timings)
+            except NonFiniteLogitsError as exc:
+                if exc.request is not None:  # the row of this chunk -> the caller's index, to name its document
+                    exc.request = order[start + exc.request]
+                raise
             except torch.cuda.OutOfMemoryError:
                 if rows == 1:
                     raise
@@ -219,7 +223,11 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
         for col, new in enumerate(history[read:upto].tolist(), start=read):
             for b, it in enumerate(chunk):
                 if not done[b]:
-                    done[b] = _take(rows_out[b], new[b], col, it, eos_token_id, len(it.prompt))
+                    if new[b] < 0:  # where it went non-finite: the model's own forward on this row's tokens so far
+                        raise NonFiniteLogitsError(
+                            f"non-finite logits at position {len(it.prompt) + col - 1} of a batched row; "
+                            f"{finite.locate(lean.model, [*it.prompt, *rows_out[b]])}", request=b)
+                    done[b] = _take(rows_out[b], new[b], col, it, eos_token_id)
         read = upto
         if all(done) or (read > steps_needed and not pending):
             break
@@ -231,10 +239,9 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     return rows_out
 
 
-def _take(out: list[int], token: int, col: int, item: BatchItem, eos_token_id: int | None, n_prompt: int) -> bool:
-    """Apply token ``col`` of a row, as :func:`~evalsuite.fast.decode.greedy` does; True when the row is done."""
-    if token < 0:
-        raise NonFiniteLogitsError(f"non-finite logits at position {n_prompt + col - 1} of a batched row")
+def _take(out: list[int], token: int, col: int, item: BatchItem, eos_token_id: int | None) -> bool:
+    """Apply token ``col`` (a finite row's) of a row, as :func:`~evalsuite.fast.decode.greedy` does; True when the
+    row is done."""
     if eos_token_id is not None and token == eos_token_id:
         return True
     out.append(token)

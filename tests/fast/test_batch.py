@@ -126,10 +126,13 @@ def test_non_finite_logits_in_a_decode_step_are_an_error(tiny_folder):
 
     hook = model.get_input_embeddings().register_forward_hook(poison)
     try:
-        with pytest.raises(NonFiniteLogitsError, match="non-finite logits at position 5 "):
+        with pytest.raises(NonFiniteLogitsError, match="non-finite logits at position 5 ") as exc:
             greedy_batched(lean, items, eos_token_id=None)
     finally:
         hook.remove()
+    # The error names the model's first non-finite module (a hook pass) and the caller's index of the request.
+    assert "first non-finite output: the embeddings" in str(exc.value)
+    assert _one_at_a_time(lean, [items[exc.value.request]], None, fast=False)[0][0] == first
 
 
 def test_adapter_batches_generate_until_with_the_same_texts(tiny_folder):
