@@ -13,11 +13,18 @@ Default margins (:data:`DEFAULT_MARGINS`), in each metric's natural units:
 
 * accuracies and RULER scores (fractions): 0.01, i.e. one point;
 * ``log_ppl``: 0.01 nats, i.e. a 1 % higher perplexity;
-* p(gold) companions: 0.01, one point of mean probability on the gold choice.
+* p(gold) companions: 0.01, one point of mean probability on the gold choice;
+* margin companions (nats of the gold-vs-best-distractor log-likelihood
+  margin): 0.1 for MMLU, 0.4 for HellaSwag — about the gold-score shift that
+  costs one accuracy point on real per-item vectors (``results/stats/power.md``'s
+  effect sizes: 0.058 nats moves SmolLM2's MMLU accuracy by 0.5 points, 0.37
+  nats its raw HellaSwag accuracy by 0.8).
 
-``signal="pgold"`` (``--signal pgold``) gates each accuracy's continuous
-companion instead of the accuracy (the shifted sign-flip test, with its own
-margin, e.g. ``--margin mmlu_pgold=0.005``); the default stays the accuracy.
+``signal="companion"`` (``--signal companion``; ``pgold``, its first name, is
+kept as an alias) gates each accuracy's continuous companion — the one the
+leaderboard shows, :data:`evalsuite.compare._choices.COMPANION_FOR` — instead
+of the accuracy (the shifted sign-flip test, with its own margin, e.g.
+``--margin mmlu_margin=0.05``); the default stays the accuracy.
 
 The gate refuses what it cannot vouch for: a candidate run that is not
 ``complete``, or that lacks a (model, task) the reference has a complete result
@@ -63,9 +70,11 @@ DEFAULT_MARGINS: dict[str, float] = {
     "mmlu_acc*": 0.01,  # one accuracy point (also the per-category metrics, when asked for)
     "hellaswag_acc*": 0.01,
     "ruler_*": 0.01,  # one point of the per-length average over RULER tasks
-    "*_pgold*": 0.01,  # one point of mean probability on the gold choice (with --signal pgold)
+    "*_pgold*": 0.01,  # one point of mean probability on the gold choice (with --signal companion)
+    "mmlu_margin*": 0.1,  # nats of the gold-vs-best-distractor margin (see the module docstring)
+    "hellaswag_margin*": 0.4,
 }
-SIGNALS = ("accuracy", "pgold")
+SIGNALS = ("accuracy", "companion", "pgold")  # pgold: the companion signal's first name, kept as an alias
 _FRACTION_FAMILIES = ("mmlu", "hellaswag", "ruler")
 
 
@@ -172,7 +181,7 @@ def _gated(data: MetricArrays, given: Mapping[str, float], forced: frozenset[str
 
 def _signal_metrics(metrics: list[MetricArrays], signal: str, model: str,
                     notes: list[str]) -> tuple[list[MetricArrays], frozenset[str]]:
-    """With ``signal="pgold"`` each gated accuracy gives way to its p(gold) companion (gated in its place,
+    """With ``signal="companion"`` each gated accuracy gives way to its companion (gated in its place,
     with its own margin); an accuracy whose records cannot give one stays, with a note. Returns the metrics
     and the companion keys to gate."""
     if signal == "accuracy":
@@ -185,7 +194,7 @@ def _signal_metrics(metrics: list[MetricArrays], signal: str, model: str,
             forced.add(companion)
             continue
         if companion is not None:
-            notes.append(f"{m.spec.key} for {model}: no p(gold) companion (the records lack per-choice "
+            notes.append(f"{m.spec.key} for {model}: no {companion} companion (the records lack per-choice "
                          "log-likelihoods or choice lengths); gated on the accuracy")
         out.append(m)
     return out, frozenset(forced)
