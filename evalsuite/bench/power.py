@@ -430,6 +430,68 @@ def power_table(fixture: Path, *, sims: int, n_resamples: int, seed: int, discor
     return "\n".join(lines + sizes_lines) + "\n"
 
 
+# --- the choice ---------------------------------------------------------------------------------------------
+# Each accuracy metric: the table's scenarios that speak for it, and whether the page clusters it.
+CHOICE_SCENARIOS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "mmlu_acc": (("MMLU acc",), False),
+    "hellaswag_acc": (("HellaSwag acc", "HellaSwag acc, real pair (mini small-lr2 baseline / elementwise)"), True),
+    "hellaswag_acc_norm": (("HellaSwag acc_norm",), True),
+}
+FAIR_EFFECTS = ("sharpen", "swap", "mix")  # the gold shift favours the margin by construction: not a judge
+TIE = 0.03  # within Monte-Carlo error of 400 draws: p(gold) stays (bounded, read as a probability)
+CHOICE_HEADING = "## The choice"
+
+
+def read_power_table(text: str) -> dict[tuple[str, str], dict[str, float]]:
+    """{(scenario, test text): {"aa" | effect: rate}} from ``power.md``'s main table (NaN for "–")."""
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 5 + len(EFFECTS) or not cells[1].replace(",", "").isdigit():
+            continue
+        def rate(cell: str) -> float:
+            value = cell.split()[0] if cell and cell != "–" else ""
+            return float(value.rstrip("%")) / 100 if value else math.nan
+        out[(cells[0], cells[3])] = {"aa": rate(cells[4]), **{e: rate(c) for e, c in zip(EFFECTS, cells[5:])}}
+    return out
+
+
+def choose_companions(rows: dict[tuple[str, str], dict[str, float]]) -> dict[str, tuple[str, float, float]]:
+    """{accuracy metric: (companion, its worst fair power, the other's)}: the companion whose lowest power over
+    the fair effect models (and the metric's scenarios, clustered where the page clusters) is higher; within
+    :data:`TIE`, p(gold)."""
+    out = {}
+    for metric, (scenarios, clustered) in CHOICE_SCENARIOS.items():
+        worst = {}
+        for kind in ("pgold", "margin"):
+            test = _test_text(kind + ("_clustered" if clustered else ""))
+            powers = [rows[(sc, test)][e] for sc in scenarios for e in FAIR_EFFECTS if (sc, test) in rows]
+            worst[kind] = min((p for p in powers if math.isfinite(p)), default=math.nan)
+        pick = "margin" if worst["margin"] > worst["pgold"] + TIE else "pgold"
+        out[metric] = (pick, worst[pick], worst["margin" if pick == "pgold" else "pgold"])
+    return out
+
+
+def choice_section(text: str) -> str:
+    """The markdown section that states the choice the table supports (``evalsuite.compare._choices``'s
+    COMPANION_FOR must agree: tests/stats/test_power_choice.py)."""
+    lines = [CHOICE_HEADING, "",
+             "Per accuracy metric, the companion whose **lowest** power over the effect models that favour no "
+             f"score by construction ({', '.join(FAIR_EFFECTS)}; the gold shift is shown, not used) and over the "
+             "metric's scenarios (clustered tests where the leaderboard clusters) is higher; within "
+             f"{100 * TIE:.0f} points, p(gold) (bounded, read as a probability).", "",
+             "| accuracy | companion | its worst fair power | the other's |", "|:---|:---|---:|---:|"]
+    for metric, (pick, mine, other) in choose_companions(read_power_table(text)).items():
+        lines.append(f"| {metric} | {pick} | {_pct(mine)} | {_pct(other)} |")
+    return "\n".join(lines) + "\n"
+
+
+def with_choice(text: str) -> str:
+    """``text`` with its choice section (re)written at the end."""
+    head = text.split("\n" + CHOICE_HEADING)[0].rstrip("\n")
+    return head + "\n\n" + choice_section(head)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evalsuite.bench.power")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -447,15 +509,21 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--discordance", type=float, default=0.15)
     t.add_argument("--out", type=Path, default=Path("results/stats/power.md"))
+    c = sub.add_parser("choose", help="(re)write the choice section of an existing power.md from its table")
+    c.add_argument("--table", type=Path, default=Path("results/stats/power.md"))
     args = p.parse_args(argv)
+    if args.cmd == "choose":
+        args.table.write_text(with_choice(args.table.read_text()))
+        print(choice_section(args.table.read_text()))
+        return 0
     if args.cmd == "fixture":
         runs = {t: r for t, r in (("es_mmlu", args.smollm2_mmlu_run), ("es_hellaswag", args.smollm2_hellaswag_run))
                 if r is not None}
         make_fixture(runs, args.mini_run, args.mini_models.split(","), args.data, args.out)
         return 0
     command = "python -m evalsuite.bench.power " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = power_table(args.fixture, sims=args.sims, n_resamples=args.resamples, seed=args.seed,
-                       discordance=args.discordance, command=command)
+    text = with_choice(power_table(args.fixture, sims=args.sims, n_resamples=args.resamples, seed=args.seed,
+                                   discordance=args.discordance, command=command))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

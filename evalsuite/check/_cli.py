@@ -42,7 +42,7 @@ def main_check(argv: list[str]) -> int:
     p.add_argument("--signal", choices=SIGNALS, default="accuracy",
                    help="regression signal of multiple-choice tasks: the accuracy (default) or its continuous "
                         "companion (the leaderboard's margin or p(gold) row; pgold is an alias), gated with its "
-                        "own margin (e.g. --margin mmlu_margin=0.05)")
+                        "own margin (e.g. --margin hellaswag_margin=0.2)")
     p.add_argument("--summary-out", type=Path, help="also write the markdown summary here (PR comment)")
     args = parse_args(p, argv)
     if isinstance(args, int):

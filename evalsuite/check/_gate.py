@@ -14,17 +14,16 @@ Default margins (:data:`DEFAULT_MARGINS`), in each metric's natural units:
 * accuracies and RULER scores (fractions): 0.01, i.e. one point;
 * ``log_ppl``: 0.01 nats, i.e. a 1 % higher perplexity;
 * p(gold) companions: 0.01, one point of mean probability on the gold choice;
-* margin companions (nats of the gold-vs-best-distractor log-likelihood
-  margin): 0.1 for MMLU, 0.4 for HellaSwag — about the gold-score shift that
-  costs one accuracy point on real per-item vectors (``results/stats/power.md``'s
-  effect sizes: 0.058 nats moves SmolLM2's MMLU accuracy by 0.5 points, 0.37
-  nats its raw HellaSwag accuracy by 0.8).
+* the HellaSwag margin companion (nats of the gold-vs-best-distractor
+  log-likelihood margin): 0.4 — about the gold-score shift that costs one
+  accuracy point on real per-item vectors (``results/stats/power.md``'s effect
+  sizes: 0.37 nats moves SmolLM2's raw HellaSwag accuracy by 0.8 points).
 
 ``signal="companion"`` (``--signal companion``; ``pgold``, its first name, is
 kept as an alias) gates each accuracy's continuous companion — the one the
 leaderboard shows, :data:`evalsuite.compare._choices.COMPANION_FOR` — instead
 of the accuracy (the shifted sign-flip test, with its own margin, e.g.
-``--margin mmlu_margin=0.05``); the default stays the accuracy.
+``--margin hellaswag_margin=0.2``); the default stays the accuracy.
 
 The gate refuses what it cannot vouch for: a candidate run that is not
 ``complete``, or that lacks a (model, task) the reference has a complete result
@@ -51,6 +50,7 @@ import pandas as pd
 
 from evalsuite import stats
 from evalsuite.check._versions import version_notes
+from evalsuite.compare._choices import is_margin
 from evalsuite.compare._family import family_records, merge_units, task_family
 from evalsuite.compare._join import pair_units
 from evalsuite.compare._metrics import (
@@ -71,8 +71,7 @@ DEFAULT_MARGINS: dict[str, float] = {
     "hellaswag_acc*": 0.01,
     "ruler_*": 0.01,  # one point of the per-length average over RULER tasks
     "*_pgold*": 0.01,  # one point of mean probability on the gold choice (with --signal companion)
-    "mmlu_margin*": 0.1,  # nats of the gold-vs-best-distractor margin (see the module docstring)
-    "hellaswag_margin*": 0.4,
+    "hellaswag_margin*": 0.4,  # nats of the gold-vs-best-distractor margin (see the module docstring)
 }
 SIGNALS = ("accuracy", "companion", "pgold")  # pgold: the companion signal's first name, kept as an alias
 _FRACTION_FAMILIES = ("mmlu", "hellaswag", "ruler")
@@ -152,7 +151,7 @@ def parse_margins(values: Mapping[str, float | str] | None) -> dict[str, float]:
         if not math.isfinite(margin) or margin < 0:
             raise SpecError(f"--margin {key}={value}: the margin must be a finite number >= 0")
         family = key.split("_", 1)[0]
-        if family in _FRACTION_FAMILIES and margin >= 1:
+        if family in _FRACTION_FAMILIES and margin >= 1 and not is_margin(key):  # a log-likelihood margin: nats
             raise SpecError(f"--margin {key}={value}: {key} is a fraction, so its margin is too "
                             "(0.01 = one point)")
         out[key] = margin

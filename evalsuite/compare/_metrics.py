@@ -10,9 +10,9 @@ One place maps records to statistics for ``compare``, ``publish`` and ``check``:
   social_sciences, other);
 * ``hellaswag_acc``, ``hellaswag_acc_norm`` (es_hellaswag): exact McNemar, or with the records'
   clusters (items of one activity source) the clustered McNemar of :mod:`evalsuite.stats.clustered`;
-* ``mmlu_margin``, ``hellaswag_margin``, ``hellaswag_pgold_norm``: the continuous companion of each
-  accuracy (:mod:`evalsuite.compare._choices`: the gold-vs-best-distractor log-likelihood margin for raw
-  acc, p(gold) among the choices for acc_norm, as ``results/stats/power.md`` chose) with the accuracy's
+* ``mmlu_pgold``, ``hellaswag_margin``, ``hellaswag_pgold_norm``: the continuous companion of each
+  accuracy (:mod:`evalsuite.compare._choices`: p(gold) among the choices, or the gold-vs-best-distractor
+  log-likelihood margin for HellaSwag's raw acc, as ``results/stats/power.md`` chose) with the accuracy's
   normalisation, strata and clusters: paired sign-flip test and bootstrap CI over clusters. A
   different estimand from the accuracy, shown beside it, never instead of it;
 * ``ruler_<length>`` (the RULER family: the group ``ruler_es``, the group
@@ -82,22 +82,20 @@ _FIXED = (
 )
 
 
-def _companion_spec(accuracy: MetricSpec, norm: str) -> MetricSpec:
-    """The companion row of an accuracy (``mmlu_margin``, ``hellaswag_pgold_norm``...), per COMPANION_FOR."""
-    kind = COMPANION_FOR[norm]
-    family = accuracy.family
-    suffix = "_norm" if norm == "acc_norm" else ""
-    title = {"mmlu": "MMLU", "hellaswag": "HellaSwag"}[family]
+def _companion_spec(accuracy: MetricSpec) -> MetricSpec:
+    """The companion row of an accuracy (``hellaswag_margin``, ``hellaswag_pgold_norm``...), per COMPANION_FOR."""
+    kind = COMPANION_FOR[accuracy.key]
+    suffix = "_norm" if accuracy.key.endswith("_norm") else ""
+    title = accuracy.label.split()[0]  # MMLU | HellaSwag
     label = f"{title} {'p(gold)' if kind == 'pgold' else 'margin'}" + (", per char" if suffix else "")
-    return MetricSpec(f"{family}_{kind}{suffix}", label, accuracy.unit_task, "score", True, family, False,
-                      accuracy.order + 0.5, accuracy.key)
+    return MetricSpec(f"{accuracy.family}_{kind}{suffix}", label, accuracy.unit_task, "score", True,
+                      accuracy.family, False, accuracy.order + 0.5, accuracy.key)
 
 
-_ACCURACY_NORM = {"mmlu_acc": "acc", "hellaswag_acc": "acc", "hellaswag_acc_norm": "acc_norm"}
-_COMPANION_SPECS = tuple(_companion_spec(m, _ACCURACY_NORM[m.key]) for m in _FIXED if m.key in _ACCURACY_NORM)
+_COMPANION_SPECS = tuple(_companion_spec(m) for m in _FIXED if m.key in COMPANION_FOR)
 # The companion row of each accuracy: (its key, per character like acc_norm, which companion).
 COMPANIONS: dict[str, tuple[str, bool, Companion]] = {
-    acc: (spec.key, _ACCURACY_NORM[acc] == "acc_norm", COMPANION_FOR[_ACCURACY_NORM[acc]])
+    acc: (spec.key, acc.endswith("_norm"), COMPANION_FOR[acc])
     for spec in _COMPANION_SPECS if (acc := spec.companion_of) is not None}
 FIXED_METRICS: dict[str, MetricSpec] = {m.key: m for m in (*_FIXED, *_COMPANION_SPECS)}
 _RULER_KEY = re.compile(r"ruler_(\d+)")

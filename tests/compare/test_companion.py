@@ -1,4 +1,4 @@
-"""The companion rows (margin for acc, p(gold) for acc_norm), clustered HellaSwag rows, the paper-delta power column
+"""The companion rows (p(gold) for MMLU and HellaSwag acc_norm, the margin for HellaSwag acc), clustered HellaSwag rows, the paper-delta power column
 and ``check --signal companion``."""
 
 from __future__ import annotations
@@ -66,11 +66,11 @@ def _sorted(run_dir: Path, model: str, task: str) -> list:
 def test_companion_rows_follow_their_accuracies(choice_run: Path) -> None:
     table = compare_runs(choice_run, n_resamples=B, rng=SEED)
     keys = [r.metric for r in table.rows if r.family in ("mmlu", "hellaswag")]
-    assert keys[:2] == ["mmlu_acc", "mmlu_margin"]
+    assert keys[:2] == ["mmlu_acc", "mmlu_pgold"]
     assert keys[-4:] == ["hellaswag_acc", "hellaswag_margin", "hellaswag_acc_norm", "hellaswag_pgold_norm"]
-    assert table.row("gated", "mmlu_margin").companion_of == "mmlu_acc"
+    assert table.row("gated", "mmlu_pgold").companion_of == "mmlu_acc"
     assert "estimand: mean gold-minus-best-distractor log-likelihood margin, nats" in metric_text(
-        table.row("gated", "mmlu_margin"))
+        table.row("gated", "hellaswag_margin"))
     assert "estimand: mean probability on the gold choice" in metric_text(table.row("gated", "hellaswag_pgold_norm"))
 
 
@@ -99,15 +99,19 @@ def test_companion_rows_are_the_clustered_score_test_of_margin_and_softmax(choic
     assert "clustered McNemar" in acc.method and acc.result.n_clusters == 20
 
 
-def test_mmlu_margin_is_stratified_and_carries_the_translated_paper_delta(choice_run: Path) -> None:
+def test_mmlu_pgold_is_stratified_and_carries_the_translated_paper_delta(choice_run: Path) -> None:
     table = compare_runs(choice_run, n_resamples=B, rng=SEED)
-    row = table.row("gated", "mmlu_margin")
+    row = table.row("gated", "mmlu_pgold")
     assert row.n_strata == 4 and row.design_effect == 1.0
     ref_s = _sorted(choice_run, "base", "es_mmlu")
     scores = np.array([s.resps for s in ref_s])
     gold = np.array([int(s.target) for s in ref_s])
-    shift, moved = gold_shift_for_accuracy(scores, gold, 0.0051, "margin")
-    assert row.paper_delta == pytest.approx(moved) == pytest.approx(shift)  # a gold shift moves every margin by itself
+    assert row.paper_delta == pytest.approx(gold_shift_for_accuracy(scores, gold, 0.0051, "pgold")[1])
+    hs = table.row("gated", "hellaswag_margin")  # a gold shift moves every margin by the shift itself
+    hs_s = _sorted(choice_run, "base", "es_hellaswag")
+    shift, moved = gold_shift_for_accuracy(np.array([s.resps for s in hs_s]), np.array([int(s.target) for s in hs_s]),
+                                           0.0082, "margin")
+    assert hs.paper_delta == pytest.approx(moved) == pytest.approx(shift, rel=1e-6)
     acc = table.row("gated", "mmlu_acc")
     expected = stats.paired_power(0.0051, n=acc.n, discordance=(acc.result.n10 + acc.result.n01) / acc.n)
     assert acc.paper_delta == pytest.approx(0.0051) and acc.paper_power == pytest.approx(expected.power)
@@ -128,9 +132,9 @@ def test_check_signal_companion_gates_the_companion(choice_run: Path, tmp_path: 
     assert not any("pgold" in r.metric or "margin" in r.metric for r in default.rows)
     same = check(choice_run, choice_run, n_resamples=200, signal=signal)
     gated = {r.metric for r in same.rows}
-    assert {"mmlu_margin", "hellaswag_margin", "hellaswag_pgold_norm"} <= gated and "mmlu_acc" not in gated
+    assert {"mmlu_pgold", "hellaswag_margin", "hellaswag_pgold_norm"} <= gated and "mmlu_acc" not in gated
     assert same.exit_code == 0
-    # The gated model against itself with its gold choices made much less likely: margin worse, accuracy kept.
+    # The gated model against itself with its gold choices made much less likely: companions worse, accuracy kept.
     worse = copy_run(choice_run, tmp_path / "worse")
 
     def flatten(unit: UnitRecord) -> None:  # the gold choice moves toward the runner-up; no argmax changes
@@ -140,7 +144,12 @@ def test_check_signal_companion_gates_the_companion(choice_run: Path, tmp_path: 
             return out
         unit.samples = [replace(s, resps=less_sure(s.resps, int(s.target))) for s in unit.samples]
     rewrite_unit(worse, "gated", "es_mmlu", flatten)
-    result = check(choice_run, worse, n_resamples=500, signal=signal, margins={"mmlu_margin": 0.01})
-    assert result.exit_code == 1 and [r.metric for r in result.failures] == ["mmlu_margin"]
+    rewrite_unit(worse, "gated", "es_hellaswag", flatten)
+    result = check(choice_run, worse, n_resamples=500, signal=signal,
+                   margins={"mmlu_pgold": 0.001, "hellaswag_margin": 0.01, "hellaswag_pgold_norm": 0.99})
+    assert result.exit_code == 1 and [r.metric for r in result.failures] == ["mmlu_pgold", "hellaswag_margin"]
     assert "nats" in summary_markdown(result)
+    # A margin row is in nats, not a fraction: a margin of 1.5 nats is a valid (lenient) margin.
+    lenient = check(choice_run, worse, n_resamples=200, signal=signal, margins={"hellaswag_margin": 1.5})
+    assert [r.margin for r in lenient.rows if r.metric == "hellaswag_margin"] == [1.5, 1.5]
     assert check(choice_run, worse, n_resamples=500).exit_code == 0  # the accuracy did not move
