@@ -295,9 +295,11 @@ def simulate(sc: Scenario, *, sims: int, n_resamples: int, seed: int,
     return out
 
 
-def binomial_upper(sims: int, rate: float = ALPHA) -> float:
-    """The 95 % upper quantile of the rejection rate of a test of exact size ``rate`` over ``sims`` draws."""
-    return float(sstats.binom.ppf(0.95, sims, rate) / sims)
+def binomial_upper(sims: int, rate: float = ALPHA, *, family: int = 1) -> float:
+    """The 95 % upper quantile of the rejection rate of a test of exact size ``rate`` over ``sims`` draws; with
+    ``family`` rates checked at once, the 1 - 0.05/family quantile (Bonferroni), so that a check of k exact
+    tests fails by chance at most 5 % of the time, not about k x 5 %."""
+    return float(sstats.binom.ppf(1 - 0.05 / family, sims, rate) / sims)
 
 
 # --- fixture ------------------------------------------------------------------------------------------------

@@ -132,6 +132,14 @@ def test_power_matches_the_mde_and_simulation() -> None:
     assert verdict.detectable == (verdict.power >= 0.8)
 
 
+def test_power_far_in_the_noncentral_tail_is_a_number() -> None:
+    # scipy's nct.cdf(-crit, df, nc) is NaN at df ~1,830 and nc ~10 (the mini HellaSwag margin row showed "–"):
+    # the power is then ~1, not missing.
+    res = stats.paired_power(0.599, n=2000, sd=2.0, design_effect=1.0935)
+    assert res.power == pytest.approx(1.0, abs=1e-6)
+    assert stats.paired_power(0.01, n=2000, sd=2.0).power < 0.1
+
+
 def test_length_interaction_aa_and_power() -> None:
     lengths = [4096, 8192, 16384, 32768]
     sims = 300
