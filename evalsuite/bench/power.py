@@ -494,6 +494,62 @@ def with_choice(text: str) -> str:
     return head + "\n\n" + choice_section(head)
 
 
+# --- the length x model interaction on real RULER records -------------------------------------------------
+INTERACTION_HEADING = "## The length × model interaction: A/A on real RULER records"
+
+
+def interaction_aa(run_dir: Path, reference: str, candidate: str, *, sims: int, n_resamples: int,
+                   seed: int) -> tuple[list[int], list[int], float]:
+    """(lengths, items per length, A/A rejection rate) of the RULER trend test on two models' real per-item
+    RULER scores, each item's pair swapped by a fair coin (the null "the same delta at every length" holds
+    exactly; the real score distribution, mostly 0/1 and few items per length, is kept)."""
+    from evalsuite import stats
+    from evalsuite.compare._join import pair_units
+    from evalsuite.compare._metrics import paired_metrics
+
+    run = load_run(run_dir)
+    unit = next(t for (m, t) in run.units if m == reference and "ruler" in t)
+    rows = [m for m in paired_metrics(pair_units(run.units[(reference, unit)], run.units[(candidate, unit)]))
+            if m.spec.family == "ruler"]
+    lengths = [int(m.spec.key.removeprefix("ruler_")) for m in rows]
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for i in range(sims):
+        refs, cands = [], []
+        for m in rows:
+            swap = rng.random(m.reference.size) < 0.5
+            refs.append(np.where(swap, m.candidate, m.reference))
+            cands.append(np.where(swap, m.reference, m.candidate))
+        res = stats.length_interaction(refs, cands, lengths, strata=[m.strata for m in rows],
+                                       n_resamples=n_resamples, rng=i)
+        hits += res.pvalue < ALPHA
+    return lengths, [m.reference.size for m in rows], hits / sims
+
+
+def interaction_section(run_dir: Path, reference: str, candidate: str, *, sims: int, n_resamples: int,
+                        seed: int, command: str) -> str:
+    lengths, sizes, rate = interaction_aa(run_dir, reference, candidate, sims=sims, n_resamples=n_resamples,
+                                          seed=seed)
+    bound = binomial_upper(sims)
+    return "\n".join([
+        INTERACTION_HEADING, "",
+        f"Made by `{command}`. The trend test the leaderboard runs for RULER with three or more lengths (slope of "
+        "the paired Δ on log2 length, per-length bootstrap, Wald p-value) on the real per-item RULER scores of "
+        f"`{candidate}` and `{reference}` in `{run_dir}` (lengths {', '.join(map(str, lengths))}; "
+        f"{', '.join(map(str, sizes))} items), each item's two scores swapped by a fair coin in each of {sims} "
+        f"draws ({n_resamples} bootstrap resamples): A/A rejection rate at α = 0.05 **{_pct(rate)}** (an exact "
+        f"test: at most {_pct(bound)}, the 95 % binomial quantile). Its A/A on synthetic RULER scores with 120 "
+        "items per length is in `tests/stats/test_clustered.py`.", ""])
+
+
+def with_section(text: str, heading: str, section: str) -> str:
+    """``text`` with the section under ``heading`` replaced (or added before the choice section)."""
+    parts = text.split("\n" + CHOICE_HEADING)
+    head = parts[0].split("\n" + heading)[0].rstrip("\n")
+    tail = ("\n" + CHOICE_HEADING + parts[1]) if len(parts) > 1 else ""
+    return head + "\n\n" + section.rstrip("\n") + "\n" + tail
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evalsuite.bench.power")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -513,7 +569,22 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", type=Path, default=Path("results/stats/power.md"))
     c = sub.add_parser("choose", help="(re)write the choice section of an existing power.md from its table")
     c.add_argument("--table", type=Path, default=Path("results/stats/power.md"))
+    i = sub.add_parser("interaction", help="(re)write power.md's A/A section of the RULER length trend test")
+    i.add_argument("--run", type=Path, required=True, help="a run folder with two models' RULER at >= 3 lengths")
+    i.add_argument("--reference", required=True)
+    i.add_argument("--candidate", required=True)
+    i.add_argument("--sims", type=int, default=400)
+    i.add_argument("--resamples", type=int, default=499)
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--table", type=Path, default=Path("results/stats/power.md"))
     args = p.parse_args(argv)
+    if args.cmd == "interaction":
+        command = "python -m evalsuite.bench.power " + " ".join(argv if argv is not None else sys.argv[1:])
+        section = interaction_section(args.run, args.reference, args.candidate, sims=args.sims,
+                                      n_resamples=args.resamples, seed=args.seed, command=command)
+        args.table.write_text(with_section(args.table.read_text(), INTERACTION_HEADING, section))
+        print(section)
+        return 0
     if args.cmd == "choose":
         args.table.write_text(with_choice(args.table.read_text()))
         print(choice_section(args.table.read_text()))
