@@ -537,8 +537,8 @@ def interaction_section(run_dir: Path, reference: str, candidate: str, *, sims: 
         "the paired Δ on log2 length, per-length bootstrap, Wald p-value) on the real per-item RULER scores of "
         f"`{candidate}` and `{reference}` in `{run_dir}` (lengths {', '.join(map(str, lengths))}; "
         f"{', '.join(map(str, sizes))} items), each item's two scores swapped by a fair coin in each of {sims} "
-        f"draws ({n_resamples} bootstrap resamples): A/A rejection rate at α = 0.05 **{_pct(rate)}** (an exact "
-        f"test: at most {_pct(bound)}, the 95 % binomial quantile). Its A/A on synthetic RULER scores with 120 "
+        f"draws ({n_resamples} bootstrap resamples): A/A rejection rate at α = 0.05 **{_pct(rate)}** (a test of "
+        f"exact size 5 % rejects at most {_pct(bound)} of them, the 95 % binomial quantile). Its A/A on synthetic RULER scores with 120 "
         "items per length is in `tests/stats/test_clustered.py`.", ""])
 
 
