@@ -202,6 +202,7 @@ _ALLOWED = {
     ("evalsuite/records/io.py", "dumps"), ("evalsuite/records/io.py", "loads"),  # record_sha256, an in-memory copy
     ("evalsuite/run/folder.py", "dump"), ("evalsuite/run/folder.py", "loads"),  # the run lock: a pid and a host
     ("evalsuite/bench/power.py", "loads"),  # HellaSwag's own rows (third-party data, like ruler/qa.py)
+    ("evalsuite/compare/_clusters.py", "dumps"),  # lm-eval's doc_hash of a data row, recomputed byte for byte
 }
 
 
