@@ -90,7 +90,7 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "publish": (_delegate("evalsuite.publish", "main_publish"), "write LEADERBOARD.md (+CSV, JSON, PNG) from runs"),
     "check": (_delegate("evalsuite.check", "main_check"), "CI regression gate: exit 1 if a metric got worse"),
     "diagnose": (_delegate("evalsuite.diagnostics.cli", "main_diagnose"), "attention sink / activation / gate stats"),
-    "ruler": (_delegate("evalsuite.ruler.cli", "main"), "RULER data: `evalsuite ruler generate ...`"),
+    "ruler": (_delegate("evalsuite.families.ruler.cli", "main"), "RULER data: `evalsuite ruler generate ...`"),
     "parity": (_cmd_parity, "per-sample check against stock lm-eval's hf backend"),
     "lm-eval": (_delegate("evalsuite.run.lmeval_cli", "main_lm_eval"),
                 "lm-eval's own CLI with --model evalsuite and our tasks registered"),

@@ -1,4 +1,11 @@
-"""Where local benchmark data lives: an explicit option beats ``EVALSUITE_DATA``."""
+"""Where evalsuite reads local benchmark data and keeps its caches, for every stage.
+
+Generic on purpose: the task families read data below the folder found here,
+the run stage records the folder in its manifest, the diagnostics and the lab
+read it too, and the model loader and the families cache files under
+:func:`cache_root`. It imports nothing of evalsuite but its errors, so any
+stage may import it without an arrow running backwards.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from pathlib import Path
 from evalsuite.errors import DataError
 
 ENV_VAR = "EVALSUITE_DATA"
+CACHE_ENV_VAR = "EVALSUITE_CACHE"
 
 
 def data_dir_from(explicit: str | os.PathLike[str] | None = None) -> Path | None:
@@ -30,3 +38,9 @@ def resolve_data_dir(data_dir: Path, *parts: str) -> Path:
     if not path.exists():
         raise DataError(f"data directory {data_dir} is missing {Path(*parts)}")
     return path
+
+
+def cache_root() -> Path:
+    """evalsuite's cache folder: ``$EVALSUITE_CACHE``, else ``~/.cache/evalsuite`` (an empty value counts as
+    unset, as for the data folder). Miniature data, fetched RULER QA files and tiny models live below it."""
+    return Path(os.environ.get(CACHE_ENV_VAR) or Path.home() / ".cache" / "evalsuite")

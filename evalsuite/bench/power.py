@@ -42,7 +42,7 @@ import numpy as np
 from scipy import stats as sstats
 
 from evalsuite.compare._choices import choice_scores, companion, gold_index
-from evalsuite.compare._mmlu import SUBJECT_CATEGORY
+from evalsuite.families.mmlu import SUBJECT_CATEGORY
 from evalsuite.records import load_run
 from evalsuite.stats import mcnemar_exact_pvalue
 from evalsuite.stats._resample import signflip_pvalue

@@ -23,12 +23,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from evalsuite.errors import RecordError
+from evalsuite.families import FAMILY_NAMES as FAMILIES  # in table order
+from evalsuite.families.ruler.family import RULER, RULER_GROUPS
 from evalsuite.records import RunRecord, UnitRecord
-
-RULER = "ruler_es"
-# The RULER groups of tasks/ruler_es/ (a failed group unit is "all its tasks", not one task).
-RULER_GROUPS: dict[str, str] = {"ruler_es": "all tasks", "ruler_es_synthetic": "synthetic tasks"}
-FAMILIES = ("es_wikitext", "es_mmlu", "es_hellaswag", RULER)  # in table order
 
 
 def _family_of_one(task: str) -> str | None:

@@ -40,7 +40,7 @@ from evalsuite.compare._choices import (argmax_correct, choice_scores, companion
 from evalsuite.compare._family import FAMILIES, RULER, task_family
 from evalsuite.compare._format import length_label
 from evalsuite.compare._join import PairedItems, pair_units
-from evalsuite.compare._mmlu import CATEGORIES, category_of
+from evalsuite.families.mmlu import CATEGORIES, category_of
 from evalsuite.compare._paper import PAPER_DELTAS
 from evalsuite.errors import RecordError
 from evalsuite.records import UnitRecord

@@ -12,18 +12,13 @@ import random
 from pathlib import Path
 
 from evalsuite import strict_json
-from evalsuite.models.loader import cache_root
+from evalsuite.families.mmlu import MMLU_SUBJECTS
+from evalsuite.paths import cache_root
 
 VERSION = "1"
 _NOUNS = ["river", "engine", "garden", "letter", "market", "planet", "window", "teacher", "forest", "signal",
           "harbor", "violin", "castle", "rocket", "island", "museum", "lantern", "bridge", "meadow", "kettle"]
 _VERBS = ["opens", "crosses", "paints", "follows", "carries", "measures", "repairs", "watches", "builds", "finds"]
-
-
-def _subjects() -> list[str]:
-    from evalsuite.data.subjects import MMLU_SUBJECTS
-
-    return list(MMLU_SUBJECTS)
 
 
 def _sentence(rng: random.Random) -> str:
@@ -35,7 +30,7 @@ def write_miniature(root: Path, *, seed: int = 0) -> Path:
     for split, n in (("dev", 5), ("val", 2), ("test", 4)):
         folder = root / "mmlu" / split
         folder.mkdir(parents=True, exist_ok=True)
-        for subject in _subjects():
+        for subject in MMLU_SUBJECTS:
             with (folder / f"{subject}_{split}.csv").open("w", newline="") as fh:
                 w = csv.writer(fh)
                 for _ in range(n):

@@ -1,4 +1,4 @@
-"""Markdown escaping, the metric registry, the MMLU category map and `evalsuite compare`."""
+"""Markdown escaping, the metric registry and `evalsuite compare`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,6 @@ import pytest
 from evalsuite.compare import escape_markdown, main_compare
 from evalsuite.compare._format import code_span, fmt_num, fmt_p, length_label, stars
 from evalsuite.compare._metrics import known_metric_pattern, metric_spec
-from evalsuite.compare._mmlu import SUBJECT_CATEGORY
-from evalsuite.data.subjects import MMLU_SUBJECTS
-
-TASKS = Path(__file__).resolve().parents[2] / "tasks" / "mmlu_es"
 
 
 def test_hostile_name_is_inert_markdown() -> None:
@@ -43,13 +39,6 @@ def test_metric_registry() -> None:
     assert metric_spec("mmlu") is None and metric_spec("ruler_x") is None
     assert known_metric_pattern("ruler_*") and known_metric_pattern("mmlu_acc_*")
     assert not known_metric_pattern("bleu") and not known_metric_pattern("hellaswag")
-
-
-def test_mmlu_categories_match_the_task_files() -> None:
-    assert set(SUBJECT_CATEGORY) == set(MMLU_SUBJECTS)
-    for subject, category in SUBJECT_CATEGORY.items():
-        text = (TASKS / f"es_mmlu_{subject}.yaml").read_text()
-        assert f"tag: es_mmlu_{category}_tasks" in text, subject
 
 
 def test_cli_text_and_formats(two_model_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

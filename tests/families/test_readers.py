@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from evalsuite.data import read_hellaswag, read_mmlu, read_wikitext_documents
-from evalsuite.data.miniature import write_miniature
-from evalsuite.data.subjects import MMLU_SUBJECTS
 from evalsuite.errors import DataError
+from evalsuite.families.hellaswag import read_hellaswag
+from evalsuite.families.miniature import write_miniature
+from evalsuite.families.mmlu import MMLU_SUBJECTS, read_mmlu
+from evalsuite.families.wikitext import read_wikitext_documents
 
 
 def test_real_files_have_the_documented_counts(real_data_dir):

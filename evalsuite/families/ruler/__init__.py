@@ -5,12 +5,14 @@ every prompt plus its generation budget fits a context length exactly; scored
 with RULER's ``string_match_all`` / ``string_match_part``; served to lm-eval by
 ``tasks/ruler_es``. Modules: ``generate`` (entry points), ``niah``, ``vt``,
 ``words`` (cwe, fwe), ``qa``, ``haystack``, ``tokens`` (counting and
-verification), ``wordlist``, ``scoring``, ``lmeval`` (lm-eval glue), ``bench``.
+verification), ``wordlist``, ``string_match`` (the scores), ``fetch`` (the QA files), ``lmeval``
+(lm-eval glue), ``cli`` (``evalsuite ruler generate``); the family's own knowledge (names, data files,
+headline) is ``family``. Its generation benchmark is a lab tool (``ruler/bench.py``, outside the product).
 """
 
 from __future__ import annotations
 
-from evalsuite.ruler.generate import (
+from evalsuite.families.ruler.generate import (
     SPECS,
     TASKS,
     NotRun,
@@ -22,7 +24,7 @@ from evalsuite.ruler.generate import (
     load_tokenizer,
     main_generate,
 )
-from evalsuite.ruler.scoring import string_match_all, string_match_part
+from evalsuite.families.ruler.string_match import string_match_all, string_match_part
 
 __all__ = [
     "SPECS",

@@ -2,14 +2,14 @@
 
 Scope: dispatch only. ``evalsuite ruler generate --tokenizer PATH --lengths
 32768,131072 --samples 100 --out DIR --data DIR`` is
-:func:`evalsuite.ruler.generate.main_generate`.
+:func:`evalsuite.families.ruler.generate.main_generate`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from evalsuite.ruler.generate import main_generate
+from evalsuite.families.ruler.generate import main_generate
 
 USAGE = "usage: evalsuite ruler generate --tokenizer PATH --out DIR [--lengths 32768,131072] [--samples 100] [--data DIR]"
 

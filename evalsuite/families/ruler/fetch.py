@@ -4,7 +4,7 @@ SQuAD v2 dev and HotpotQA dev (distractor) are read from the data folder when it
 has them. Otherwise, unless the session is offline (``HF_DATASETS_OFFLINE=1``,
 ``HF_HUB_OFFLINE=1`` or ``EVALSUITE_OFFLINE=1``: what ``make eval`` and CI set),
 the file is downloaded once from the official URL, checked against the official
-sha256 (:data:`evalsuite.ruler.qa.SHA256`; a file that does not match is deleted
+sha256 (:data:`evalsuite.families.ruler.qa.SHA256`; a file that does not match is deleted
 and refused), and kept under ``$EVALSUITE_CACHE`` (default ``~/.cache/evalsuite``)
 in the data folder's layout, beside a ``.source.json`` saying where and when it
 came from. Offline and uncached, the task stays "not run: data missing".
@@ -22,7 +22,8 @@ from typing import BinaryIO
 
 from evalsuite import strict_json
 from evalsuite.errors import DataError
-from evalsuite.ruler import qa
+from evalsuite.families.ruler import qa
+from evalsuite.paths import cache_root
 
 # The releases' own hosts (the files whose sha256 qa.SHA256 pins).
 URLS = {
@@ -33,16 +34,12 @@ _OFFLINE_VARS = ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE", "EVALSUITE_OFFLINE")
 Opener = Callable[[str], BinaryIO]
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("EVALSUITE_CACHE") or Path.home() / ".cache" / "evalsuite")
-
-
 def offline() -> bool:
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in _OFFLINE_VARS)
 
 
 def cached_path(task: str) -> Path:
-    from evalsuite.ruler.generate import QA_FILES
+    from evalsuite.families.ruler.generate import QA_FILES
 
     return cache_root() / QA_FILES[task]
 
@@ -50,7 +47,7 @@ def cached_path(task: str) -> Path:
 def qa_file(task: str, data_dir: Path | None, *, opener: Opener | None = None) -> Path | None:
     """The file to read for ``task``: the data folder's, else the cache's, else (online) a fresh verified
     download into the cache; None when none of these is possible (offline and uncached)."""
-    from evalsuite.ruler.generate import QA_FILES
+    from evalsuite.families.ruler.generate import QA_FILES
 
     local = data_dir / QA_FILES[task] if data_dir is not None else None
     if local is not None and local.is_file():

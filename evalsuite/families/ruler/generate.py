@@ -26,10 +26,10 @@ from typing import Any, Literal
 
 from evalsuite import strict_json
 from evalsuite.errors import SpecError
-from evalsuite.ruler import niah, qa, vt, words
-from evalsuite.ruler.haystack import load_essay
-from evalsuite.ruler.tokens import VERIFY_MODES, Recipe, Verify, counter_for, verify_drafts
-from evalsuite.ruler.wordlist import ADJECTIVES, NOUNS, essay_vocabulary
+from evalsuite.families.ruler import niah, qa, vt, words
+from evalsuite.families.ruler.haystack import load_essay
+from evalsuite.families.ruler.tokens import VERIFY_MODES, Recipe, Verify, counter_for, verify_drafts
+from evalsuite.families.ruler.wordlist import ADJECTIVES, NOUNS, essay_vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class TaskSpec:
 
     name: str
     max_gen_toks: int
-    metric: Literal["all", "part"]  # scoring.match_all / match_part
+    metric: Literal["all", "part"]  # string_match.match_all / match_part
     needs: Literal["nothing", "essay", "qa"]
 
 
@@ -149,7 +149,7 @@ def generate(
     ``cwe``); ``qa_paths`` the SQuAD / HotpotQA files: a QA task whose file is
     absent returns :class:`NotRun`. ``verify="full"`` re-tokenizes every prompt;
     ``"spot"`` re-tokenizes the first and checks every junction of the others
-    (see :mod:`evalsuite.ruler.tokens`). Same arguments, same samples.
+    (see :mod:`evalsuite.families.ruler.tokens`). Same arguments, same samples.
     """
     spec = _check(task, length, n_samples, verify)
     counter = counter_for(tokenizer)

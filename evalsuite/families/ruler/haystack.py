@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from evalsuite.errors import DataError, SpecError
-from evalsuite.ruler.tokens import TokenCounter
+from evalsuite.families.ruler.tokens import TokenCounter
 
 # RULER's noise haystack (niah_single_1, vt).
 NOISE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."

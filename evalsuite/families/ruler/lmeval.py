@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import DataError, SpecError
-from evalsuite.ruler.generate import (
+from evalsuite.families.ruler.generate import (
     DEFAULT_LENGTHS,
     DEFAULT_SAMPLES,
     DEFAULT_SEED,
@@ -35,8 +35,8 @@ from evalsuite.ruler.generate import (
     load_tokenizer,
     parse_lengths,
 )
-from evalsuite.ruler.fetch import qa_file
-from evalsuite.ruler.scoring import METRICS
+from evalsuite.families.ruler.fetch import qa_file
+from evalsuite.families.ruler.string_match import METRICS
 
 TOKENIZER_KEYS = ("tokenizer", "pretrained", "model")  # lm-eval's order: explicit, then the HF / API model name
 
@@ -89,7 +89,7 @@ def _tokenizer(source: str) -> Any:
 def dataset(task: str, **metadata: Any) -> Any:
     """``custom_dataset`` for ``ruler_es_<task>``: a DatasetDict with one ``test`` split.
 
-    Each document is a :class:`~evalsuite.ruler.generate.RulerSample` record;
+    Each document is a :class:`~evalsuite.families.ruler.generate.RulerSample` record;
     its ``length`` says which per-length metric it feeds.
     """
     import datasets

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalsuite.errors import SpecError
-from evalsuite.ruler.haystack import NOISE, Essay, EssayIndex, essay_index
-from evalsuite.ruler.tokens import Draft, Pieces, Recipe, TokenCounter
-from evalsuite.ruler.wordlist import needle_keys
+from evalsuite.families.ruler.haystack import NOISE, Essay, EssayIndex, essay_index
+from evalsuite.families.ruler.tokens import Draft, Pieces, Recipe, TokenCounter
+from evalsuite.families.ruler.wordlist import needle_keys
 
 MAX_GEN_TOKS = 128
 TEMPLATE = (

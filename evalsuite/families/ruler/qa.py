@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from evalsuite.errors import DataError, SpecError
-from evalsuite.ruler.tokens import Draft, Pieces, Recipe, TokenCounter
+from evalsuite.families.ruler.tokens import Draft, Pieces, Recipe, TokenCounter
 
 MAX_GEN_TOKS = 32
 HEAD = (

@@ -19,8 +19,8 @@ import string
 from dataclasses import dataclass
 
 from evalsuite.errors import SpecError
-from evalsuite.ruler.haystack import NOISE
-from evalsuite.ruler.tokens import Draft, Pieces, Recipe, TokenCounter
+from evalsuite.families.ruler.haystack import NOISE
+from evalsuite.families.ruler.tokens import Draft, Pieces, Recipe, TokenCounter
 
 MAX_GEN_TOKS = 30
 NUM_HOPS = 4  # RULER's default: 5 variables in the chain

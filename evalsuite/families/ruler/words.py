@@ -7,7 +7,7 @@ Scope, following lm-eval's ``cwe_utils.py`` / ``fwe_utils.py`` (RULER's
   times (6 and 1 below 4096 tokens), after one worked example (40 words, 10
   and 3 times; 20 words, 3 and 1 below 4096), as in RULER; lm-eval builds that
   example but leaves it out of the prompt. Words come from the essay
-  vocabulary (see :mod:`evalsuite.ruler.wordlist`).
+  vocabulary (see :mod:`evalsuite.families.ruler.wordlist`).
 * ``fwe``: random 6-letter "coded" words drawn from a Zipf distribution
   (alpha 2) over ``length // 50`` words, the top-ranked one replaced by
   ``...``; the answer is ranks 2-4.
@@ -27,7 +27,7 @@ import string
 import numpy as np
 
 from evalsuite.errors import SpecError
-from evalsuite.ruler.tokens import Draft, Pieces, Recipe, TokenCounter, fit_largest
+from evalsuite.families.ruler.tokens import Draft, Pieces, Recipe, TokenCounter, fit_largest
 
 log = logging.getLogger(__name__)
 

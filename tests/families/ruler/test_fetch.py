@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from evalsuite.errors import DataError
-from evalsuite.ruler import fetch, qa
+from evalsuite.families.ruler import fetch, qa
 
 BODY = json.dumps({"version": "v2.0", "data": []}).encode()
 

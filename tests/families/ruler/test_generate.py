@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from evalsuite.errors import SpecError
-from evalsuite.ruler.cli import main as ruler_cli
-from evalsuite.ruler.generate import SPECS, TASKS, NotRun, QAPaths, RulerSample, generate, load_tokenizer, main_generate
-from evalsuite.ruler.haystack import NOISE
-from evalsuite.ruler.niah import NEEDLE
-from evalsuite.ruler.tokens import TokenCounter
+from evalsuite.families.ruler.cli import main as ruler_cli
+from evalsuite.families.ruler.generate import SPECS, TASKS, NotRun, QAPaths, RulerSample, generate, load_tokenizer, main_generate
+from evalsuite.families.ruler.haystack import NOISE
+from evalsuite.families.ruler.niah import NEEDLE
+from evalsuite.families.ruler.tokens import TokenCounter
 
 SYNTHETIC = [t for t in TASKS if not t.startswith("qa_")]
 ESSAY_NIAH = {"niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multivalue", "niah_multiquery"}

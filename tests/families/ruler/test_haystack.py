@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from evalsuite.errors import DataError
-from evalsuite.ruler.haystack import essay_index, load_essay
-from evalsuite.ruler.tokens import TokenCounter, counter_for, fit_largest
-from evalsuite.ruler.wordlist import ADJECTIVES, NOUNS, essay_vocabulary, needle_keys
+from evalsuite.families.ruler.haystack import essay_index, load_essay
+from evalsuite.families.ruler.tokens import TokenCounter, counter_for, fit_largest
+from evalsuite.families.ruler.wordlist import ADJECTIVES, NOUNS, essay_vocabulary, needle_keys
 
 
 def test_essay_is_normalised_with_boundaries(essay_path: Path) -> None:

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from evalsuite.errors import DataError, SpecError
-from evalsuite.ruler.generate import TASKS
-from evalsuite.ruler.lmeval import HarnessConfig, process_results
+from evalsuite.families.ruler.generate import TASKS
+from evalsuite.families.ruler.lmeval import HarnessConfig, process_results
 
-TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
+TASKS_DIR = Path(__file__).resolve().parents[3] / "tasks"
 LENGTHS = [1024, 2048]
 
 

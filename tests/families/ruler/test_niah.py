@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from evalsuite.ruler.generate import RulerSample, generate
-from evalsuite.ruler.niah import CONFIGS, DEPTHS
+from evalsuite.families.ruler.generate import RulerSample, generate
+from evalsuite.families.ruler.niah import CONFIGS, DEPTHS
 
 NEEDLE_RE = re.compile(r"One of the special magic (?:numbers|uuids) for (\S+) is: (\S+)\.")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

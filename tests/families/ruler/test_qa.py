@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from evalsuite.errors import DataError, SpecError
-from evalsuite.ruler import qa
-from evalsuite.ruler.generate import NotRun, QAPaths, generate
+from evalsuite.families.ruler import qa
+from evalsuite.families.ruler.generate import NotRun, QAPaths, generate
 
 
 def test_squad_reader(qa_files: tuple[Path, Path]) -> None:

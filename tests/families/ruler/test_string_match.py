@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalsuite.ruler.scoring import match_all, match_part, postprocess, string_match_all, string_match_part
+from evalsuite.families.ruler.string_match import match_all, match_part, postprocess, string_match_all, string_match_part
 
 
 def test_match_all_is_the_fraction_found_case_insensitive() -> None:

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from evalsuite.ruler.generate import generate
-from evalsuite.ruler.vt import HEAD
+from evalsuite.families.ruler.generate import generate
+from evalsuite.families.ruler.vt import HEAD
 
 ASSIGN = re.compile(r"VAR ([A-Z]+) = (?:VAR ([A-Z]+)|(\d+))")
 

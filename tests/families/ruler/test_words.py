@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from evalsuite.ruler.generate import generate
+from evalsuite.families.ruler.generate import generate
 
 ENTRY = re.compile(r"(\d+)\. (\S+)")
 
