@@ -11,7 +11,7 @@ from scipy.special import softmax
 
 from tests.conftest_records import copy_run, rewrite_unit
 from evalsuite import stats
-from evalsuite.check import check
+from evalsuite.report.check import check
 from evalsuite.compare import compare_runs
 from evalsuite.compare._choices import gold_shift_for_accuracy
 from evalsuite.compare._tests import row_rng

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from evalsuite.check._gate import DEFAULT_MARGINS, SIGNALS, check
+from evalsuite.report.check._gate import DEFAULT_MARGINS, SIGNALS, check
 from evalsuite.compare._cli import parse_args, parse_pairs
 from evalsuite.errors import EvalsuiteError
 from evalsuite.records import atomic_write_text

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from evalsuite import stats
-from evalsuite.check._versions import version_notes
+from evalsuite.report.check._versions import version_notes
 from evalsuite.compare._family import family_records, merge_units, task_family
 from evalsuite.compare._join import pair_units
 from evalsuite.compare._metrics import (
@@ -123,7 +123,7 @@ class CheckResult:
                             columns=list(CheckRow.__dataclass_fields__))
 
     def to_markdown(self) -> str:
-        from evalsuite.check._summary import summary_markdown
+        from evalsuite.report.check._summary import summary_markdown
 
         return summary_markdown(self)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from evalsuite.compare._format import code_span, escape_markdown, fmt_num, fmt_p
 
 if TYPE_CHECKING:
-    from evalsuite.check._gate import CheckResult, CheckRow
+    from evalsuite.report.check._gate import CheckResult, CheckRow
 
 
 def _value(row: CheckRow, value: float) -> str:

@@ -8,6 +8,6 @@ own numbers (labelled as such) and the runs' provenance.
 
 from __future__ import annotations
 
-from evalsuite.publish._publish import LEADERBOARD, main_publish, publish
+from evalsuite.report.publish._publish import LEADERBOARD, main_publish, publish
 
 __all__ = ["LEADERBOARD", "main_publish", "publish"]

@@ -1,7 +1,7 @@
 """Gather what the leaderboard shows from run records: per-model scores with intervals, the
 comparisons, RULER detail, diagnostics, what was not run, and each run's provenance and status.
 
-Nothing here formats text; :mod:`evalsuite.publish._tables` does that.
+Nothing here formats text; :mod:`evalsuite.report.publish._tables` does that.
 """
 
 from __future__ import annotations

@@ -1,26 +1,24 @@
 """PNG plots beside LEADERBOARD.md: RULER score vs length, and the diagnostics' per-layer curves.
 
-The diagnostics plots are :mod:`evalsuite.diagnostics.plots`' own. Every PNG is
+The diagnostics plots are :mod:`evalsuite.diagnostics.plots`' own (a plain import: the diagnostics
+package loads its torch-bound probe only when asked for it). Every PNG is
 drawn to a temporary name and renamed into place, so a reader never sees a
 half-written file.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
-import importlib.util
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from evalsuite.compare._format import length_label
-from evalsuite.publish._collect import Leaderboard, ruler_lengths
+from evalsuite.diagnostics import plots as diagnostics_plots
+from evalsuite.report.publish._collect import Leaderboard, ruler_lengths
 
 RULER_PNG = "ruler_by_length.png"
 FIRST_TOKEN_PNG = "first_token_share.png"
@@ -39,29 +37,6 @@ def _atomic_png(path: Path, draw: Callable[[Path], Path | None]) -> bool:
         return True
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def diagnostics_plots_module() -> ModuleType:
-    """:mod:`evalsuite.diagnostics.plots`, without importing its package when that is not loaded yet.
-
-    The package's ``__init__`` imports torch and transformers for the probe
-    (about 9 s); its plots need only matplotlib, and publishing never touches a
-    model. So the file is loaded on its own unless the package is already in.
-    """
-    name = "evalsuite.diagnostics.plots"
-    if name in sys.modules or "evalsuite.diagnostics" in sys.modules:
-        return importlib.import_module(name)
-    private = "_evalsuite_publish_diagnostics_plots"
-    if private in sys.modules:
-        return sys.modules[private]
-    path = Path(__file__).resolve().parents[1] / "diagnostics" / "plots.py"
-    spec = importlib.util.spec_from_file_location(private, path)
-    if spec is None or spec.loader is None:
-        return importlib.import_module(name)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[private] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _label(name: str) -> str:
@@ -109,7 +84,6 @@ def comparison_groups(lb: Leaderboard) -> list[list[str]]:
 def _forest_plot(lb: Leaderboard, path: Path) -> Path | None:
     """Every delta with its CI, one panel per task family (each in its own units), one colour per variant,
     the paper's delta marked; the legend outside the data."""
-    plots = diagnostics_plots_module()
     rows = [r for r in lb.comparison.rows if math.isfinite(r.ci_low) and math.isfinite(r.ci_high)]
     families = list(dict.fromkeys(r.family for r in rows))
     if not families:
@@ -122,7 +96,7 @@ def _forest_plot(lb: Leaderboard, path: Path) -> Path | None:
         mine = [r for r in rows if r.family == family]
         scale = 1.0 if family == "wikitext" else 100.0
         for y, r in enumerate(mine):
-            colour = plots.VARIANT_COLORS[plots.variant_of(r.candidate)]
+            colour = diagnostics_plots.VARIANT_COLORS[diagnostics_plots.variant_of(r.candidate)]
             ax.errorbar(scale * r.delta, y, xerr=[[scale * (r.delta - r.ci_low)], [scale * (r.ci_high - r.delta)]],
                         fmt="o", markersize=4, capsize=3, color=colour)
             if r.paper_delta is not None:
@@ -134,7 +108,7 @@ def _forest_plot(lb: Leaderboard, path: Path) -> Path | None:
         ax.set_xlabel("Δ log-PPL (nats)" if family == "wikitext" else "Δ (points)")
         ax.grid(True, axis="x", alpha=0.3)
     handles = [Line2D([], [], color=c, marker="o", linestyle="none", label=v)
-               for v, c in plots.VARIANT_COLORS.items() if v != "baseline"]
+               for v, c in diagnostics_plots.VARIANT_COLORS.items() if v != "baseline"]
     if marked:
         handles.append(Line2D([], [], color="crimson", marker="x", linestyle="none", label="paper's Δ"))
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
@@ -156,10 +130,9 @@ def write_plots(lb: Leaderboard, out_dir: Path) -> dict[str, str]:
         written["forest"] = FOREST_PNG
     diag = {_label(m.name): m.diagnostics_extra for m in lb.models if m.diagnostics_extra}
     if diag:
-        plots = diagnostics_plots_module()
-        for kind, name, draw in (("first_token", FIRST_TOKEN_PNG, plots.plot_first_token_share),
-                                 ("max_activation", MAX_ACTIVATION_PNG, plots.plot_max_activation),
-                                 ("gate", GATE_PNG, plots.plot_gate_histogram)):
+        for kind, name, draw in (("first_token", FIRST_TOKEN_PNG, diagnostics_plots.plot_first_token_share),
+                                 ("max_activation", MAX_ACTIVATION_PNG, diagnostics_plots.plot_max_activation),
+                                 ("gate", GATE_PNG, diagnostics_plots.plot_gate_histogram)):
             groups = [[_label(n) for n in g] for g in comparison_groups(lb)]
             if _atomic_png(out_dir / name, lambda p, draw=draw: draw(diag, p, groups)):
                 written[kind] = name

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from evalsuite.compare._cli import parse_args
 from evalsuite.errors import EvalsuiteError, SpecError
-from evalsuite.publish._collect import gather
-from evalsuite.publish._plots import write_plots
-from evalsuite.publish._render import render_leaderboard
-from evalsuite.publish._tables import all_tables
+from evalsuite.report.publish._collect import gather
+from evalsuite.report.publish._plots import write_plots
+from evalsuite.report.publish._render import render_leaderboard
+from evalsuite.report.publish._tables import all_tables
 from evalsuite.records import RunRecord, atomic_write_text
 from evalsuite.strict_json import frame_json
 

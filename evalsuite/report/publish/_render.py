@@ -1,4 +1,4 @@
-"""Render the leaderboard's jinja2 templates (``evalsuite/publish/templates/*.j2``) to markdown.
+"""Render the leaderboard's jinja2 templates (``evalsuite/report/publish/templates/*.j2``) to markdown.
 
 Autoescaping is HTML's, so it is off; instead every dynamic string goes through
 the ``md`` filter (markdown escaping, tags as entities) or ``code`` (an inline
@@ -13,11 +13,11 @@ from typing import Any
 import jinja2
 
 from evalsuite.compare._format import code_span, escape_markdown
-from evalsuite.publish._collect import Leaderboard, RunSummary
+from evalsuite.report.publish._collect import Leaderboard, RunSummary
 from evalsuite.compare._paper import CITATION
 from evalsuite.compare._table import TREND
-from evalsuite.publish._tables import Table
-from evalsuite.publish._verdicts import task_paragraphs
+from evalsuite.report.publish._tables import Table
+from evalsuite.report.publish._verdicts import task_paragraphs
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 

@@ -16,7 +16,7 @@ from evalsuite.compare._display import deltas_frame
 from evalsuite.compare._family import RULER_GROUPS, is_ruler
 from evalsuite.compare._format import fmt_num, length_label
 from evalsuite.compare._tests import ScoreEstimate
-from evalsuite.publish._collect import Leaderboard, ruler_lengths
+from evalsuite.report.publish._collect import Leaderboard, ruler_lengths
 from evalsuite.compare._paper import PAPER_GATE_SCORES, PAPER_ROWS
 
 MISSING = "–"

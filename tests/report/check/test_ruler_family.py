@@ -8,7 +8,7 @@ import pytest
 
 from tests.compare.ruler_shapes import SYNTHETIC, add_unit, split_ruler
 from tests.conftest_records import copy_run, degrade
-from evalsuite.check import check
+from evalsuite.report.check import check
 from evalsuite.errors import RecordError
 
 B = 1000

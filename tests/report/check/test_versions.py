@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.check import main_check
+from evalsuite.report.check import main_check
 from tests.conftest_records import copy_run
 
 

@@ -9,14 +9,15 @@ import pytest
 from matplotlib.colors import to_hex
 
 from tests.conftest_records import BASE, GATED, ModelPlan, diagnostics_extra, write_run
-from evalsuite.publish._collect import gather
-from evalsuite.publish._plots import comparison_groups, diagnostics_plots_module
+from evalsuite.report.publish._collect import gather
+from evalsuite.diagnostics import plots as diagnostics_plots
+from evalsuite.report.publish._plots import comparison_groups
 
 
 @pytest.fixture(scope="module")
 def captured(monkeypatch_module) -> list:
     figures: list = []
-    plots = diagnostics_plots_module()
+    plots = diagnostics_plots
     monkeypatch_module.setattr(plots, "_save", lambda fig, path: figures.append(fig) or Path(path))
     return figures
 
@@ -28,7 +29,7 @@ def monkeypatch_module():
 
 
 def test_variant_colours_and_groups(captured: list) -> None:
-    plots = diagnostics_plots_module()
+    plots = diagnostics_plots
     results = {"b1": diagnostics_extra(ModelPlan("b1", seed=1)),
                "b1-elementwise": diagnostics_extra(ModelPlan("b1-elementwise", gate="elementwise", seed=2)),
                "b2": diagnostics_extra(ModelPlan("b2", seed=3)),
@@ -50,6 +51,6 @@ def test_comparison_groups_and_forest_plot(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path, [BASE, GATED, headwise])
     lb = gather([run_dir], n_resamples=200, seed=0, correction="holm")
     assert comparison_groups(lb) == [["base", "gated", "headwise"]]
-    from evalsuite.publish._plots import _forest_plot
+    from evalsuite.report.publish._plots import _forest_plot
     out = _forest_plot(lb, tmp_path / "forest.png")
     assert out is not None and out.read_bytes()[:4] == b"\x89PNG"

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest_records import BASE, GATED, ModelPlan, copy_run, write_run
-from evalsuite.publish import main_publish, publish
+from evalsuite.report.publish import main_publish, publish
 from evalsuite.records import load_run
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "LEADERBOARD.md"

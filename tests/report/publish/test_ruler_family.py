@@ -10,7 +10,7 @@ import pytest
 
 from tests.compare.ruler_shapes import SYNTHETIC, add_unit, fail_unit, split_ruler
 from tests.conftest_records import BASE, GATED, write_run
-from evalsuite.publish import publish
+from evalsuite.report.publish import publish
 
 B = 300
 SINGLE = {"ruler_es_niah_single_1": ["ruler_es_niah_single_1"],

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.compare.ruler_shapes import _replace_manifest_entry
 from tests.conftest_records import BASE, GATED, write_run
-from evalsuite.publish import publish
+from evalsuite.report.publish import publish
 from evalsuite.records import read_unit, write_unit
 
 
