@@ -12,8 +12,7 @@ are the functions whatever was imported before.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from evalsuite import lazy
 
 __version__ = "0.1.0"
 
@@ -43,12 +42,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'evalsuite' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)

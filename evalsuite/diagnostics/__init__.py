@@ -13,8 +13,7 @@ only) to draw a published run's curves without ever touching a model.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from evalsuite import lazy
 
 _EXPORTS = {
     "DiagnosticsResult": "evalsuite.diagnostics.result",
@@ -29,8 +28,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'evalsuite.diagnostics' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)
