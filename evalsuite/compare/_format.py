@@ -68,8 +68,3 @@ def fmt_num(value: float | None, digits: int, *, signed: bool = False) -> str:
         return "–"
     text = f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
     return "+0." + "0" * digits if signed and text == "-0." + "0" * digits else text
-
-
-def length_label(length: int) -> str:
-    """RULER lengths as the paper writes them: 4096 -> ``4K``, 131072 -> ``128K``."""
-    return f"{length // 1024}K" if length % 1024 == 0 else str(length)

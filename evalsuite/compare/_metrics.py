@@ -1,6 +1,7 @@
 """Which metrics a unit task yields, and the per-item arrays each metric's test needs.
 
-One place maps records to statistics for ``compare``, ``publish`` and ``check``:
+One place maps records to statistics for ``compare``, ``publish`` and ``check``; the metrics are the ones
+each family declares (``METRICS`` in :mod:`evalsuite.families`), plus the accuracies' companions:
 
 * ``log_ppl`` (es_wikitext: loglik, n_tokens or n_words): paired bootstrap of the
   log-PPL ratio of sums and a document sign-flip test; per token when both
@@ -31,52 +32,26 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from evalsuite.compare._choices import (argmax_correct, choice_scores, companion, gold_index,
                                        gold_shift_for_accuracy)
 from evalsuite.compare._family import FAMILIES, RULER, task_family
-from evalsuite.compare._format import length_label
 from evalsuite.compare._join import PairedItems, pair_units
-from evalsuite.families.mmlu import CATEGORIES, category_of
 from evalsuite.compare._paper import PAPER_DELTAS
 from evalsuite.errors import RecordError
+from evalsuite.families import hellaswag, mmlu, wikitext
+from evalsuite.families.family import MetricSpec
+from evalsuite.families.mmlu import CATEGORIES, category_of
+from evalsuite.families.ruler.family import metric_spec as ruler_spec
 from evalsuite.records import UnitRecord
 
-Kind = Literal["binary", "mean", "log_ppl", "score"]
-_CATEGORY_LABEL = {"stem": "STEM", "humanities": "humanities", "social_sciences": "social sciences",
-                   "other": "other"}
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """A comparable metric: its key (used in ``--margin``), label, source unit task and test shape."""
-
-    key: str
-    label: str
-    unit_task: str
-    kind: Kind
-    higher_is_better: bool
-    family: str  # wikitext | mmlu | hellaswag | ruler
-    headline: bool  # part of the default regression gate
-    order: float  # position in tables
-    companion_of: str | None = None  # the accuracy a p(gold) row accompanies
-
-
-def ruler_spec(length: int) -> MetricSpec:
-    return MetricSpec(f"ruler_{length}", f"RULER {length_label(length)}", RULER, "mean", True, "ruler",
-                      True, 100 + length / 1e7)
-
-
+# Every family's declared metrics, in table order; the p(gold) companions are compare's own.
 _FIXED = (
-    MetricSpec("log_ppl", "WikiText log-PPL", "es_wikitext", "log_ppl", False, "wikitext", True, 0),
-    MetricSpec("mmlu_acc", "MMLU acc", "es_mmlu", "binary", True, "mmlu", True, 10),
-    *(MetricSpec(f"mmlu_acc_{c}", f"MMLU {_CATEGORY_LABEL[c]} acc", "es_mmlu", "binary", True, "mmlu", False,
-                 11 + i) for i, c in enumerate(CATEGORIES)),
-    MetricSpec("hellaswag_acc", "HellaSwag acc", "es_hellaswag", "binary", True, "hellaswag", True, 20),
-    MetricSpec("hellaswag_acc_norm", "HellaSwag acc_norm", "es_hellaswag", "binary", True, "hellaswag", True, 21),
+    *wikitext.METRICS,
+    *mmlu.METRICS,
+    *hellaswag.METRICS,
     MetricSpec("mmlu_pgold", "MMLU p(gold)", "es_mmlu", "score", True, "mmlu", False, 10.5, "mmlu_acc"),
     MetricSpec("hellaswag_pgold", "HellaSwag p(gold)", "es_hellaswag", "score", True, "hellaswag", False, 20.5,
                "hellaswag_acc"),

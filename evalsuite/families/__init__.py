@@ -8,11 +8,13 @@ The one place to read to add a family. A family is
 2. a module here — :mod:`~evalsuite.families.wikitext`, :mod:`~evalsuite.families.mmlu`,
    :mod:`~evalsuite.families.hellaswag`, the package :mod:`~evalsuite.families.ruler` — holding its
    :class:`~evalsuite.families.family.Family` (``FAMILY``: its name, task folder, the data files it reads,
-   its headline metric), its readers of the original release files, and whatever lists it owns (MMLU's
-   subjects, RULER's generator);
+   its headline metric), its comparable metrics (``METRICS``, :class:`~evalsuite.families.family.MetricSpec`:
+   key, label, test shape, whether the default gate uses it; RULER names its metrics by length, so it has
+   ``metric_spec(length)``), its readers of the original release files,
+   and whatever lists it owns (MMLU's subjects, RULER's generator);
 3. its entry in :data:`FAMILIES` below;
-4. its comparable metrics (``MetricSpec``) and how paired records become their per-item arrays, in
-   :mod:`evalsuite.compare` (the metrics module dispatches on the family).
+4. how its paired records become per-item arrays for those metrics: one branch of
+   ``paired_metrics`` in :mod:`evalsuite.compare` (the statistics, not the family, decide the test).
 
 Task names carry evalsuite's marker: ``es_`` (``es_mmlu``) or ``_es`` (``ruler_es``) means *evalsuite's
 variant of the stock lm-eval task* — the same prompts and metrics, reading local release files, with

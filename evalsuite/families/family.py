@@ -4,7 +4,8 @@ A family is what a suite names as a task (``es_mmlu``) together with its
 subtasks (``es_mmlu_anatomy``): its lm-eval YAML lives in ``tasks/<task_dir>/``,
 it reads some files below a local data folder (their sha256 pins a result to
 its data), and one of its lm-eval metrics is the number a reader looks for
-first. The family modules beside this one fill it in; stages read it from
+first; :class:`MetricSpec` declares each of its comparable metrics. The family modules beside this one
+fill them in; stages read it from
 :data:`evalsuite.families.FAMILIES` instead of keeping their own tables.
 """
 
@@ -12,6 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+# How a metric is tested (evalsuite.compare.metrics): exact McNemar on 0/1 items, the paired mean of a
+# score, the log-PPL ratio of sums, or a continuous per-item score (an accuracy's companion).
+Kind = Literal["binary", "mean", "log_ppl", "score"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,24 @@ class Family:
         Families whose subtasks read only part of the data (an MMLU subject, a RULER QA task) override this.
         """
         return {str(f.relative_to(data_dir)): f for rel in self.data_files for f in files_below(data_dir, rel)}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A comparable metric: its key (used in ``--margin``), label, source unit task and test shape.
+
+    A family declares its own (``METRICS`` in its module); ``evalsuite.compare.metrics`` maps paired
+    records to each metric's per-item arrays and adds each accuracy's continuous companion row."""
+
+    key: str
+    label: str
+    unit_task: str
+    kind: Kind
+    higher_is_better: bool
+    family: str  # wikitext | mmlu | hellaswag | ruler
+    headline: bool  # part of the default regression gate
+    order: float  # position in tables
+    companion_of: str | None = None  # the accuracy a p(gold) row accompanies
 
 
 def files_below(data_dir: Path, rel: str) -> list[Path]:

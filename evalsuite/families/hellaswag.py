@@ -15,11 +15,16 @@ from typing import Any
 
 from evalsuite import strict_json
 from evalsuite.errors import DataError
-from evalsuite.families.family import Family
+from evalsuite.families.family import Family, MetricSpec
 
 FAMILY = Family(name="es_hellaswag", key="hellaswag", task_dir="hellaswag_es",
                 data_files=("hellaswag/hellaswag_val.jsonl", "hellaswag/hellaswag_train.jsonl"),
                 headline="acc_norm")
+# Exact McNemar per accuracy (clustered by activity source when the records carry the clusters).
+METRICS = (
+    MetricSpec("hellaswag_acc", "HellaSwag acc", FAMILY.name, "binary", True, FAMILY.key, True, 20),
+    MetricSpec("hellaswag_acc_norm", "HellaSwag acc_norm", FAMILY.name, "binary", True, FAMILY.key, True, 21),
+)
 
 _HELLASWAG_FIELDS = ("ind", "activity_label", "ctx_a", "ctx_b", "ctx", "endings", "label", "split")
 

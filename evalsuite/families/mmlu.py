@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import DataError
-from evalsuite.families.family import Family, files_below
+from evalsuite.families.family import Family, MetricSpec, files_below
 from evalsuite.paths import resolve_data_dir
 
 CATEGORIES = ("stem", "humanities", "social_sciences", "other")  # lm-eval's MMLU groups, in table order
@@ -107,6 +107,15 @@ class _MmluFamily(Family):
 
 FAMILY = _MmluFamily(name="es_mmlu", key="mmlu", task_dir="mmlu_es", data_files=("mmlu/dev", "mmlu/test"),
                      headline="acc")
+
+_CATEGORY_LABEL = {"stem": "STEM", "humanities": "humanities", "social_sciences": "social sciences",
+                   "other": "other"}
+# Exact McNemar, the CI stratified by subject; the categories are not part of the default gate.
+METRICS = (
+    MetricSpec("mmlu_acc", "MMLU acc", FAMILY.name, "binary", True, FAMILY.key, True, 10),
+    *(MetricSpec(f"mmlu_acc_{c}", f"MMLU {_CATEGORY_LABEL[c]} acc", FAMILY.name, "binary", True, FAMILY.key, False,
+                 11 + i) for i, c in enumerate(CATEGORIES)),
+)
 
 _LETTERS = "ABCD"
 

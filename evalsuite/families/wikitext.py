@@ -13,10 +13,12 @@ import re
 from pathlib import Path
 
 from evalsuite.errors import DataError
-from evalsuite.families.family import Family
+from evalsuite.families.family import Family, MetricSpec
 
 FAMILY = Family(name="es_wikitext", key="wikitext", task_dir="wikitext_es",
                 data_files=("wikitext/wikitext-2-raw/wiki.test.raw",), headline="token_perplexity")
+# Compared as the log of the perplexity ratio (paired bootstrap of the ratio of sums, sign-flip p-value).
+METRICS = (MetricSpec("log_ppl", "WikiText log-PPL", FAMILY.name, "log_ppl", False, FAMILY.key, True, 0),)
 
 # A level-1 heading of WikiText: " = Title = " (and not " = = Section = = ").
 _HEADING = re.compile(r"^ = [^=].* = $")

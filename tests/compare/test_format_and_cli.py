@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evalsuite.compare import escape_markdown, main_compare
-from evalsuite.compare._format import code_span, fmt_num, fmt_p, length_label, stars
+from evalsuite.compare._format import code_span, fmt_num, fmt_p, stars
 from evalsuite.compare._metrics import known_metric_pattern, metric_spec
 
 
@@ -30,7 +30,6 @@ def test_number_formats() -> None:
     assert fmt_p(0.01234) == "0.012" and fmt_p(0.0000123) == "1.2e-05" and fmt_p(None) == "–"
     assert fmt_num(-0.00001, 2, signed=True) == "+0.00" and fmt_num(1.5, 1, signed=True) == "+1.5"
     assert [stars(p) for p in (0.2, 0.04, 0.009, 0.0009, None)] == ["", "*", "**", "***", ""]
-    assert length_label(131072) == "128K" and length_label(5000) == "5000"
 
 
 def test_metric_registry() -> None:

@@ -52,3 +52,17 @@ def test_files_read_per_task(data_dir: Path, tmp_path_factory, monkeypatch) -> N
     cached.write_text("{}")
     assert files_read("ruler_es_qa_hotpot", data_dir)["cache:hotpotqa/hotpot_dev_distractor_v1.json"] == cached
     assert files_read("diagnostics", data_dir) == {}
+
+
+def test_each_family_declares_its_metrics() -> None:
+    from evalsuite.families import hellaswag, mmlu, wikitext
+    from evalsuite.families.ruler.family import length_label, metric_spec
+
+    for module in (wikitext, mmlu, hellaswag):
+        assert module.METRICS and {(m.unit_task, m.family) for m in module.METRICS} == {
+            (module.FAMILY.name, module.FAMILY.key)}
+        assert any(m.headline for m in module.METRICS)
+    assert [m.key for m in mmlu.METRICS] == ["mmlu_acc", "mmlu_acc_stem", "mmlu_acc_humanities",
+                                             "mmlu_acc_social_sciences", "mmlu_acc_other"]
+    assert metric_spec(65536).label == "RULER 64K" and metric_spec(65536).unit_task == "ruler_es"
+    assert length_label(131072) == "128K" and length_label(5000) == "5000"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalsuite.families.family import Family, files_below
+from evalsuite.families.family import Family, MetricSpec, files_below
 from evalsuite.families.ruler.generate import ESSAY_FILE, QA_FILES
 
 RULER = "ruler_es"
@@ -43,3 +43,15 @@ class _RulerFamily(Family):
 
 FAMILY = _RulerFamily(name=RULER, key="ruler", task_dir="ruler_es",
                       data_files=(str(ESSAY_FILE), *(str(p) for p in QA_FILES.values())), headline=None)
+
+
+def length_label(length: int) -> str:
+    """RULER lengths as the paper writes them: 4096 -> ``4K``, 131072 -> ``128K``."""
+    return f"{length // 1024}K" if length % 1024 == 0 else str(length)
+
+
+def metric_spec(length: int) -> MetricSpec:
+    """``ruler_<length>``: the mean over the tasks that ran at that length (paired bootstrap, sign-flip test,
+    stratified by task). RULER's metrics are named by length, so they are made on demand."""
+    return MetricSpec(f"ruler_{length}", f"RULER {length_label(length)}", RULER, "mean", True, FAMILY.key,
+                      True, 100 + length / 1e7)
