@@ -57,7 +57,7 @@ class MetricSpec:
     family: str  # wikitext | mmlu | hellaswag | ruler
     headline: bool  # part of the default regression gate
     order: float  # position in tables
-    companion_of: str | None = None  # the accuracy a p(gold) row accompanies
+    companion_of: str | None = None  # the accuracy a companion row (p(gold) or margin) accompanies
 
 
 def files_below(data_dir: Path, rel: str) -> list[Path]:
