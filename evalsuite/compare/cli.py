@@ -1,4 +1,8 @@
-"""``evalsuite compare RUN... [--baseline cand=base] [--correction holm|bh] [--format text|csv|json|markdown]``."""
+"""``evalsuite compare RUN... [--baseline cand=base] [--correction holm|bh] [--format text|csv|json|markdown]``.
+
+:func:`parse_args` and :func:`parse_pairs` are shared: ``evalsuite publish`` and
+``evalsuite check`` take the same run, baseline and correction options.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from evalsuite.compare._display import deltas_frame
-from evalsuite.compare._format import escape_markdown
-from evalsuite.compare._table import ComparisonTable, as_runs, compare_runs
+from evalsuite.compare.display import deltas_frame
+from evalsuite.compare.format import escape_markdown
+from evalsuite.compare.table import ComparisonTable, as_runs, compare_runs
 from evalsuite.errors import EvalsuiteError, SpecError
 from evalsuite.records import atomic_write_text, load_run
 from evalsuite.strict_json import frame_json

@@ -12,9 +12,9 @@ import math
 
 import pandas as pd
 
-from evalsuite.compare._choices import ESTIMAND, is_margin
-from evalsuite.compare._format import fmt_num, fmt_p
-from evalsuite.compare._table import ComparisonRow, ComparisonTable
+from evalsuite.compare.choices import ESTIMAND, is_margin
+from evalsuite.compare.format import fmt_num, fmt_p
+from evalsuite.compare.table import ComparisonRow, ComparisonTable
 
 
 def value_text(row: ComparisonRow, value: float) -> str:

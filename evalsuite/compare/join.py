@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from evalsuite.compare._family import is_ruler
+from evalsuite.compare.family import is_ruler
 from evalsuite.errors import NonFiniteRecordError, RecordError
 from evalsuite.records import SampleRecord, UnitRecord
 

@@ -12,13 +12,13 @@ each family declares (``METRICS`` in :mod:`evalsuite.families`), plus the accura
 * ``hellaswag_acc``, ``hellaswag_acc_norm`` (es_hellaswag): exact McNemar, or with the records'
   clusters (items of one activity source) the clustered McNemar of :mod:`evalsuite.stats.clustered`;
 * ``mmlu_pgold``, ``hellaswag_margin``, ``hellaswag_pgold_norm``: the continuous companion of each
-  accuracy (:mod:`evalsuite.compare._choices`: p(gold) among the choices, or the gold-vs-best-distractor
+  accuracy (:mod:`evalsuite.compare.choices`: p(gold) among the choices, or the gold-vs-best-distractor
   log-likelihood margin for HellaSwag's raw acc, as ``results/stats/power.md`` chose) with the accuracy's
   normalisation, strata and clusters: paired sign-flip test and bootstrap CI over clusters. A
   different estimand from the accuracy, shown beside it, never instead of it;
 * ``ruler_<length>`` (the RULER family: the group ``ruler_es``, the group
   ``ruler_es_synthetic`` or single ``ruler_es_*`` tasks, see
-  :mod:`evalsuite.compare._family`; the score named by the length, a fraction):
+  :mod:`evalsuite.compare.family`; the score named by the length, a fraction):
   paired bootstrap CI and sign-flip test of the mean, stratified by task.
 
 RULER's per-length value is the unweighted mean over its tasks of each task's
@@ -36,12 +36,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalsuite.compare._choices import (COMPANION_FOR, Companion, argmax_correct, choice_scores, companion,
+from evalsuite.compare.choices import (COMPANION_FOR, Companion, argmax_correct, choice_scores, companion,
                                        gold_index, gold_shift_for_accuracy)
-from evalsuite.compare._clusters import recover_clusters
-from evalsuite.compare._family import FAMILIES, RULER, task_family
-from evalsuite.compare._join import PairedItems, pair_units
-from evalsuite.compare._paper import PAPER_DELTAS
+from evalsuite.compare.clusters import recover_clusters
+from evalsuite.compare.family import FAMILIES, RULER, task_family
+from evalsuite.compare.join import PairedItems, pair_units
+from evalsuite.compare.paper import PAPER_DELTAS
 from evalsuite.errors import RecordError
 from evalsuite.families import hellaswag, mmlu, wikitext
 from evalsuite.families.family import MetricSpec
@@ -70,7 +70,7 @@ COMPANIONS: dict[str, tuple[str, bool, Companion]] = {
     for spec in _COMPANION_SPECS if (acc := spec.companion_of) is not None}
 FIXED_METRICS: dict[str, MetricSpec] = {m.key: m for m in (*_FIXED, *_COMPANION_SPECS)}
 _RULER_KEY = re.compile(r"ruler_(\d+)")
-UNIT_TASKS = FAMILIES  # the metric families; a family's units: evalsuite.compare._family
+UNIT_TASKS = FAMILIES  # the metric families; a family's units: evalsuite.compare.family
 
 
 def metric_spec(key: str) -> MetricSpec | None:
@@ -141,7 +141,7 @@ def _binary(paired: PairedItems, spec: MetricSpec, score: str, mask: np.ndarray 
 
 def _clusters(paired: PairedItems) -> np.ndarray | None:
     """The items' cluster labels when every item of both records has one; for records that predate them,
-    recovered from the items' data and verified by doc hash (:mod:`evalsuite.compare._clusters`)."""
+    recovered from the items' data and verified by doc hash (:mod:`evalsuite.compare.clusters`)."""
     ref, cand = paired.field("cluster")
     if all(c is None for c in ref) and all(c is None for c in cand):
         recovered = recover_clusters(task_family(paired.task), paired.items["doc_id"].tolist(),

@@ -21,11 +21,11 @@ from typing import Literal
 import pandas as pd
 
 from evalsuite import stats
-from evalsuite.compare._format import stars
-from evalsuite.compare._family import family_tasks, merge_units
-from evalsuite.compare._join import pair_units
-from evalsuite.compare._metrics import UNIT_TASKS, MetricArrays, paired_metrics
-from evalsuite.compare._tests import RNGLike, paired_test, point_values, power_at, row_rng, seed_of
+from evalsuite.compare.format import stars
+from evalsuite.compare.family import family_tasks, merge_units
+from evalsuite.compare.join import pair_units
+from evalsuite.compare.metrics import UNIT_TASKS, MetricArrays, paired_metrics
+from evalsuite.compare.tests import RNGLike, paired_test, point_values, power_at, row_rng, seed_of
 from evalsuite.errors import RecordError, SpecError
 from evalsuite.records import RunRecord, UnitRecord, load_run
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalsuite import stats
-from evalsuite.compare._metrics import MetricArrays
+from evalsuite.compare.metrics import MetricArrays
 
 RNGLike = np.random.Generator | np.random.SeedSequence | int | None
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.compare._clusters import recover_clusters
-from evalsuite.compare._join import pair_units
-from evalsuite.compare._metrics import paired_metrics
+from evalsuite.compare.clusters import recover_clusters
+from evalsuite.compare.join import pair_units
+from evalsuite.compare.metrics import paired_metrics
 from evalsuite.paths import data_dir_from
 from evalsuite.records import load_run
 

@@ -15,9 +15,9 @@ from evalsuite import stats
 from evalsuite.report.check import check
 from evalsuite.compare import compare_runs
 from evalsuite.report.check._summary import summary_markdown
-from evalsuite.compare._choices import gold_shift_for_accuracy
-from evalsuite.compare._display import metric_text
-from evalsuite.compare._tests import row_rng
+from evalsuite.compare.choices import gold_shift_for_accuracy
+from evalsuite.compare.display import metric_text
+from evalsuite.compare.tests import row_rng
 from evalsuite.records import UnitRecord, load_run
 
 B = 400

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from evalsuite.compare import escape_markdown, main_compare
-from evalsuite.compare._format import code_span, fmt_num, fmt_p, stars
-from evalsuite.compare._metrics import known_metric_pattern, metric_spec
+from evalsuite.compare.format import code_span, fmt_num, fmt_p, stars
+from evalsuite.compare.metrics import known_metric_pattern, metric_spec
 
 
 def test_hostile_name_is_inert_markdown() -> None:

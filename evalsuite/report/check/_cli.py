@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from evalsuite.report.check._gate import DEFAULT_MARGINS, SIGNALS, check
-from evalsuite.compare._cli import parse_args, parse_pairs
+from evalsuite.compare.cli import parse_args, parse_pairs
 from evalsuite.errors import EvalsuiteError
 from evalsuite.records import atomic_write_text
 

@@ -21,7 +21,7 @@ Default margins (:data:`DEFAULT_MARGINS`), in each metric's natural units:
 
 ``signal="companion"`` (``--signal companion``; ``pgold``, its first name, is
 kept as an alias) gates each accuracy's continuous companion — the one the
-leaderboard shows, :data:`evalsuite.compare._choices.COMPANION_FOR` — instead
+leaderboard shows, :data:`evalsuite.compare.choices.COMPANION_FOR` — instead
 of the accuracy (the shifted sign-flip test, with its own margin, e.g.
 ``--margin hellaswag_margin=0.2``); the default stays the accuracy.
 
@@ -49,10 +49,10 @@ import numpy as np
 import pandas as pd
 
 from evalsuite import stats
-from evalsuite.compare._choices import is_margin
-from evalsuite.compare._family import family_records, merge_units, task_family
-from evalsuite.compare._join import pair_units
-from evalsuite.compare._metrics import (
+from evalsuite.compare.choices import is_margin
+from evalsuite.compare.family import family_records, merge_units, task_family
+from evalsuite.compare.join import pair_units
+from evalsuite.compare.metrics import (
     COMPANIONS,
     UNIT_TASKS,
     MetricArrays,
@@ -60,7 +60,7 @@ from evalsuite.compare._metrics import (
     known_metrics_help,
     paired_metrics,
 )
-from evalsuite.compare._tests import point_values, row_rng, seed_of, worse_by_margin
+from evalsuite.compare.tests import point_values, row_rng, seed_of, worse_by_margin
 from evalsuite.errors import RecordError, SpecError
 from evalsuite.records import RunRecord, UnitRecord, load_run
 from evalsuite.report.check._versions import version_notes

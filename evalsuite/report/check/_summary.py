@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from evalsuite.compare._choices import is_margin
-from evalsuite.compare._format import code_span, escape_markdown, fmt_num, fmt_p
+from evalsuite.compare.choices import is_margin
+from evalsuite.compare.format import code_span, escape_markdown, fmt_num, fmt_p
 
 if TYPE_CHECKING:
     from evalsuite.report.check._gate import CheckResult, CheckRow

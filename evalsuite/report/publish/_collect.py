@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalsuite.compare._family import (RULER, family_records, is_ruler, is_ruler_group, merge_units, not_run_of,
+from evalsuite.compare.family import (RULER, family_records, is_ruler, is_ruler_group, merge_units, not_run_of,
                                       task_family)
-from evalsuite.compare._metrics import UNIT_TASKS, ruler_task_means, single_metrics
-from evalsuite.compare._table import ComparisonTable, as_runs, collect_models, compare_runs
-from evalsuite.compare._tests import ScoreEstimate, row_rng, score_estimate
+from evalsuite.compare.metrics import UNIT_TASKS, ruler_task_means, single_metrics
+from evalsuite.compare.table import ComparisonTable, as_runs, collect_models, compare_runs
+from evalsuite.compare.tests import ScoreEstimate, row_rng, score_estimate
 from evalsuite.errors import RecordError
 from evalsuite.records import RunRecord, UnitRecord
 

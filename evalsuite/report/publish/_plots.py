@@ -16,8 +16,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from evalsuite.compare._choices import is_margin
-from evalsuite.compare._table import ComparisonRow
+from evalsuite.compare.choices import is_margin
+from evalsuite.compare.table import ComparisonRow
 from evalsuite.diagnostics import plots as diagnostics_plots
 from evalsuite.families.ruler.family import length_label
 from evalsuite.report.publish._collect import Leaderboard, ruler_lengths

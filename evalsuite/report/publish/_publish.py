@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from evalsuite.compare._cli import parse_args
+from evalsuite.compare.cli import parse_args
 from evalsuite.errors import EvalsuiteError, SpecError
 from evalsuite.report.publish._collect import gather
 from evalsuite.report.publish._plots import write_plots

@@ -12,10 +12,10 @@ from typing import Any
 
 import jinja2
 
-from evalsuite.compare._format import code_span, escape_markdown
+from evalsuite.compare.format import code_span, escape_markdown
 from evalsuite.report.publish._collect import Leaderboard, RunSummary
-from evalsuite.compare._paper import CITATION
-from evalsuite.compare._table import TREND
+from evalsuite.compare.paper import CITATION
+from evalsuite.compare.table import TREND
 from evalsuite.report.publish._tables import Table
 from evalsuite.report.publish._verdicts import task_paragraphs
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from evalsuite.compare._display import deltas_frame
-from evalsuite.compare._family import RULER_GROUPS, is_ruler
-from evalsuite.compare._format import fmt_num
-from evalsuite.compare._paper import PAPER_GATE_SCORES, PAPER_ROWS
-from evalsuite.compare._tests import ScoreEstimate
+from evalsuite.compare.display import deltas_frame
+from evalsuite.compare.family import RULER_GROUPS, is_ruler
+from evalsuite.compare.format import fmt_num
+from evalsuite.compare.paper import PAPER_GATE_SCORES, PAPER_ROWS
+from evalsuite.compare.tests import ScoreEstimate
 from evalsuite.families.ruler.family import length_label
 from evalsuite.report.publish._collect import Leaderboard, ruler_lengths
 

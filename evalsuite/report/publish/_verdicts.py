@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from evalsuite.compare._choices import is_margin
-from evalsuite.compare._display import delta_text
-from evalsuite.compare._table import TREND, ComparisonRow, ComparisonTable
+from evalsuite.compare.choices import is_margin
+from evalsuite.compare.display import delta_text
+from evalsuite.compare.table import TREND, ComparisonRow, ComparisonTable
 
 _TITLES = {"wikitext": "WikiText perplexity", "mmlu": "MMLU", "hellaswag": "HellaSwag", "ruler": "RULER"}
 

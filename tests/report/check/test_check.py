@@ -10,7 +10,7 @@ import pytest
 from tests.conftest_records import BASE, ModelPlan, copy_run, degrade, reprompt, write_run
 from evalsuite import stats
 from evalsuite.report.check import DEFAULT_MARGINS, check, main_check, parse_margins
-from evalsuite.compare._tests import row_rng
+from evalsuite.compare.tests import row_rng
 from evalsuite.errors import RecordError, SpecError
 from evalsuite.records import load_run
 
