@@ -3,17 +3,21 @@
 The public surface is the verbs of the pipeline (load a model, run a suite,
 compare, publish, check) and the spec/record/result types. Names are imported
 lazily so ``evalsuite --help`` does not pay for torch and transformers.
+
+No exported name is also a subpackage (``tests/test_public_api.py``): importing
+``evalsuite.report.publish`` sets the attribute ``evalsuite.report``, never
+``evalsuite.publish``, so ``evalsuite.publish(...)`` and ``evalsuite.check(...)``
+are the functions whatever was imported before.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from evalsuite import lazy
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    # spec → models → run → records → compare → publish / check
+    # spec → models → run → records → compare → report (publish / check)
     "load_suite": "evalsuite.spec",
     "SuiteSpec": "evalsuite.spec",
     "ModelSpec": "evalsuite.spec",
@@ -30,16 +34,12 @@ _EXPORTS = {
     "MetricRecord": "evalsuite.records",
     "diagnose": "evalsuite.diagnostics",
     "compare_runs": "evalsuite.compare",
-    "publish": "evalsuite.publish",
-    "check": "evalsuite.check",
+    "publish": "evalsuite.report.publish",
+    "check": "evalsuite.report.check",
     "EvalsuiteError": "evalsuite.errors",
     "tasks_dir": "evalsuite.packaged",
 }
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'evalsuite' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)

@@ -52,7 +52,7 @@ def _cmd_run(argv: list[str]) -> int:
     ok = print_summary(run_dir)
     if not a.no_publish:
         try:
-            from evalsuite.publish import publish
+            from evalsuite.report.publish import publish
         except ImportError:
             publish = None  # type: ignore[assignment]
         if publish is not None:
@@ -87,10 +87,10 @@ def _delegate(module: str, func: str) -> Callable[[list[str]], int]:
 COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "run": (_cmd_run, "run or resume a suite file"),
     "compare": (_delegate("evalsuite.compare", "main_compare"), "paired tests between models of run(s)"),
-    "publish": (_delegate("evalsuite.publish", "main_publish"), "write LEADERBOARD.md (+CSV, JSON, PNG) from runs"),
-    "check": (_delegate("evalsuite.check", "main_check"), "CI regression gate: exit 1 if a metric got worse"),
+    "publish": (_delegate("evalsuite.report.publish", "main_publish"), "write LEADERBOARD.md (+CSV, JSON, PNG) from runs"),
+    "check": (_delegate("evalsuite.report.check", "main_check"), "CI regression gate: exit 1 if a metric got worse"),
     "diagnose": (_delegate("evalsuite.diagnostics.cli", "main_diagnose"), "attention sink / activation / gate stats"),
-    "ruler": (_delegate("evalsuite.ruler.cli", "main"), "RULER data: `evalsuite ruler generate ...`"),
+    "ruler": (_delegate("evalsuite.families.ruler.cli", "main"), "RULER data: `evalsuite ruler generate ...`"),
     "parity": (_cmd_parity, "per-sample check against stock lm-eval's hf backend"),
     "lm-eval": (_delegate("evalsuite.run.lmeval_cli", "main_lm_eval"),
                 "lm-eval's own CLI with --model evalsuite and our tasks registered"),

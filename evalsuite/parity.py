@@ -126,7 +126,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--tolerance", type=float, default=1e-4)
     p.add_argument("--out", help="write the figures as JSON here")
     a = p.parse_args(argv)
-    from evalsuite.data.locate import data_dir_from
+    from evalsuite.paths import data_dir_from
     from evalsuite.errors import SpecError
     from evalsuite.models.loader import ModelSource, load, smollm2_gguf
 

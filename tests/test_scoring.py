@@ -165,7 +165,8 @@ def _stock_pairs(tokenizer, pairs):
 
 
 def _real_pairs(data_dir):
-    from evalsuite.data import read_hellaswag, read_mmlu
+    from evalsuite.families.hellaswag import read_hellaswag
+    from evalsuite.families.mmlu import read_mmlu
 
     def fmt(r):
         c = r["choices"]

@@ -38,7 +38,7 @@ SYNTHETIC_TASKS = ("niah_single_1", "niah_single_2", "niah_single_3", "niah_mult
 def ruler_samples(tokenizer: Any, data_dir: Path, length: int, n: int, tasks: Sequence[str] = SYNTHETIC_TASKS,
                   seed: int = 1234) -> list[tuple[str, int, str]]:
     """``n`` samples (prompt, max_gen_toks, task) at ``length`` tokens, round-robin over ``tasks``."""
-    from evalsuite.ruler.generate import RulerDataPaths, generate
+    from evalsuite.families.ruler.generate import RulerDataPaths, generate
 
     paths = RulerDataPaths.from_dir(data_dir)
     per_task = -(-n // len(tasks))

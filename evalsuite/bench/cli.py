@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
     a = p.parse_args(argv)
     from evalsuite.bench.run import run_bench
     from evalsuite.bench.report import render
-    from evalsuite.data.locate import data_dir_from
+    from evalsuite.paths import data_dir_from
 
     cfg = preset(a.preset)
     if a.no_stock:

@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as sstats
 
-from evalsuite.compare._choices import choice_scores, companion, gold_index
-from evalsuite.compare._mmlu import SUBJECT_CATEGORY
+from evalsuite.compare.choices import choice_scores, companion, gold_index
+from evalsuite.families.mmlu import SUBJECT_CATEGORY
 from evalsuite.records import load_run
 from evalsuite.stats import mcnemar_exact_pvalue
 from evalsuite.stats._resample import signflip_pvalue
@@ -475,7 +475,7 @@ def choose_companions(rows: dict[tuple[str, str], dict[str, float]]) -> dict[str
 
 
 def choice_section(text: str) -> str:
-    """The markdown section that states the choice the table supports (``evalsuite.compare._choices``'s
+    """The markdown section that states the choice the table supports (``evalsuite.compare.choices``'s
     COMPANION_FOR must agree: tests/stats/test_power_choice.py)."""
     lines = [CHOICE_HEADING, "",
              "Per accuracy metric, the companion whose **lowest** power over the effect models that favour no "
@@ -504,8 +504,8 @@ def interaction_aa(run_dir: Path, reference: str, candidate: str, *, sims: int, 
     RULER scores, each item's pair swapped by a fair coin (the null "the same delta at every length" holds
     exactly; the real score distribution, mostly 0/1 and few items per length, is kept)."""
     from evalsuite import stats
-    from evalsuite.compare._join import pair_units
-    from evalsuite.compare._metrics import paired_metrics
+    from evalsuite.compare.join import pair_units
+    from evalsuite.compare.metrics import paired_metrics
 
     run = load_run(run_dir)
     unit = next(t for (m, t) in run.units if m == reference and "ruler" in t)

@@ -57,7 +57,7 @@ def _kernel_table(fn: Callable[[], Any], top: int = 12) -> dict[str, Any]:
 def _hellaswag_pairs(data: Path, n: int) -> list[tuple[str, str]]:
     import re
 
-    from evalsuite.data import read_hellaswag
+    from evalsuite.families.hellaswag import read_hellaswag
 
     def pre(text: str) -> str:  # tasks/hellaswag_es/utils.preprocess
         text = text.strip().replace(" [title]", ". ")
@@ -98,7 +98,8 @@ def scoring_profile(model, tok, data: Path) -> dict[str, Any]:
 def wikitext_attention(model, tok, data: Path) -> dict[str, Any]:
     from lm_eval import utils as lu
 
-    from evalsuite.data import read_wikitext_documents, resolve_data_dir
+    from evalsuite.families.wikitext import read_wikitext_documents
+    from evalsuite.paths import resolve_data_dir
     from evalsuite.scoring import ScoringConfig, score_requests
 
     docs = read_wikitext_documents(resolve_data_dir(data, "wikitext", "wikitext-2-raw", "wiki.test.raw"))

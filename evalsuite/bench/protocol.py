@@ -43,7 +43,7 @@ def paper_shape() -> ModelShape:
 def ruler_request_limits(tokenizer: Any, data_dir: Path, *, lengths: Sequence[int] = PAPER_LENGTHS,
                          samples: int = 100, shape: ModelShape | None = None) -> dict[str, Any]:
     """Per (task, length): the samples' prompt tokens and limit seconds; plus every request's limit."""
-    from evalsuite.ruler.generate import TASKS, NotRun, RulerDataPaths, generate
+    from evalsuite.families.ruler.generate import TASKS, NotRun, RulerDataPaths, generate
 
     shape = shape or paper_shape()
     paths = RulerDataPaths.from_dir(data_dir)

@@ -42,7 +42,8 @@ def quick_tasks(cfg: BenchConfig, gate: str, tok: Any, tokenizer_dir: Path, data
 
 
 def _diagnostics(cfg: BenchConfig, model: Any, tok: Any, data_dir: Path, device: torch.device) -> dict[str, Any]:
-    from evalsuite.data import read_wikitext_documents, resolve_data_dir
+    from evalsuite.families.wikitext import read_wikitext_documents
+    from evalsuite.paths import resolve_data_dir
     from evalsuite.diagnostics import diagnose
 
     docs = read_wikitext_documents(resolve_data_dir(data_dir, "wikitext", "wikitext-2-raw", "wiki.test.raw"))

@@ -100,7 +100,7 @@ def task_manager(data_dir: Path, **metadata: Any) -> Any:
 
 def ruler_prompt(tokenizer: Any, tokenizer_dir: Path, length: int, seed: int, data_dir: Path) -> tuple[str, int]:
     """One niah_single_1 sample sized to ``length`` tokens: (prompt, max_gen_toks)."""
-    from evalsuite.ruler.generate import RulerDataPaths, generate
+    from evalsuite.families.ruler.generate import RulerDataPaths, generate
 
     paths = RulerDataPaths.from_dir(data_dir)
     sample = generate("niah_single_1", tokenizer=tokenizer, length=length, n_samples=1, seed=seed,

@@ -3,26 +3,29 @@ max |hidden state|, and the sigmoid gate scores of gated models.
 
 ``diagnose`` runs a model over text windows without changing its attention
 implementation; ``run_diagnostics_unit`` is the suite runner's entry;
-:mod:`evalsuite.diagnostics.plots` draws the results (imported on demand:
-matplotlib is slow to import) and :mod:`evalsuite.diagnostics.cli` is
-``evalsuite diagnose``.
+:mod:`evalsuite.diagnostics.plots` draws the results and
+:mod:`evalsuite.diagnostics.cli` is ``evalsuite diagnose``.
+
+Names are imported lazily: the probe pulls in torch and transformers (about
+9 s), and the report stage imports :mod:`evalsuite.diagnostics.plots` (matplotlib
+only) to draw a published run's curves without ever touching a model.
 """
 
 from __future__ import annotations
 
-from evalsuite.diagnostics.attention import first_token_probs, project_qk
-from evalsuite.diagnostics.probe import diagnose, diagnose_windows
-from evalsuite.diagnostics.result import DiagnosticsResult, GateStats
-from evalsuite.diagnostics.unit import run_diagnostics_unit
-from evalsuite.diagnostics.windows import iter_windows
+from evalsuite import lazy
 
-__all__ = [
-    "DiagnosticsResult",
-    "GateStats",
-    "diagnose",
-    "diagnose_windows",
-    "first_token_probs",
-    "iter_windows",
-    "project_qk",
-    "run_diagnostics_unit",
-]
+_EXPORTS = {
+    "DiagnosticsResult": "evalsuite.diagnostics.result",
+    "GateStats": "evalsuite.diagnostics.result",
+    "diagnose": "evalsuite.diagnostics.probe",
+    "diagnose_windows": "evalsuite.diagnostics.probe",
+    "first_token_probs": "evalsuite.diagnostics.attention",
+    "iter_windows": "evalsuite.diagnostics.windows",
+    "project_qk": "evalsuite.diagnostics.attention",
+    "run_diagnostics_unit": "evalsuite.diagnostics.unit",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)

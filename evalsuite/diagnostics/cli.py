@@ -102,7 +102,7 @@ def main_diagnose(argv: list[str]) -> int:
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
         return int(exc.code or 0)
     try:
-        from evalsuite.data.locate import data_dir_from
+        from evalsuite.paths import data_dir_from
         from evalsuite.diagnostics.probe import diagnose
         from evalsuite.diagnostics.unit import diagnostic_texts
         from evalsuite.models.loader import load_model

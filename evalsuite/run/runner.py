@@ -215,8 +215,8 @@ def _on_cuda(lm: Any) -> bool:
 def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
     """Run (or resume) the suite; returns the run folder. Raises only for problems before any unit runs
     (and for I/O errors on the run folder itself)."""
-    from evalsuite.data.locate import data_dir_from
-    from evalsuite.data.miniature import miniature_data_dir
+    from evalsuite.paths import data_dir_from
+    from evalsuite.families.miniature import miniature_data_dir
 
     from evalsuite.distributed import distributed_run_hooks
 

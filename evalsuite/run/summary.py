@@ -7,11 +7,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from evalsuite.families import FAMILIES
 from evalsuite.records import load_run
 
-# The number a reader looks for first, per task family.
-HEADLINE = {"es_wikitext": "token_perplexity", "es_hellaswag": "acc_norm", "es_mmlu": "acc",
-            "diagnostics": "first_token_share_mean"}
+# The number a reader looks for first, per task family (RULER prints its per-length means).
+HEADLINE = {**{f.name: f.headline for f in FAMILIES if f.headline}, "diagnostics": "first_token_share_mean"}
 
 
 def print_summary(run_dir: Path) -> bool:

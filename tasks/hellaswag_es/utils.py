@@ -7,8 +7,9 @@ from typing import Any
 
 import datasets
 
-from evalsuite.data import data_dir_from, read_hellaswag, resolve_data_dir
+from evalsuite.families.hellaswag import read_hellaswag
 from evalsuite.fast.docs import RowCachedDataset
+from evalsuite.paths import data_dir_from, resolve_data_dir
 
 
 def load_hellaswag(data_dir: str | None = None, **_: Any) -> datasets.DatasetDict:

@@ -6,7 +6,8 @@ from typing import Any
 
 import datasets
 
-from evalsuite.data import data_dir_from, read_mmlu
+from evalsuite.families.mmlu import read_mmlu
+from evalsuite.paths import data_dir_from
 
 
 def load_mmlu(subject: str, data_dir: str | None = None, **_: Any) -> datasets.DatasetDict:

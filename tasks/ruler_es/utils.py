@@ -3,14 +3,14 @@
 Metadata read (TaskManager(metadata=...) or --metadata, merged with --model_args):
 ``tokenizer`` (or ``pretrained`` / ``model``), ``max_seq_lengths`` (list of ints),
 ``samples`` (default 100), ``seed`` (default 42), ``data_dir`` (default
-$EVALSUITE_DATA), ``verify`` ("full" or "spot"). See evalsuite/ruler/lmeval.py.
+$EVALSUITE_DATA), ``verify`` ("full" or "spot"). See evalsuite/families/ruler/lmeval.py.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from evalsuite.ruler.lmeval import dataset, process_results  # noqa: F401  (process_results: used by the YAML)
+from evalsuite.families.ruler.lmeval import dataset, process_results  # noqa: F401  (process_results: used by the YAML)
 
 
 def niah_single_1(**metadata: Any) -> Any:

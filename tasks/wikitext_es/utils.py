@@ -11,7 +11,8 @@ from typing import Any
 
 import datasets
 
-from evalsuite.data import data_dir_from, read_wikitext_documents, resolve_data_dir
+from evalsuite.families.wikitext import read_wikitext_documents
+from evalsuite.paths import data_dir_from, resolve_data_dir
 
 
 def load_wikitext(data_dir: str | None = None, **_: Any) -> datasets.DatasetDict:

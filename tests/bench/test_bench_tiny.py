@@ -12,7 +12,7 @@ from evalsuite.bench.flops import ModelShape, causal_keys, forward_flops, genera
 @pytest.fixture(scope="module")
 def record(tmp_path_factory):
     from evalsuite.bench.cli import main
-    from evalsuite.data.miniature import write_miniature
+    from evalsuite.families.miniature import write_miniature
 
     data = write_miniature(tmp_path_factory.mktemp("mini-data"))
     out = tmp_path_factory.mktemp("bench")

@@ -21,7 +21,7 @@ def test_variant_lm_sets_the_scoring_field(tiny_folder):
 
 def test_check_on_off_on_without_stock(tmp_path):
     from evalsuite.bench.cli import main
-    from evalsuite.data.miniature import write_miniature
+    from evalsuite.families.miniature import write_miniature
 
     data = write_miniature(tmp_path / "mini")
     code = main(["--preset", "tiny", "--data", str(data), "--out", str(tmp_path / "out"), "--parts", "scoring",

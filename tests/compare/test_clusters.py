@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.compare._clusters import recover_clusters
-from evalsuite.compare._join import pair_units
-from evalsuite.compare._metrics import paired_metrics
-from evalsuite.data import data_dir_from
+from evalsuite.compare.clusters import recover_clusters
+from evalsuite.compare.join import pair_units
+from evalsuite.compare.metrics import paired_metrics
+from evalsuite.paths import data_dir_from
 from evalsuite.records import load_run
 
 MINI = Path(__file__).resolve().parents[2] / "results" / "mini" / "gpu-small-lr2"

@@ -12,12 +12,12 @@ from scipy.special import softmax
 
 from tests.conftest_records import copy_run, rewrite_unit
 from evalsuite import stats
-from evalsuite.check import check
+from evalsuite.report.check import check
 from evalsuite.compare import compare_runs
-from evalsuite.check._summary import summary_markdown
-from evalsuite.compare._choices import gold_shift_for_accuracy
-from evalsuite.compare._display import metric_text
-from evalsuite.compare._tests import row_rng
+from evalsuite.report.check._summary import summary_markdown
+from evalsuite.compare.choices import gold_shift_for_accuracy
+from evalsuite.compare.display import metric_text
+from evalsuite.compare.tests import row_rng
 from evalsuite.records import UnitRecord, load_run
 
 B = 400

@@ -1,4 +1,4 @@
-"""Markdown escaping, the metric registry, the MMLU category map and `evalsuite compare`."""
+"""Markdown escaping, the metric registry and `evalsuite compare`."""
 
 from __future__ import annotations
 
@@ -9,12 +9,8 @@ from pathlib import Path
 import pytest
 
 from evalsuite.compare import escape_markdown, main_compare
-from evalsuite.compare._format import code_span, fmt_num, fmt_p, length_label, stars
-from evalsuite.compare._metrics import known_metric_pattern, metric_spec
-from evalsuite.compare._mmlu import SUBJECT_CATEGORY
-from evalsuite.data.subjects import MMLU_SUBJECTS
-
-TASKS = Path(__file__).resolve().parents[2] / "tasks" / "mmlu_es"
+from evalsuite.compare.format import code_span, fmt_num, fmt_p, stars
+from evalsuite.compare.metrics import known_metric_pattern, metric_spec
 
 
 def test_hostile_name_is_inert_markdown() -> None:
@@ -34,7 +30,6 @@ def test_number_formats() -> None:
     assert fmt_p(0.01234) == "0.012" and fmt_p(0.0000123) == "1.2e-05" and fmt_p(None) == "–"
     assert fmt_num(-0.00001, 2, signed=True) == "+0.00" and fmt_num(1.5, 1, signed=True) == "+1.5"
     assert [stars(p) for p in (0.2, 0.04, 0.009, 0.0009, None)] == ["", "*", "**", "***", ""]
-    assert length_label(131072) == "128K" and length_label(5000) == "5000"
 
 
 def test_metric_registry() -> None:
@@ -43,13 +38,6 @@ def test_metric_registry() -> None:
     assert metric_spec("mmlu") is None and metric_spec("ruler_x") is None
     assert known_metric_pattern("ruler_*") and known_metric_pattern("mmlu_acc_*")
     assert not known_metric_pattern("bleu") and not known_metric_pattern("hellaswag")
-
-
-def test_mmlu_categories_match_the_task_files() -> None:
-    assert set(SUBJECT_CATEGORY) == set(MMLU_SUBJECTS)
-    for subject, category in SUBJECT_CATEGORY.items():
-        text = (TASKS / f"es_mmlu_{subject}.yaml").read_text()
-        assert f"tag: es_mmlu_{category}_tasks" in text, subject
 
 
 def test_cli_text_and_formats(two_model_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

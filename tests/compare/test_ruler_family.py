@@ -10,7 +10,7 @@ import pytest
 from tests.compare.ruler_shapes import SYNTHETIC, fail_unit, split_ruler
 from tests.conftest_records import copy_run
 from evalsuite.compare import compare_runs
-from evalsuite.compare._family import is_ruler, is_ruler_group, merge_units, task_family
+from evalsuite.compare.family import is_ruler, is_ruler_group, merge_units, task_family
 from evalsuite.errors import RecordError
 from evalsuite.records import load_run
 

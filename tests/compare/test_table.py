@@ -11,7 +11,7 @@ import pytest
 from tests.conftest_records import BASE, GATED, ModelPlan, copy_run, reprompt, rewrite_unit, write_run
 from evalsuite import stats
 from evalsuite.compare import compare_runs
-from evalsuite.compare._tests import row_rng
+from evalsuite.compare.tests import row_rng
 from evalsuite.errors import RecordError, SpecError
 from evalsuite.records import load_run
 

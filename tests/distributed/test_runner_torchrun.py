@@ -12,7 +12,7 @@ from evalsuite.records import load_run
 
 
 def test_cli_under_torchrun_matches_one_process(tiny_folder, tmp_path):
-    from evalsuite.data.miniature import write_miniature
+    from evalsuite.families.miniature import write_miniature
 
     data = write_miniature(tmp_path / "data")
     suite = {"name": "dp", "seed": 1234,

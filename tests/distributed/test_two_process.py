@@ -37,7 +37,7 @@ metric_list:
 
 @pytest.fixture(scope="module")
 def setup(tiny_folder, tmp_path_factory) -> dict[str, Path]:
-    from evalsuite.data.miniature import write_miniature
+    from evalsuite.families.miniature import write_miniature
 
     root = tmp_path_factory.mktemp("dp")
     tasks = root / "tasks"

@@ -37,7 +37,7 @@ HS = {"task": "es_hellaswag", "limit": 2}
 
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from evalsuite.data.miniature import write_miniature
+    from evalsuite.families.miniature import write_miniature
 
     return write_miniature(tmp_path_factory.mktemp("mini"))
 
@@ -283,7 +283,8 @@ def test_6_unexpected_exception_is_that_units_error_with_its_traceback(tiny_fold
 
 
 def test_6_held_malformed_rows_name_file_and_line(tmp_path):
-    from evalsuite.data.readers import read_hellaswag, read_mmlu
+    from evalsuite.families.hellaswag import read_hellaswag
+    from evalsuite.families.mmlu import read_mmlu
 
     hs = tmp_path / "hs.jsonl"
     hs.write_text(json.dumps({"activity_label": "a", "ctx_a": "b", "ctx_b": "c", "label": 0}) + "\n")

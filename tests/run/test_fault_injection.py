@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from evalsuite.data.miniature import write_miniature
+    from evalsuite.families.miniature import write_miniature
 
     return write_miniature(tmp_path_factory.mktemp("mini"))
 

@@ -22,7 +22,7 @@ NAMES = {"qwen3_5": "q35", "qwen3_next": "qnext", "qwen3_5_moe": "q35moe"}
 
 @pytest.fixture(scope="module")
 def hybrid_run(hybrid_folder, tmp_path_factory) -> Path:
-    from evalsuite.data.miniature import write_miniature
+    from evalsuite.families.miniature import write_miniature
 
     data = write_miniature(tmp_path_factory.mktemp("mini"))
     models = [{"name": "q35", "role": "baseline", "source": {"path": str(hybrid_folder("qwen3_5"))}},

@@ -27,7 +27,7 @@ FIRST = {"es_hellaswag": r"es_hellaswag doc 0: non-finite log-likelihood \(NaN\)
 @pytest.fixture(scope="module")
 def run(tiny_folder, broken_folder, tmp_path_factory) -> tuple[Path, Path, Path, int, str]:
     """The suite run once through the CLI: (run folder, suite file, data, exit code, output)."""
-    from evalsuite.data.miniature import write_miniature
+    from evalsuite.families.miniature import write_miniature
 
     data = write_miniature(tmp_path_factory.mktemp("mini"))
     out = tmp_path_factory.mktemp("out")

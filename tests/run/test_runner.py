@@ -22,7 +22,7 @@ def _suite(tiny: Path, out: Path, **extra) -> dict:
 
 @pytest.fixture()
 def mini_data(tmp_path_factory):
-    from evalsuite.data.miniature import write_miniature
+    from evalsuite.families.miniature import write_miniature
 
     return write_miniature(tmp_path_factory.mktemp("mini"))
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from evalsuite.bench.power import (CHOICE_HEADING, EFFECTS, choice_section, choose_companions, read_power_table,
                                    with_choice, with_section)
-from evalsuite.compare._choices import COMPANION_FOR
+from evalsuite.compare.choices import COMPANION_FOR
 
 TABLE = Path(__file__).resolve().parents[2] / "results" / "stats" / "power.md"
 

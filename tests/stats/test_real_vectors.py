@@ -26,7 +26,7 @@ import pytest
 from evalsuite import stats
 from evalsuite.bench.power import (ItemVectors, Scenario, binomial_upper, cluster_swap, load_fixture,
                                    resample_clusters, simulate)
-from evalsuite.compare._choices import COMPANION_FOR, companion
+from evalsuite.compare.choices import COMPANION_FOR, companion
 
 FIXTURE = Path(__file__).parent / "data" / "per_item.npz"
 ALPHA = 0.05
