@@ -20,7 +20,7 @@ _EXPORTS = {
     "TaskSpec": "evalsuite.spec",
     "load_model": "evalsuite.models.loader",
     "YarnSpec": "evalsuite.models.yarn",
-    "EvalsuiteLM": "evalsuite.adapter",
+    "EvalsuiteLM": "evalsuite.engine.lm",
     "run_suite": "evalsuite.run",
     "RunOptions": "evalsuite.run",
     "load_run": "evalsuite.records",

@@ -36,7 +36,7 @@ def _cmd_run(argv: list[str]) -> int:
     from evalsuite.run.summary import print_summary
     from evalsuite.spec import load_suite
 
-    from evalsuite.distributed import is_main, shutdown
+    from evalsuite.run.distributed import is_main, shutdown
 
     suite = load_suite(find_suite(a.suite))
     console = SuiteConsole("quiet" if a.quiet else "verbose" if a.verbose else "normal")
@@ -69,12 +69,6 @@ def describe_os_error(exc: OSError) -> str:
     return f"{paths}: {reason}" if paths else f"{type(exc).__name__}: {reason}"
 
 
-def _cmd_parity(argv: list[str]) -> int:
-    from evalsuite.parity import main
-
-    return main(argv)
-
-
 def _delegate(module: str, func: str) -> Callable[[list[str]], int]:
     def run(argv: list[str]) -> int:
         import importlib
@@ -91,10 +85,8 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "check": (_delegate("evalsuite.check", "main_check"), "CI regression gate: exit 1 if a metric got worse"),
     "diagnose": (_delegate("evalsuite.diagnostics.cli", "main_diagnose"), "attention sink / activation / gate stats"),
     "ruler": (_delegate("evalsuite.ruler.cli", "main"), "RULER data: `evalsuite ruler generate ...`"),
-    "parity": (_cmd_parity, "per-sample check against stock lm-eval's hf backend"),
     "lm-eval": (_delegate("evalsuite.run.lmeval_cli", "main_lm_eval"),
                 "lm-eval's own CLI with --model evalsuite and our tasks registered"),
-    "bench": (_delegate("evalsuite.bench.cli", "main"), "GPU benchmark: evalsuite vs stock lm-eval"),
 }
 
 
@@ -109,17 +101,23 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"evalsuite: error: unknown command {name!r} (try: {', '.join(COMMANDS)})", file=sys.stderr)
         return 2
+    return run_command(f"evalsuite {name}", lambda: COMMANDS[name][0](rest))
+
+
+def run_command(prog: str, command: Callable[[], int]) -> int:
+    """``command()``'s exit code, with the contract's one-line errors: a user mistake (``EvalsuiteError``) or a
+    file-system error prints one line naming it and exits 2; Ctrl-C says the finished units are kept."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        return COMMANDS[name][0](rest)
+        return command()
     except EvalsuiteError as exc:
-        print(f"evalsuite {name}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # never exit 1, which ``check`` reserves for "a metric got worse"
-        print(f"evalsuite {name}: error: {describe_os_error(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"evalsuite {name}: interrupted; finished units are kept, rerun to resume", file=sys.stderr)
+        print(f"{prog}: interrupted; finished units are kept, rerun to resume", file=sys.stderr)
         return 130
 
 

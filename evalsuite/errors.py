@@ -55,3 +55,7 @@ class NonFiniteError(EvalsuiteError):
 
 class NonFiniteRecordError(NonFiniteError, RecordError):
     """A record or a statistic's input holds NaN or infinity (a :class:`RecordError` too: records that are unusable)."""
+
+
+class DistributedSetupError(EvalsuiteError):
+    """The launcher's environment is inconsistent (e.g. more ranks per node than GPUs)."""

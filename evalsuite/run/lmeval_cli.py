@@ -43,7 +43,7 @@ def split_include_paths(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def main_lm_eval(argv: Sequence[str]) -> int:
     """lm-eval's ``cli_evaluate`` with our adapter imported and ``include_path`` = [our tasks, *the user's]."""
-    import evalsuite.adapter  # noqa: F401  (registers --model evalsuite)
+    import evalsuite.engine.lm  # noqa: F401  (registers --model evalsuite)
     from evalsuite.run.quiet import silence_git
     from lm_eval._cli import HarnessCLI
     from lm_eval.utils import setup_logging

@@ -2,7 +2,7 @@
 
 A paper suite runs for hours on a GPU; its user wants one line that says how far
 it is and when it will end, not a bar per library per unit. The ETA comes from
-the scheduler's request cost model (:class:`evalsuite.distributed.balance.CostModel`):
+the scheduler's request cost model (:class:`evalsuite.run.distributed.balance.CostModel`):
 each request the adapter receives is priced in roofline seconds from its token
 counts (loglikelihood: a prefill of context + continuation; generation: the
 prompt's prefill plus the decode of ``max_gen_toks``), and the display learns
@@ -37,7 +37,7 @@ def request_costs(kind: str, sizes: Sequence[tuple[float, int]], model: Any) -> 
     """Cost-model seconds per request from (input tokens, generated tokens): ``kind`` is ``score``,
     ``generate``, or ``generate_chars`` (input counted in characters, at the scheduler's ~4 per token).
     The model's shape prices them (the paper's 1.7B shape when it is unreadable)."""
-    from evalsuite.distributed.balance import CHARS_PER_TOKEN_FALLBACK, CostModel
+    from evalsuite.run.distributed.balance import CHARS_PER_TOKEN_FALLBACK, CostModel
 
     cm = _cost_model(model, CostModel)
     if kind == "generate_chars":

@@ -75,7 +75,7 @@ class _ModelCache:
         return self.loaded, self.lm
 
     def _load(self, spec: ModelSpec) -> None:
-        from evalsuite.adapter import EvalsuiteLM
+        from evalsuite.engine.lm import EvalsuiteLM
         from evalsuite.models.loader import load
         from evalsuite.models.yarn import YarnSpec
         from evalsuite.run.materialize import model_source
@@ -145,7 +145,7 @@ def _run_unit(suite: SuiteSpec, mspec: ModelSpec, tspec: TaskSpec, loaded: Any, 
               data_dir: Path | None, unit_hash: str) -> UnitRecord:
     from lm_eval.tasks import TaskManager
 
-    from evalsuite.run.lmeval_unit import run_lm_eval
+    from evalsuite.run.unit_eval import run_lm_eval
 
     started, t0 = _now(), time.perf_counter()
     unit = UnitRecord(model=mspec.name, task=tspec.task, status="complete", unit_hash=unit_hash, kind=tspec.kind,
@@ -182,7 +182,7 @@ def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
     from evalsuite.data.locate import data_dir_from
     from evalsuite.data.miniature import miniature_data_dir
 
-    from evalsuite.distributed import distributed_run_hooks
+    from evalsuite.run.distributed import distributed_run_hooks
 
     dist = distributed_run_hooks()  # no-op in one process; under torchrun / accelerate launch: one rank each
     log = options.log if dist.is_main else (lambda _msg: None)

@@ -8,7 +8,7 @@ from typing import Any
 import datasets
 
 from evalsuite.data import data_dir_from, read_hellaswag, resolve_data_dir
-from evalsuite.fast.docs import RowCachedDataset
+from evalsuite.engine.lmeval_docs import RowCachedDataset
 
 
 def load_hellaswag(data_dir: str | None = None, **_: Any) -> datasets.DatasetDict:

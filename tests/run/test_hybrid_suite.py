@@ -14,7 +14,7 @@ from evalsuite.cli import main
 from evalsuite.models.tiny_hybrid import FAMILIES
 from evalsuite.records import load_run
 from evalsuite.run import RunOptions, run_suite
-from evalsuite.scoring import HYBRID_ENGINE
+from evalsuite.engine.loglikelihood import HYBRID_ENGINE
 from evalsuite.spec import parse_suite
 
 NAMES = {"qwen3_5": "q35", "qwen3_next": "qnext", "qwen3_5_moe": "q35moe"}
@@ -62,7 +62,7 @@ def test_every_unit_completes_and_says_which_path_ran(hybrid_run):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_scores_equal_stock_hf_per_sample(hybrid_folder, real_data_dir, family):
     from evalsuite.models.loader import ModelSource, load
-    from evalsuite.parity import run_parity
+    from evalsuite.lab.parity import run_parity
 
     loaded = load(ModelSource(path=str(hybrid_folder(family))), hash_weights=False)
     tasks = {"es_hellaswag": (6, 0), "es_mmlu_anatomy": (2, 1)}
@@ -74,7 +74,7 @@ def test_scores_equal_stock_hf_per_sample(hybrid_folder, real_data_dir, family):
 
 
 def test_generation_equals_transformers_generate(hybrid_folder):
-    from evalsuite.generation import GenerationRequest, greedy_generate_tokens
+    from evalsuite.engine.generate import GenerationRequest, greedy_generate_tokens
     from evalsuite.models.loader import ModelSource, load
 
     loaded = load(ModelSource(path=str(hybrid_folder("qwen3_next"))), hash_weights=False)
@@ -90,7 +90,7 @@ def test_hub_id_with_subfolder_and_bf16(hybrid_folder, tmp_path, monkeypatch):
     import huggingface_hub.constants as hub
 
     from evalsuite.models.loader import ModelSource, load
-    from evalsuite.scoring import score_requests
+    from evalsuite.engine.loglikelihood import score_requests
 
     repo = tmp_path / "models--org--hybrids"
     shutil.copytree(hybrid_folder("qwen3_5"), repo / "snapshots" / ("a" * 40) / "qwen3_5")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evalsuite.parity import within
+from evalsuite.lab.parity import within
 from evalsuite.run.lmeval_cli import main_lm_eval, split_include_paths
 from evalsuite.run.materialize import ZOO_DIR
 

@@ -1,0 +1,305 @@
+"""The evalsuite LM for lm-eval (registered as ``evalsuite``).
+
+It keeps HFLM's tokenisation semantics (``_encode_pair``, BOS handling, rolling
+windows), which is what makes its per-sample numbers equal the stock ``hf``
+backend's, and replaces the work around them:
+
+* ``loglikelihood``: every pair encoded at once by :class:`~evalsuite.engine.encode.PairEncoder`
+  (same tokens, distinct strings once, shared prefixes once);
+* ``_loglikelihood_tokens``: one prefix tree over all requests, packed rows,
+  continuation-only logits, no batch-size probing (:mod:`evalsuite.engine.loglikelihood`);
+* ``loglikelihood_rolling``: the same disjoint windows as lm-eval, through the same scorer;
+* ``generate_until``: greedy decoding on a static KV cache, refusing over-long
+  prompts instead of left-truncating them (:mod:`evalsuite.engine.generate`); in the
+  ``fast``/``compiled`` engines all requests decode together, B rows at a time
+  (:mod:`evalsuite.engine.batch_decode`).
+
+Constructing it also installs lm-eval's template cache
+(:mod:`evalsuite.engine.lmeval_templates`): prompts are identical, built once per template.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+from lm_eval import utils as lm_utils
+from lm_eval.api.registry import register_model
+from lm_eval.models.huggingface import HFLM
+from lm_eval.models.utils import normalize_gen_kwargs
+from tqdm import tqdm
+
+from evalsuite.errors import NonFiniteError
+from evalsuite.engine import kernels, lmeval_templates
+from evalsuite.engine.decode import DecodeCache
+from evalsuite.engine.encode import EncodeStats, PairEncoder
+from evalsuite.engine.forward import LeanDecoder
+from evalsuite.engine.generate import (GenerationMode, GenerationRequest, batchable, generation_path,
+                                  greedy_generate_batch, greedy_generate_tokens)
+from evalsuite.engine.loglikelihood import ScoringConfig, ScoringStats, score_requests
+from evalsuite.spec import TRUNCATIONS
+
+if TYPE_CHECKING:
+    from evalsuite.run.progress import SuiteProgress
+
+
+@register_model("evalsuite")
+class EvalsuiteLM(HFLM):
+    """An lm-eval LM over a loaded model; build it with :meth:`from_loaded` or ``--model_args``.
+
+    ``batch_tokens`` / ``row_tokens`` size the packed scoring batches; ``generation``
+    picks the decoder (``"fast"``: CUDA-graph steps; ``"compiled"``: the same, torch.compile'd;
+    ``"exact"``: transformers' kernels; ``"hf"``: the model's forward), see :mod:`evalsuite.engine.generate`;
+    ``compile_scoring`` runs the scoring layers' pure halves and the LM head's log-softmax through
+    ``torch.compile`` (``None``: on CUDA, where it took 24-35 % off the H200 benchmark's scoring time, and
+    not on CPU, where the fp32 parity path stays eager; compiling costs 10-30 s once per process);
+    ``tree_attention="flex"`` runs packed (masked) rows through FlexAttention with a block mask (opt-in: not
+    yet measured on a GPU); ``attention`` picks the kernel for plain causal rows and prompts on CUDA
+    (``"auto"``, ``"fa4"``, ``"cudnn"``, ``"flash"``; see :func:`evalsuite.engine.kernels.causal_backend`);
+    ``generation_rows`` caps the rows decoded together in the ``fast``/``compiled`` engines (None: as many as
+    memory holds, see :func:`evalsuite.engine.batch_decode.rows_for`; 1: one request at a time, the unbatched decoder).
+
+    ``truncation="refuse"`` (the default) makes a request longer than ``max_length`` an error;
+    ``"left"`` cuts its context from the left exactly as stock ``hf`` does (loglikelihood: the last
+    ``max_length + 1`` tokens of context + continuation; generation: the prompt's last
+    ``max_length - max_gen_toks`` tokens), and :attr:`truncated_tokens` says per context how many
+    tokens were cut, so the runner can flag those samples.
+
+    Constructed as lm-eval's evaluator constructs every model
+    (``create_from_arg_string(model_args, {"batch_size": ..., "max_batch_size": ..., "device": ...})``):
+    ``device`` places a model loaded from ``pretrained=<path>``; ``batch_size`` and ``max_batch_size``
+    are accepted and ignored (:data:`IGNORED_ARGS`), because the packed scorer sizes its batches by
+    tokens (``batch_tokens``), not by requests.
+    """
+
+    #: lm-eval arguments that the packed scorer has no use for (it batches by ``batch_tokens``).
+    IGNORED_ARGS = ("batch_size", "max_batch_size")
+    TRUNCATION_CHOICES = TRUNCATIONS
+
+    def __init__(self, pretrained: Any = None, *, tokenizer: Any = None, max_length: int | None = None,
+                 batch_tokens: int = 8192, row_tokens: int = 2048, device: str | None = None,
+                 dtype: str = "float32", subfolder: str | None = None, gguf_file: str | None = None,
+                 attn_implementation: str = "sdpa", generation: GenerationMode | None = None,
+                 compile_scoring: bool | str | None = None, attention: str = "auto", tree_attention: str = "sdpa",
+                 truncation: str = "refuse", generation_rows: int | None = None, **kwargs: Any) -> None:
+        for name in self.IGNORED_ARGS:
+            kwargs.pop(name, None)
+        if truncation not in self.TRUNCATION_CHOICES:
+            raise ValueError(f"truncation must be one of {', '.join(self.TRUNCATION_CHOICES)}, not {truncation!r}")
+        if attention not in kernels.ATTENTION_CHOICES:
+            raise ValueError(f"attention must be one of {', '.join(kernels.ATTENTION_CHOICES)}, not {attention!r}")
+        if tree_attention not in kernels.TREE_ATTENTION_CHOICES:
+            raise ValueError(f"tree_attention must be one of {', '.join(kernels.TREE_ATTENTION_CHOICES)}, "
+                             f"not {tree_attention!r}")
+        if isinstance(pretrained, str):  # `lm_eval --model evalsuite --model_args pretrained=...`
+            from evalsuite.models.loader import ModelSource, load
+
+            src = ModelSource.from_string(pretrained, subfolder=subfolder, gguf_file=gguf_file)
+            loaded = load(src, dtype=dtype, device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
+                          attn_implementation=attn_implementation, hash_weights=False)
+            pretrained, tokenizer = loaded.model, loaded.tokenizer
+        if max_length is None:
+            max_length = int(getattr(pretrained.config, "max_position_embeddings", 2048))
+        super().__init__(pretrained=pretrained, tokenizer=tokenizer, max_length=max_length, batch_size=1, **kwargs)
+        on_cuda = next(self.model.parameters()).device.type == "cuda"
+        if compile_scoring is None or str(compile_scoring).lower() == "auto":
+            compile_scoring = on_cuda
+        self.scoring = ScoringConfig(batch_tokens=int(batch_tokens), row_tokens=int(row_tokens),
+                                     compile=str(compile_scoring).lower() in ("true", "1"), attention=attention,
+                                     tree_attention=tree_attention)
+        # CPU: the eager static-cache decoder (a graph would replay nothing faster and attend over the bucket).
+        self.generation: GenerationMode = generation or ("fast" if on_cuda else "exact")
+        if generation_rows is not None and int(generation_rows) < 1:
+            raise ValueError(f"generation_rows must be a positive integer, not {generation_rows!r}")
+        self.generation_rows = None if generation_rows is None else int(generation_rows)
+        # Side channels for the runner and the benchmark.
+        self.rolling_token_counts: dict[str, int] = {}  # predicted tokens per rolling document
+        self.timings: dict[str, float] = {}
+        self.scoring_stats: list[ScoringStats] = []
+        self.encode_stats = EncodeStats()
+        self.generated_tokens: list[list[int]] = []
+        self.generation_timings: list[dict[str, Any]] = []  # per request: prompt tokens (and phases, one at a time)
+        self.generation_batches: list[dict[str, Any]] = []  # per batch of rows decoded together
+        self.paths: dict[str, str] = {}  # request type -> the compute path that served it (for the unit record)
+        self._encoder: PairEncoder | None = None
+        self.truncation = truncation
+        self.truncated_tokens: dict[str, int] = {}  # context string -> most tokens cut from its left
+        self.progress: SuiteProgress | None = None  # the runner's suite display; None: a tqdm bar per call
+        lmeval_templates.install()
+
+    @classmethod
+    def from_loaded(cls, model: torch.nn.Module, tokenizer: Any, **kwargs: Any) -> "EvalsuiteLM":
+        return cls(pretrained=model, tokenizer=tokenizer, **kwargs)
+
+    def _add(self, key: str, seconds: float) -> None:
+        self.timings[key] = self.timings.get(key, 0.0) + seconds
+
+    # -- request preparation -------------------------------------------------------------------------
+    def pair_encoder(self) -> PairEncoder:
+        if self._encoder is None:
+            self._encoder = PairEncoder(self.tokenizer, add_bos_token=self.add_bos_token,
+                                        prefix_token_id=self.prefix_token_id)
+        return self._encoder
+
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        """TemplateLM.loglikelihood with every pair encoded in one batched pass (same tokens)."""
+        t0 = time.perf_counter()
+        pairs = [req.args for req in requests]
+        encoded = self.pair_encoder().encode_pairs(pairs, self.encode_stats)
+        self._add("tokenize_s", time.perf_counter() - t0)
+        try:
+            return self._loglikelihood_tokens([(p, c, x) for p, (c, x) in zip(pairs, encoded)],
+                                              disable_tqdm=disable_tqdm)
+        except NonFiniteError as exc:
+            raise _named(exc, requests, exc.request) from None
+
+    # -- compute paths -------------------------------------------------------------------------------
+    def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs: int | None = None):
+        t0 = time.perf_counter()
+        if self.truncation == "left":
+            requests = [self._cut_left(key, ctx, cont) for key, ctx, cont in requests]
+        advance, close = self._progress("score", [(len(c) + len(x) - 1, 0) for _, c, x in requests],
+                                        disable_tqdm, "evalsuite loglikelihood")
+        out = score_requests(self.model, [(c, x) for _, c, x in requests], max_length=self.max_length,
+                             pad_id=self._pad_id(), config=self.scoring, progress=advance,
+                             stats_out=self.scoring_stats)
+        close()
+        if self.scoring_stats:
+            self.paths["loglikelihood"] = self.scoring_stats[-1].engine
+        for (key, _, _), ans in zip(requests, out):
+            if key is not None:
+                self.cache_hook.add_partial("loglikelihood", key, ans)
+        self._add("loglikelihood_s", time.perf_counter() - t0)
+        return out
+
+    def _progress(self, kind: str, sizes: list[tuple[int, int]], disable_tqdm: bool,
+                  desc: str) -> tuple[Callable[[int], None], Callable[[], None]]:
+        """(advance(n requests done), close) for the suite display when the runner set one, else a tqdm bar.
+        The display prices the requests with the cost model (its ETA); a share of the mean per request."""
+        if self.progress is None:
+            bar = tqdm(total=len(sizes), disable=disable_tqdm or self.rank != 0, desc=desc)
+            return bar.update, bar.close
+        from evalsuite.run.progress import request_costs
+
+        progress, costs = self.progress, request_costs(kind, sizes, self.model)
+        progress.add_requests(costs)
+        mean = sum(costs) / max(len(costs), 1)
+        return (lambda n: progress.advance(n, n * mean)), (lambda: None)
+
+    def _cut_left(self, key: Any, ctx: list[int], cont: list[int]) -> tuple[Any, list[int], list[int]]:
+        """Stock hf's input ``(ctx + cont)[-(max_length + 1):][:-1]``, as a shorter context (a continuation
+        longer than the window keeps its whole context and is refused by the scorer)."""
+        cut = len(ctx) + len(cont) - 1 - self.max_length
+        if cut <= 0 or cut >= len(ctx):
+            return key, ctx, cont
+        if key is not None:
+            self._note_cut(key[0], cut)
+        return key, ctx[cut:], cont
+
+    def _note_cut(self, context: str, cut: int) -> None:
+        self.truncated_tokens[context] = max(cut, self.truncated_tokens.get(context, 0))
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
+        windows: list[tuple[int, tuple[None, list[int], list[int]]]] = []
+        t0 = time.perf_counter()
+        strings = [req.args[0] for req in requests]
+        encoded = self.pair_encoder().encode_many(strings)  # tok_encode's tokens, one batched call
+        for i, string in enumerate(strings):
+            tokens = encoded[string]
+            self.rolling_token_counts[string] = len(tokens)
+            for ctx, cont in map(lm_utils.make_disjoint_window, lm_utils.get_rolling_token_windows(
+                    token_list=tokens, prefix_token=self.prefix_token_id, max_seq_len=self.max_length, context_len=1)):
+                windows.append((i, (None, ctx, cont)))
+        self._add("tokenize_s", time.perf_counter() - t0)
+        try:
+            scores = self._loglikelihood_tokens([w for _, w in windows], disable_tqdm=disable_tqdm)
+        except NonFiniteError as exc:
+            raise _named(exc, requests, None if exc.request is None else windows[exc.request][0]) from None
+        totals = [0.0] * len(requests)
+        for (i, _), (logprob, _) in zip(windows, scores):
+            totals[i] += logprob
+        for req, total in zip(requests, totals):
+            self.cache_hook.add_partial("loglikelihood_rolling", req.args, total)
+        return totals
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        t0 = time.perf_counter()
+        eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
+        self.paths["generate_until"] = generation_path(self.model, self.generation)
+        args = [r.args for r in requests]
+        reqs: list[GenerationRequest] = []
+        for context, gen_kwargs in args:
+            kwargs = normalize_gen_kwargs(dict(gen_kwargs), self.max_gen_toks)
+            if kwargs.get("do_sample") and kwargs.get("temperature", 0) > 0:
+                raise ValueError("evalsuite generates greedily; the task asked for sampling")
+            until = tuple(s for s in (kwargs.get("until") or []) if s != eos)
+            prompt = self.tok_encode(context)
+            room = self.max_length - int(kwargs["max_gen_toks"])  # stock hf's left_truncate_len
+            if self.truncation == "left" and 0 < room < len(prompt):
+                self._note_cut(context, len(prompt) - room)
+                prompt = prompt[-room:]
+            reqs.append(GenerationRequest(prompt_tokens=prompt, max_gen_toks=int(kwargs["max_gen_toks"]), until=until))
+        # Prompts priced from their characters, as the suite's ETA prices every generation unit.
+        advance, close = self._progress("generate_chars", [(len(c), r.max_gen_toks) for (c, _), r in zip(args, reqs)],
+                                        disable_tqdm, "evalsuite generate")
+        if self.generation_rows != 1 and batchable(self.model, self.generation):
+            self.paths["generate_until"] += ", batched"
+            t_req = time.perf_counter()
+            try:
+                generated = greedy_generate_batch(self.model, self.tokenizer, reqs, max_length=self.max_length,
+                                                  eos_token_id=self.eot_token_id, mode=self.generation,
+                                                  attention=self.scoring.attention, max_rows=self.generation_rows,
+                                                  timings=self.generation_batches)
+            except NonFiniteError as exc:
+                raise _named(exc, requests, exc.request) from None
+            advance(len(reqs))
+            self.generation_timings += [{"prompt_tokens": len(r.prompt_tokens), "batched": True} for r in reqs]
+            self._add("generate_batched_s", time.perf_counter() - t_req)
+        else:
+            generated = self._generate_one_at_a_time(requests, reqs, advance)
+        close()
+        results: list[str] = []
+        for (context, gen_kwargs), req, tokens in zip(args, reqs, generated):
+            self.generated_tokens.append(tokens)
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            for stop in req.until:  # lm-eval's convention: cut before the first stop string
+                text = text.split(stop)[0]
+            self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)
+            results.append(text)
+        self._add("generate_s", time.perf_counter() - t0)
+        return results
+
+    def _generate_one_at_a_time(self, requests, reqs: list[GenerationRequest],
+                                advance: Callable[[int], None]) -> list[list[int]]:
+        lean = LeanDecoder.wrap(self.model)
+        # One cache (and captured, possibly compiled, step) reused across requests.
+        cache = DecodeCache(lean, compile=self.generation == "compiled") if lean is not None else None
+        out: list[list[int]] = []
+        for req in reqs:
+            phases: dict[str, Any] = {"prompt_tokens": len(req.prompt_tokens)}
+            t_req = time.perf_counter()
+            try:
+                out.append(greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,
+                                                  eos_token_id=self.eot_token_id, mode=self.generation, cache=cache,
+                                                  attention=self.scoring.attention, timings=phases))
+            except NonFiniteError as exc:
+                raise _named(exc, requests, len(out)) from None  # the request in hand
+            phases["request_s"] = time.perf_counter() - t_req  # setup + prefill + decode, synchronised
+            self.generation_timings.append(phases)
+            advance(1)
+        if cache is not None:
+            cache.release()
+        return out
+
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return int(pad if pad is not None else self.eot_token_id)
+
+
+def _named(exc: NonFiniteError, requests: list[Any], index: int | None) -> NonFiniteError:
+    """``exc`` naming the lm-eval document of ``requests[index]`` (its task and doc id) in front."""
+    if index is None:
+        return exc
+    request = requests[index]
+    return exc.within(f"{getattr(request, 'task_name', None) or 'request'} doc {getattr(request, 'doc_id', index)}")
