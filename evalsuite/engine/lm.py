@@ -33,6 +33,7 @@ from tqdm import tqdm
 from evalsuite.errors import NonFiniteError
 from evalsuite.engine import kernels, lmeval_templates
 from evalsuite.engine.decode import DecodeCache
+from evalsuite.engine.cost import request_costs
 from evalsuite.engine.encode import EncodeStats, PairEncoder
 from evalsuite.engine.forward import LeanDecoder
 from evalsuite.engine.generate import (GenerationMode, GenerationRequest, batchable, generation_path,
@@ -180,8 +181,6 @@ class EvalsuiteLM(HFLM):
         if self.progress is None:
             bar = tqdm(total=len(sizes), disable=disable_tqdm or self.rank != 0, desc=desc)
             return bar.update, bar.close
-        from evalsuite.run.progress import request_costs
-
         progress, costs = self.progress, request_costs(kind, sizes, self.model)
         progress.add_requests(costs)
         mean = sum(costs) / max(len(costs), 1)

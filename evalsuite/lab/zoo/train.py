@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from evalsuite.models.convert import GateKind
 from evalsuite.models.gated_qwen3 import GatedQwen3ForCausalLM
-from evalsuite.lab.bench.flops import PEAK_BF16_FLOPS
+from evalsuite.engine.cost import PEAK_BF16_FLOPS
 from evalsuite.lab.bench.timing import sync
 from evalsuite.lab.zoo.config import TrainConfig
 from evalsuite.lab.zoo.curves import spike_summary

@@ -80,7 +80,8 @@ Records are per unit and written by rank 0 only after the gather (samples, then
 and the rerun (with any number of processes) skips the finished ones.
 """
 
-from evalsuite.run.distributed.balance import CostModel, ShardPlan, lpt_assign, plan_shards
+from evalsuite.engine.cost import CostModel
+from evalsuite.run.distributed.balance import ShardPlan, lpt_assign, plan_shards
 from evalsuite.run.distributed.hooks import DistributedRun, distributed_run_hooks
 from evalsuite.models.placement import GpuGroup, gpu_group, kv_cache_bytes, load_sharded
 from evalsuite.run.distributed.process import (

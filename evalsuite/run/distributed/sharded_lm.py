@@ -36,7 +36,8 @@ from typing import Any, Sequence
 
 from lm_eval.api.model import LM
 
-from evalsuite.run.distributed.balance import CostModel, ShardPlan, TokenEstimator, plan_shards
+from evalsuite.engine.cost import CostModel, TokenEstimator
+from evalsuite.run.distributed.balance import ShardPlan, plan_shards
 from evalsuite.run.distributed.process import Collective, TorchCollective
 from evalsuite.errors import EvalsuiteError
 
