@@ -12,7 +12,7 @@ import random
 from pathlib import Path
 
 from evalsuite import strict_json
-from evalsuite.models.loader import cache_root
+from evalsuite.paths import cache_root
 
 VERSION = "1"
 _NOUNS = ["river", "engine", "garden", "letter", "market", "planet", "window", "teacher", "forest", "signal",

@@ -86,7 +86,9 @@ class LeanDecoder:
     compiled: bool = False
 
     @classmethod
-    def wrap(cls, model: nn.Module) -> "LeanDecoder | None":
+    def wrap(cls, model: nn.Module, *, compiled: bool = False) -> "LeanDecoder | None":
+        """The model's modules as a lean decoder (None for a model it does not support); ``compiled``: its
+        layers' pure halves through torch.compile (:func:`compiled_halves`)."""
         if unsupported_reason(model) is not None:
             return None
         decoder = getattr(model, model.base_model_prefix)
@@ -94,7 +96,7 @@ class LeanDecoder:
         cfg = model.config
         return cls(model=model, decoder=decoder, head=model.get_output_embeddings(),
                    n_heads=int(cfg.num_attention_heads), n_kv_heads=int(cfg.num_key_value_heads),
-                   head_dim=int(attn.head_dim), scaling=float(attn.scaling))
+                   head_dim=int(attn.head_dim), scaling=float(attn.scaling), compiled=compiled)
 
     @property
     def n_layers(self) -> int:

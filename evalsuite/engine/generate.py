@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Sequence
 
 import torch
 from transformers import DynamicCache
@@ -42,9 +42,8 @@ from evalsuite.engine.decode import DecodeCache, greedy
 from evalsuite.engine.kernels import AttentionChoice
 from evalsuite.engine.forward import LeanDecoder
 from evalsuite.models.layers import has_recurrent_layers
+from evalsuite.spec.engine import GENERATION_MODES, GenerationMode  # noqa: F401
 
-GenerationMode = Literal["fast", "compiled", "exact", "hf"]
-GENERATION_MODES: tuple[str, ...] = ("fast", "compiled", "exact", "hf")
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,12 @@ import torch
 import torch.nn.functional as F
 
 from evalsuite.engine.forward import expand_kv
+from evalsuite.spec.engine import ATTENTION_CHOICES, TREE_ATTENTION_CHOICES, AttentionChoice, TreeAttention  # noqa: F401
 
 
 Attend = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-# What a caller may ask for unmasked causal attention: "auto" = the fastest that passed its check.
-AttentionChoice = Literal["auto", "fa4", "cudnn", "flash"]
-ATTENTION_CHOICES = ("auto", "fa4", "cudnn", "flash")
+# What a caller may ask for unmasked causal attention (AttentionChoice, ATTENTION_CHOICES: the engine's knobs,
+# evalsuite.spec.engine): "auto" = the fastest that passed its check.
 # What runs: "fa4", "cudnn" (SDPA restricted to cuDNN, K/V heads expanded) or "sdpa" (SDPA's own choice with
 # native GQA, as transformers calls it: FlashAttention-2 on CUDA).
 Backend = Literal["fa4", "cudnn", "sdpa"]
@@ -133,10 +133,6 @@ def tree(mask: torch.Tensor, groups: int, scale: float) -> Attend:
                                               scale=scale)
 
     return attend
-
-
-TreeAttention = Literal["sdpa", "flex"]
-TREE_ATTENTION_CHOICES = ("sdpa", "flex")
 
 
 def tree_flex(end: torch.Tensor, groups: int, scale: float, *, block: int = 128) -> Attend:

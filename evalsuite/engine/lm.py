@@ -21,7 +21,8 @@ Constructing it also installs lm-eval's template cache
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import fields
+from typing import Any, Callable, Protocol, Sequence
 
 import torch
 from lm_eval import utils as lm_utils
@@ -31,89 +32,59 @@ from lm_eval.models.utils import normalize_gen_kwargs
 from tqdm import tqdm
 
 from evalsuite.errors import NonFiniteError
-from evalsuite.engine import kernels, lmeval_templates
+from evalsuite.engine import lmeval_templates
 from evalsuite.engine.decode import DecodeCache
 from evalsuite.engine.cost import request_costs
 from evalsuite.engine.encode import EncodeStats, PairEncoder
 from evalsuite.engine.forward import LeanDecoder
-from evalsuite.engine.generate import (GenerationMode, GenerationRequest, batchable, generation_path,
+from evalsuite.engine.generate import (GenerationRequest, batchable, generation_path,
                                   greedy_generate_batch, greedy_generate_tokens)
-from evalsuite.engine.loglikelihood import ScoringConfig, ScoringStats, score_requests
-from evalsuite.spec import TRUNCATIONS
+from evalsuite.engine.loglikelihood import ScoringStats, score_requests
+from evalsuite.spec.engine import EngineConfig
 
-if TYPE_CHECKING:
-    from evalsuite.run.progress import SuiteProgress
+
+
+class Progress(Protocol):
+    """What the LM tells a suite's display (:class:`evalsuite.run.progress.SuiteProgress`): requests priced
+    by the cost model, then done."""
+
+    def add_requests(self, costs: Sequence[float]) -> None: ...
+
+    def advance(self, items: int, cost_s: float) -> None: ...
 
 
 @register_model("evalsuite")
 class EvalsuiteLM(HFLM):
-    """An lm-eval LM over a loaded model; build it with :meth:`from_loaded` or ``--model_args``.
+    """An lm-eval LM over a loaded model: ``EvalsuiteLM(model, tokenizer, EngineConfig(...))``, or lm-eval's
+    ``--model evalsuite --model_args pretrained=...,k=v`` (:meth:`from_model_args`, the one place those strings
+    are read).
 
-    ``batch_tokens`` / ``row_tokens`` size the packed scoring batches; ``generation``
-    picks the decoder (``"fast"``: CUDA-graph steps; ``"compiled"``: the same, torch.compile'd;
-    ``"exact"``: transformers' kernels; ``"hf"``: the model's forward), see :mod:`evalsuite.engine.generate`;
-    ``compile_scoring`` runs the scoring layers' pure halves and the LM head's log-softmax through
-    ``torch.compile`` (``None``: on CUDA, where it took 24-35 % off the H200 benchmark's scoring time, and
-    not on CPU, where the fp32 parity path stays eager; compiling costs 10-30 s once per process);
-    ``tree_attention="flex"`` runs packed (masked) rows through FlexAttention with a block mask (opt-in: not
-    yet measured on a GPU); ``attention`` picks the kernel for plain causal rows and prompts on CUDA
-    (``"auto"``, ``"fa4"``, ``"cudnn"``, ``"flash"``; see :func:`evalsuite.engine.kernels.causal_backend`);
-    ``generation_rows`` caps the rows decoded together in the ``fast``/``compiled`` engines (None: as many as
-    memory holds, see :func:`evalsuite.engine.batch_decode.rows_for`; 1: one request at a time, the unbatched decoder).
+    The engine's knobs are one :class:`~evalsuite.spec.engine.EngineConfig` (its docstring and fields say what
+    each does); knobs left to the device (``compile_scoring``, ``generation``) are decided here, once, and
+    :attr:`engine` holds the result. ``truncation="refuse"`` (the default) makes a request longer than
+    ``max_length`` an error; ``"left"`` cuts its context from the left exactly as stock ``hf`` does
+    (loglikelihood: the last ``max_length + 1`` tokens of context + continuation; generation: the prompt's
+    last ``max_length - max_gen_toks`` tokens), and :attr:`truncated_tokens` says per context how many tokens
+    were cut, so the runner can flag those samples.
 
-    ``truncation="refuse"`` (the default) makes a request longer than ``max_length`` an error;
-    ``"left"`` cuts its context from the left exactly as stock ``hf`` does (loglikelihood: the last
-    ``max_length + 1`` tokens of context + continuation; generation: the prompt's last
-    ``max_length - max_gen_toks`` tokens), and :attr:`truncated_tokens` says per context how many
-    tokens were cut, so the runner can flag those samples.
-
-    Constructed as lm-eval's evaluator constructs every model
-    (``create_from_arg_string(model_args, {"batch_size": ..., "max_batch_size": ..., "device": ...})``):
-    ``device`` places a model loaded from ``pretrained=<path>``; ``batch_size`` and ``max_batch_size``
-    are accepted and ignored (:data:`IGNORED_ARGS`), because the packed scorer sizes its batches by
-    tokens (``batch_tokens``), not by requests.
+    lm-eval's evaluator builds every model with ``create_from_arg_string(model_args, {"batch_size": ...,
+    "max_batch_size": ..., "device": ...})``: ``device`` places a model loaded from ``pretrained=<path>``;
+    ``batch_size`` and ``max_batch_size`` are accepted and ignored (:data:`IGNORED_ARGS`), because the packed
+    scorer sizes its batches by tokens (``batch_tokens``), not by requests.
     """
 
     #: lm-eval arguments that the packed scorer has no use for (it batches by ``batch_tokens``).
     IGNORED_ARGS = ("batch_size", "max_batch_size")
-    TRUNCATION_CHOICES = TRUNCATIONS
+    #: ``--model_args`` keys that say which model to load and how (the engine's keys are EngineConfig's fields).
+    LOAD_ARGS = ("pretrained", "tokenizer", "device", "dtype", "subfolder", "gguf_file", "attn_implementation")
 
-    def __init__(self, pretrained: Any = None, *, tokenizer: Any = None, max_length: int | None = None,
-                 batch_tokens: int = 8192, row_tokens: int = 2048, device: str | None = None,
-                 dtype: str = "float32", subfolder: str | None = None, gguf_file: str | None = None,
-                 attn_implementation: str = "sdpa", generation: GenerationMode | None = None,
-                 compile_scoring: bool | str | None = None, attention: str = "auto", tree_attention: str = "sdpa",
-                 truncation: str = "refuse", generation_rows: int | None = None, **kwargs: Any) -> None:
-        for name in self.IGNORED_ARGS:
-            kwargs.pop(name, None)
-        if truncation not in self.TRUNCATION_CHOICES:
-            raise ValueError(f"truncation must be one of {', '.join(self.TRUNCATION_CHOICES)}, not {truncation!r}")
-        if attention not in kernels.ATTENTION_CHOICES:
-            raise ValueError(f"attention must be one of {', '.join(kernels.ATTENTION_CHOICES)}, not {attention!r}")
-        if tree_attention not in kernels.TREE_ATTENTION_CHOICES:
-            raise ValueError(f"tree_attention must be one of {', '.join(kernels.TREE_ATTENTION_CHOICES)}, "
-                             f"not {tree_attention!r}")
-        if isinstance(pretrained, str):  # `lm_eval --model evalsuite --model_args pretrained=...`
-            from evalsuite.models.loader import ModelSource, load
-
-            src = ModelSource.from_string(pretrained, subfolder=subfolder, gguf_file=gguf_file)
-            loaded = load(src, dtype=dtype, device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
-                          attn_implementation=attn_implementation, hash_weights=False)
-            pretrained, tokenizer = loaded.model, loaded.tokenizer
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, engine: EngineConfig = EngineConfig(), *,
+                 max_length: int | None = None, **hf_kwargs: Any) -> None:
         if max_length is None:
-            max_length = int(getattr(pretrained.config, "max_position_embeddings", 2048))
-        super().__init__(pretrained=pretrained, tokenizer=tokenizer, max_length=max_length, batch_size=1, **kwargs)
+            max_length = int(getattr(model.config, "max_position_embeddings", 2048))
+        super().__init__(pretrained=model, tokenizer=tokenizer, max_length=max_length, batch_size=1, **hf_kwargs)
         on_cuda = next(self.model.parameters()).device.type == "cuda"
-        if compile_scoring is None or str(compile_scoring).lower() == "auto":
-            compile_scoring = on_cuda
-        self.scoring = ScoringConfig(batch_tokens=int(batch_tokens), row_tokens=int(row_tokens),
-                                     compile=str(compile_scoring).lower() in ("true", "1"), attention=attention,
-                                     tree_attention=tree_attention)
-        # CPU: the eager static-cache decoder (a graph would replay nothing faster and attend over the bucket).
-        self.generation: GenerationMode = generation or ("fast" if on_cuda else "exact")
-        if generation_rows is not None and int(generation_rows) < 1:
-            raise ValueError(f"generation_rows must be a positive integer, not {generation_rows!r}")
-        self.generation_rows = None if generation_rows is None else int(generation_rows)
+        self.engine: EngineConfig = engine.resolved(on_cuda=on_cuda)  # the knobs as they run (device defaults)
         # Side channels for the runner and the benchmark.
         self.rolling_token_counts: dict[str, int] = {}  # predicted tokens per rolling document
         self.timings: dict[str, float] = {}
@@ -124,14 +95,45 @@ class EvalsuiteLM(HFLM):
         self.generation_batches: list[dict[str, Any]] = []  # per batch of rows decoded together
         self.paths: dict[str, str] = {}  # request type -> the compute path that served it (for the unit record)
         self._encoder: PairEncoder | None = None
-        self.truncation = truncation
         self.truncated_tokens: dict[str, int] = {}  # context string -> most tokens cut from its left
-        self.progress: SuiteProgress | None = None  # the runner's suite display; None: a tqdm bar per call
+        self.progress: Progress | None = None  # the runner's suite display; None: a tqdm bar per call
         lmeval_templates.install()
 
     @classmethod
-    def from_loaded(cls, model: torch.nn.Module, tokenizer: Any, **kwargs: Any) -> "EvalsuiteLM":
-        return cls(pretrained=model, tokenizer=tokenizer, **kwargs)
+    def create_from_arg_string(cls, arg_string: str, additional_config: dict[str, Any] | None = None) -> "EvalsuiteLM":
+        """lm-eval's ``--model_args "k=v,..."`` (its own parser guesses the types; :meth:`from_model_args` checks)."""
+        return cls.create_from_arg_obj(lm_utils.simple_parse_args_string(arg_string), additional_config)
+
+    @classmethod
+    def create_from_arg_obj(cls, arg_dict: dict[str, Any],
+                            additional_config: dict[str, Any] | None = None) -> "EvalsuiteLM":
+        extra = {k: v for k, v in (additional_config or {}).items() if v is not None}
+        return cls.from_model_args({**arg_dict, **extra})
+
+    @classmethod
+    def from_model_args(cls, args: dict[str, Any]) -> "EvalsuiteLM":
+        """The boundary for lm-eval's arguments: load arguments, the engine's keys (into one EngineConfig,
+        validated once), ``max_length``, and anything else passed to HFLM as before."""
+        from evalsuite.models.loader import load
+        from evalsuite.spec.source import SourceSpec
+
+        args = {k: v for k, v in args.items() if k not in cls.IGNORED_ARGS}
+        engine_keys = {f.name for f in fields(EngineConfig)}
+        engine = EngineConfig.parse({k: v for k, v in args.items() if k in engine_keys}, "--model_args",
+                                    strings=True)
+        load_args = {k: args.pop(k) for k in cls.LOAD_ARGS if k in args}
+        max_length = args.pop("max_length", None)
+        hf_kwargs = {k: v for k, v in args.items() if k not in engine_keys}
+        pretrained, tokenizer = load_args.get("pretrained"), load_args.get("tokenizer")
+        if isinstance(pretrained, str):  # `lm_eval --model evalsuite --model_args pretrained=...`
+            device = load_args.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+            src = SourceSpec.from_string(pretrained, subfolder=load_args.get("subfolder"),
+                                         gguf_file=load_args.get("gguf_file"))
+            loaded = load(src, dtype=load_args.get("dtype", "float32"), device=device,
+                          attn_implementation=load_args.get("attn_implementation", "sdpa"), hash_weights=False)
+            pretrained, tokenizer = loaded.model, loaded.tokenizer
+        return cls(pretrained, tokenizer, engine, max_length=None if max_length is None else int(max_length),
+                   **hf_kwargs)
 
     def _add(self, key: str, seconds: float) -> None:
         self.timings[key] = self.timings.get(key, 0.0) + seconds
@@ -158,12 +160,12 @@ class EvalsuiteLM(HFLM):
     # -- compute paths -------------------------------------------------------------------------------
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, override_bs: int | None = None):
         t0 = time.perf_counter()
-        if self.truncation == "left":
+        if self.engine.truncation == "left":
             requests = [self._cut_left(key, ctx, cont) for key, ctx, cont in requests]
         advance, close = self._progress("score", [(len(c) + len(x) - 1, 0) for _, c, x in requests],
                                         disable_tqdm, "evalsuite loglikelihood")
         out = score_requests(self.model, [(c, x) for _, c, x in requests], max_length=self.max_length,
-                             pad_id=self._pad_id(), config=self.scoring, progress=advance,
+                             pad_id=self._pad_id(), engine=self.engine, progress=advance,
                              stats_out=self.scoring_stats)
         close()
         if self.scoring_stats:
@@ -225,7 +227,7 @@ class EvalsuiteLM(HFLM):
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         t0 = time.perf_counter()
         eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
-        self.paths["generate_until"] = generation_path(self.model, self.generation)
+        self.paths["generate_until"] = generation_path(self.model, self.engine.generation)
         args = [r.args for r in requests]
         reqs: list[GenerationRequest] = []
         for context, gen_kwargs in args:
@@ -235,20 +237,20 @@ class EvalsuiteLM(HFLM):
             until = tuple(s for s in (kwargs.get("until") or []) if s != eos)
             prompt = self.tok_encode(context)
             room = self.max_length - int(kwargs["max_gen_toks"])  # stock hf's left_truncate_len
-            if self.truncation == "left" and 0 < room < len(prompt):
+            if self.engine.truncation == "left" and 0 < room < len(prompt):
                 self._note_cut(context, len(prompt) - room)
                 prompt = prompt[-room:]
             reqs.append(GenerationRequest(prompt_tokens=prompt, max_gen_toks=int(kwargs["max_gen_toks"]), until=until))
         # Prompts priced from their characters, as the suite's ETA prices every generation unit.
         advance, close = self._progress("generate_chars", [(len(c), r.max_gen_toks) for (c, _), r in zip(args, reqs)],
                                         disable_tqdm, "evalsuite generate")
-        if self.generation_rows != 1 and batchable(self.model, self.generation):
+        if self.engine.generation_rows != 1 and batchable(self.model, self.engine.generation):
             self.paths["generate_until"] += ", batched"
             t_req = time.perf_counter()
             try:
                 generated = greedy_generate_batch(self.model, self.tokenizer, reqs, max_length=self.max_length,
-                                                  eos_token_id=self.eot_token_id, mode=self.generation,
-                                                  attention=self.scoring.attention, max_rows=self.generation_rows,
+                                                  eos_token_id=self.eot_token_id, mode=self.engine.generation,
+                                                  attention=self.engine.attention, max_rows=self.engine.generation_rows,
                                                   timings=self.generation_batches)
             except NonFiniteError as exc:
                 raise _named(exc, requests, exc.request) from None
@@ -273,15 +275,15 @@ class EvalsuiteLM(HFLM):
                                 advance: Callable[[int], None]) -> list[list[int]]:
         lean = LeanDecoder.wrap(self.model)
         # One cache (and captured, possibly compiled, step) reused across requests.
-        cache = DecodeCache(lean, compile=self.generation == "compiled") if lean is not None else None
+        cache = DecodeCache(lean, compile=self.engine.generation == "compiled") if lean is not None else None
         out: list[list[int]] = []
         for req in reqs:
             phases: dict[str, Any] = {"prompt_tokens": len(req.prompt_tokens)}
             t_req = time.perf_counter()
             try:
                 out.append(greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,
-                                                  eos_token_id=self.eot_token_id, mode=self.generation, cache=cache,
-                                                  attention=self.scoring.attention, timings=phases))
+                                                  eos_token_id=self.eot_token_id, mode=self.engine.generation, cache=cache,
+                                                  attention=self.engine.attention, timings=phases))
             except NonFiniteError as exc:
                 raise _named(exc, requests, len(out)) from None  # the request in hand
             phases["request_s"] = time.perf_counter() - t_req  # setup + prefill + decode, synchronised

@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Literal, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -38,34 +38,10 @@ from evalsuite.engine import finite, kernels
 from evalsuite.engine.forward import LeanDecoder
 from evalsuite.engine.request_tree import Batch, TreeStats, build_plan
 from evalsuite.models.layers import has_recurrent_layers
+from evalsuite.spec.engine import EngineConfig
 
 Request = tuple[Sequence[int], Sequence[int]]  # (context tokens, continuation tokens)
 HYBRID_ENGINE = "hf, one sequence per row (linear-attention layers: no packing, no prefix sharing)"
-
-
-@dataclass(frozen=True)
-class ScoringConfig:
-    """Batching knobs. ``batch_tokens`` bounds B*L per forward pass; ``row_tokens`` the packed row length.
-
-    A row is never shorter than the longest request. ``engine="hf"`` forces
-    transformers' decoder instead of the lean forward pass; ``attention`` picks
-    the kernel for unmasked (plain causal) batches on CUDA: ``"auto"`` is the
-    fastest that passed its check (FlashAttention-4, cuDNN, FlashAttention-2;
-    :func:`evalsuite.engine.kernels.causal_backend`).
-    """
-
-    batch_tokens: int = 8192
-    row_tokens: int = 2048
-    lm_head_chunk: int = 2048  # distinct positions per LM-head matmul: bounds the [n, V] fp32 logits buffer
-    engine: Literal["auto", "hf"] = "auto"
-    attention: kernels.AttentionChoice = "auto"
-    # Packed (masked) rows: "sdpa" (the memory-efficient kernel on the dense mask) or "flex" (FlexAttention with
-    # a block mask, empty blocks skipped; falls back to "sdpa" if it fails).
-    tree_attention: kernels.TreeAttention = "sdpa"
-    compile: bool = False  # the lean layer's pure halves through torch.compile (LeanDecoder.compiled)
-    # Refuse a non-finite log-likelihood (evalsuite.engine.finite). A host-side check after the one device sync;
-    # off only in the benchmark's "nocheck" variant, which measures what it costs.
-    check_finite: bool = True
 
 
 @dataclass
@@ -99,16 +75,16 @@ def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 def _hidden(model: torch.nn.Module, lean: LeanDecoder | None, batch: Batch, device: torch.device,
-            config: ScoringConfig) -> torch.Tensor:
+            engine: EngineConfig) -> torch.Tensor:
     """Final hidden states (B, L, H) of one packed batch."""
     ids, pos = _to_device(batch.input_ids, device), _to_device(batch.position_ids, device)
     end = None if batch.chain else _to_device(batch.end, device)
     if lean is not None:
         groups = lean.n_heads // lean.n_kv_heads
         if end is None:
-            return kernels.run_causal(device, config.attention, groups, lean.scaling,
+            return kernels.run_causal(device, engine.attention, groups, lean.scaling,
                                       lambda attend: lean.hidden(ids, pos, attend))
-        if config.tree_attention == "flex" and "flex" not in kernels.DISABLED:
+        if engine.tree_attention == "flex" and "flex" not in kernels.DISABLED:
             try:
                 return lean.hidden(ids, pos, kernels.tree_flex(end, groups, lean.scaling))
             except Exception:  # noqa: BLE001 - FlexAttention is an optimisation; the dense mask is correct
@@ -127,20 +103,20 @@ def _hidden(model: torch.nn.Module, lean: LeanDecoder | None, batch: Batch, devi
 
 
 def _hidden_or_eager(model: torch.nn.Module, lean: LeanDecoder | None, batch: Batch, device: torch.device,
-                     config: ScoringConfig, stats: ScoringStats) -> tuple[torch.Tensor, LeanDecoder | None]:
+                     engine: EngineConfig, stats: ScoringStats) -> tuple[torch.Tensor, LeanDecoder | None]:
     """:func:`_hidden`; if the compiled layer fails (an inductor limit), the batch again eagerly, and eager from
     then on: compilation is an optimisation, the eager layer computes the same thing."""
     if lean is None or not lean.compiled:
-        return _hidden(model, lean, batch, device, config), lean
+        return _hidden(model, lean, batch, device, engine), lean
     disabled = set(kernels.DISABLED)
     try:
-        return _hidden(model, lean, batch, device, config), lean
+        return _hidden(model, lean, batch, device, engine), lean
     except Exception as exc:  # noqa: BLE001
         kernels.restore_disabled(disabled)  # _hidden may have blamed a kernel for the compiler's error
         stats.notes.append(f"compiled scoring failed ({type(exc).__name__}: {str(exc)[:300]}); eager layers")
         stats.engine = "lean (compile failed)"
         eager = replace(lean, compiled=False)
-        return _hidden(model, eager, batch, device, config), eager
+        return _hidden(model, eager, batch, device, engine), eager
 
 
 def _pick(logits: torch.Tensor, rows: torch.Tensor, tok: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,7 +161,7 @@ def _score_positions(head: torch.nn.Module, hidden: torch.Tensor, batch: Batch, 
 
 @torch.inference_mode()
 def score_requests(model: torch.nn.Module, requests: Sequence[Request], *, max_length: int, pad_id: int,
-                   config: ScoringConfig = ScoringConfig(),
+                   engine: EngineConfig = EngineConfig(),
                    progress: Callable[[int], None] | None = None,
                    stats_out: list[ScoringStats] | None = None) -> list[tuple[float, bool]]:
     """(sum of continuation log-probs in nats, continuation is the greedy decode) for each request.
@@ -198,33 +174,33 @@ def score_requests(model: torch.nn.Module, requests: Sequence[Request], *, max_l
     _check_lengths(requests, max_length)
     t0 = time.perf_counter()
     device = next(model.parameters()).device
-    lean = LeanDecoder.wrap(model) if config.engine == "auto" else None
-    if lean is not None and config.compile:
-        lean = replace(lean, compiled=True)
+    # compile_scoring reaches torch.compile here: the lean layers' halves (forward.compiled_halves) and the
+    # LM head's log-softmax (_compiled_pick); None (not resolved for a device) counts as off.
+    lean = LeanDecoder.wrap(model, compiled=bool(engine.compile_scoring)) if engine.forward == "auto" else None
     head = model.get_output_embeddings()
     share = lean is not None or not has_recurrent_layers(model)
-    plan = build_plan(requests, capacity=min(config.row_tokens, max_length), batch_tokens=config.batch_tokens,
+    plan = build_plan(requests, capacity=min(engine.row_tokens, max_length), batch_tokens=engine.batch_tokens,
                       max_length=max_length, align=8 if device.type == "cuda" else 1, share=share)
-    engine = "lean+compiled" if lean is not None and lean.compiled else "lean" if lean is not None else "hf"
-    stats = ScoringStats(plan.stats, batches=len(plan), engine=engine if share else HYBRID_ENGINE)
+    path = "lean+compiled" if lean is not None and lean.compiled else "lean" if lean is not None else "hf"
+    stats = ScoringStats(plan.stats, batches=len(plan), engine=path if share else HYBRID_ENGINE)
     if lean is not None and device.type == "cuda":
-        stats.engine += f", causal rows: {kernels.causal_backend(device, config.attention)}"
-    if lean is not None and config.tree_attention == "flex":
+        stats.engine += f", causal rows: {kernels.causal_backend(device, engine.attention)}"
+    if lean is not None and engine.tree_attention == "flex":
         stats.engine += ", tree rows: flex"
     t1 = time.perf_counter()
     logps, greedy, owners = [], [], []
     compiled_head = True
     for batch in plan.batches():
-        hidden, lean = _hidden_or_eager(model, lean, batch, device, config, stats)
+        hidden, lean = _hidden_or_eager(model, lean, batch, device, engine, stats)
         compiled_head = compiled_head and lean is not None and lean.compiled
         try:
-            lp, gr, req = _score_positions(head, hidden, batch, config.lm_head_chunk, device, compiled=compiled_head)
+            lp, gr, req = _score_positions(head, hidden, batch, engine.lm_head_chunk, device, compiled=compiled_head)
         except Exception as exc:  # noqa: BLE001 - an inductor limit: the eager head computes the same thing
             if not compiled_head:
                 raise
             compiled_head = False
             stats.notes.append(f"compiled LM-head log-softmax failed ({type(exc).__name__}: {str(exc)[:300]}); eager")
-            lp, gr, req = _score_positions(head, hidden, batch, config.lm_head_chunk, device)
+            lp, gr, req = _score_positions(head, hidden, batch, engine.lm_head_chunk, device)
         logps.append(lp)
         greedy.append(gr)
         owners.append(req)
@@ -235,7 +211,7 @@ def score_requests(model: torch.nn.Module, requests: Sequence[Request], *, max_l
     gr = torch.cat(greedy).cpu().numpy()
     req = np.concatenate(owners)
     total = np.bincount(req, weights=lp, minlength=len(requests))
-    bad = finite.first_nonfinite(total) if config.check_finite else None
+    bad = finite.first_nonfinite(total) if engine.check_finite else None
     if bad is not None:  # NaN/inf propagate into the sums: the per-request totals hold every token's verdict
         i, n = bad
         ctx, cont = requests[i]

@@ -92,11 +92,12 @@ def run_parity(model: Any, tokenizer: Any, *, tasks: dict[str, tuple[int | None,
     from lm_eval.models.huggingface import HFLM
 
     from evalsuite.engine.lm import EvalsuiteLM
+    from evalsuite.spec import EngineConfig
     from evalsuite.run.unit_eval import run_lm_eval
 
     max_length = max_length or int(model.config.max_position_embeddings)
     tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"data_dir": str(data_dir)})
-    ours = EvalsuiteLM.from_loaded(model, tokenizer, max_length=max_length, truncation=truncation)
+    ours = EvalsuiteLM(model, tokenizer, EngineConfig(truncation=truncation), max_length=max_length)
     stock = HFLM(pretrained=model, tokenizer=tokenizer, max_length=max_length, batch_size=stock_batch_size)
     # Stock rolling windows materialise [batch, max_length, vocab] fp32 logits twice: at 8 x 8192 x 49K that is
     # ~26 GB, so perplexity tasks run the stock side one window at a time (its numbers do not depend on it).
@@ -128,12 +129,13 @@ def main(argv: list[str]) -> int:
     a = p.parse_args(argv)
     from evalsuite.data.locate import data_dir_from
     from evalsuite.errors import SpecError
-    from evalsuite.models.loader import ModelSource, load, smollm2_gguf
+    from evalsuite.models.loader import load, smollm2_gguf
+    from evalsuite.spec import SourceSpec
 
     data_dir = data_dir_from(a.data)
     if data_dir is None:
         raise SpecError("parity needs real data: pass --data DIR or set EVALSUITE_DATA")
-    src = ModelSource(path=str(smollm2_gguf())) if a.model == "smollm2" else ModelSource(path=a.model)
+    src = SourceSpec(path=str(smollm2_gguf())) if a.model == "smollm2" else SourceSpec(path=a.model)
     loaded = load(src, dtype=a.dtype, device="cpu", hash_weights=False)
     tasks: dict[str, tuple[int | None, int]] = {}
     if a.hellaswag:

@@ -2,7 +2,7 @@
 
 Composition with data parallelism: ranks are *groups* of GPUs. With
 ``EVALSUITE_GPUS_PER_RANK=k`` and ``torchrun --nproc_per_node G/k`` on a node of G
-GPUs, local rank ``r`` owns GPUs ``r*k .. r*k+k-1``; :func:`load_sharded` lays the
+GPUs, local rank ``r`` owns GPUs ``r*k .. r*k+k-1``; ``load(..., placement=Sharded(...))`` lays the
 model's layers over those k GPUs (accelerate's ``device_map="auto"``, a naive
 pipeline: one GPU busy at a time within a rank) and :class:`ShardedLM` splits the
 requests over the G/k ranks. Each decoder layer's KV cache lives on that layer's
@@ -20,7 +20,6 @@ the GPUs and has not run here.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -84,49 +83,35 @@ def from_pretrained_kwargs(group: GpuGroup, *, dtype: torch.dtype, attn_implemen
             "attn_implementation": attn_implementation, "trust_remote_code": False}
 
 
-def load_sharded(source: Any, *, dtype: str = "bfloat16", max_tokens: int, yarn: Any = None,
-                 attn_implementation: str = "sdpa", group: GpuGroup | None = None, hash_weights: bool = True) -> Any:
-    """Load ``source`` (a :class:`~evalsuite.models.loader.ModelSource`) over this rank's GPUs; a ``LoadedModel``.
+@dataclass(frozen=True)
+class Sharded:
+    """The loader's ``placement``: the model's layers over this rank's GPU group (accelerate's device map).
 
     ``max_tokens`` is the longest sequence the model will see (its ``max_length``): the KV cache for it is
-    held back on the group's GPUs. HF-native folders go through ``from_pretrained(device_map="auto",
-    max_memory=...)``; the paper's gated format (built natively, never by remote code) loads on the CPU
-    and is dispatched over the same budgets with accelerate's ``infer_auto_device_map``.
+    held back on the group's GPUs. ``group``: the GPUs and budgets (None: this rank's, from the launcher's
+    environment and the visible GPUs' memory).
     """
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from evalsuite.models.loader import LoadedModel, gguf_as_hf_folder, parse_dtype, refuse_remote_code, \
-        resolve_local_folder, sha256_file, weight_files
-    from evalsuite.models.paper_format import is_paper_format, load_paper_checkpoint
-    from evalsuite.models.yarn import apply_yarn
+    max_tokens: int
+    group: GpuGroup | None = None
 
-    torch_dtype = parse_dtype(dtype)
-    folder = resolve_local_folder(source)
-    if source.gguf_file or folder.suffix == ".gguf":
-        folder = gguf_as_hf_folder(folder / source.gguf_file if source.gguf_file else folder)
-    refuse_remote_code(Path(folder), json.loads((Path(folder) / "config.json").read_text()))
-    config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
-    if yarn is not None:
-        apply_yarn(config, yarn)
-    budget = group or gpu_group(gpu_total_bytes=visible_gpu_bytes(),
-                                reserve_bytes=kv_cache_bytes(config, max_tokens,
-                                                             bytes_per_value=torch_dtype.itemsize))
-    if is_paper_format(json.loads((Path(folder) / "config.json").read_text())):
-        from accelerate import dispatch_model, infer_auto_device_map
+    def budget(self, config: Any, dtype: torch.dtype) -> GpuGroup:
+        return self.group or gpu_group(gpu_total_bytes=visible_gpu_bytes(),
+                                       reserve_bytes=kv_cache_bytes(config, self.max_tokens,
+                                                                    bytes_per_value=dtype.itemsize))
 
-        model = load_paper_checkpoint(folder, dtype=torch_dtype, device="cpu",
-                                      attn_implementation=attn_implementation, yarn=yarn)
-        device_map = infer_auto_device_map(model, max_memory=dict(budget.max_memory), dtype=torch_dtype,
-                                           no_split_module_classes=list(model._no_split_modules or []))
-        model, kind = dispatch_model(model, device_map=device_map), "paper-gated"
-    else:
-        model = AutoModelForCausalLM.from_pretrained(folder, config=config, **from_pretrained_kwargs(
-            budget, dtype=torch_dtype, attn_implementation=attn_implementation))
-        kind = "hf"
+
+def dispatch_paper_model(model: torch.nn.Module, budget: GpuGroup, dtype: torch.dtype) -> torch.nn.Module:
+    """The paper's gated format, built natively on the CPU, dispatched over the group's budgets."""
+    from accelerate import dispatch_model, infer_auto_device_map
+
+    device_map = infer_auto_device_map(model, max_memory=dict(budget.max_memory), dtype=dtype,
+                                       no_split_module_classes=list(model._no_split_modules or []))
+    return dispatch_model(model, device_map=device_map)
+
+
+def check_placed(model: torch.nn.Module, folder: Path, budget: GpuGroup) -> None:
+    """No CPU or disk offload: a model that does not fit fails at load, not slowly at run time."""
     placed = {str(d) for d in getattr(model, "hf_device_map", {}).values()}
     if placed & {"cpu", "disk"}:
         raise DistributedSetupError(f"{folder}: does not fit GPUs {list(budget.gpus)} (placement {sorted(placed)})")
-    model.eval()
-    hashes = {p.name: sha256_file(p) for p in weight_files(Path(folder))} if hash_weights else {}
-    return LoadedModel(model=model, tokenizer=AutoTokenizer.from_pretrained(folder, trust_remote_code=False), folder=Path(folder),
-                       weights_sha256=hashes, kind=kind)

@@ -1,7 +1,10 @@
 """Suite files (``tasks/suites/*.yaml``) parsed once into frozen, typed specs.
 
 Every schema error names the offending key path (``models[1].source.hub``), so a
-typo in a 40-line suite is a one-line fix. Nothing downstream sees raw dicts.
+typo in a 40-line suite is a one-line fix. Nothing downstream sees raw dicts. A model entry's
+engine keys (``batch_tokens``, ``compile_scoring``, ...) sit flat beside its identity in the YAML, as
+users write them, and become one :class:`~evalsuite.spec.engine.EngineConfig`; :meth:`ModelSpec.as_record`
+writes them back flat, so fingerprints, manifests and unit hashes serialise exactly what they always did.
 """
 
 from __future__ import annotations
@@ -15,38 +18,20 @@ from typing import Any, Literal, Sequence
 import yaml
 
 from evalsuite.errors import SpecError
+from evalsuite.spec.engine import SUITE_KEYS, EngineConfig
+from evalsuite.spec.source import SourceSpec
+from evalsuite.spec.yarn import YarnSpec
 
 Role = Literal["baseline", "gated", "candidate", "reference"]
 _ROLES = ("baseline", "gated", "candidate", "reference")
 _GATES = ("none", "headwise", "elementwise")
-TRUNCATIONS = ("refuse", "left")  # EvalsuiteLM.TRUNCATION_CHOICES (spec cannot import the adapter: lm-eval)
-
-
-@dataclass(frozen=True)
-class YarnConfig:
-    """Static YaRN: rope scaled by ``factor`` from ``original_max_position_embeddings``."""
-
-    factor: float
-    original_max_position_embeddings: int
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """Exactly one of: a local path, a hub id (+subfolder, revision), a GGUF file, a tiny seeded model, or
-    ``builtin`` (a model the project ships: ``smollm2`` or ``zoo/<name>``)."""
-
-    path: str | None = None
-    hub: str | None = None
-    subfolder: str | None = None
-    revision: str | None = None
-    gguf: str | None = None
-    builtin: str | None = None
-    tiny_gate: str | None = None
-    tiny_seed: int = 0
+SUITE_BATCH_TOKENS = 4096  # a suite's default (2 CPU cores); the LM's own default is EngineConfig's
 
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A model of the suite: what it is (identity, source, YaRN) and how the engine runs it (``engine``)."""
+
     name: str
     role: Role
     source: SourceSpec
@@ -54,15 +39,21 @@ class ModelSpec:
     device: str = "cpu"
     max_length: int | None = None
     attn_implementation: str = "sdpa"
-    batch_tokens: int = 4096
-    yarn: YarnConfig | None = None
+    yarn: YarnSpec | None = None
     compare_to: str | None = None  # the model this one's deltas are taken against
     zero_mlp_layers: tuple[int, ...] = ()  # ablation: these layers' MLP outputs set to zero after loading
-    generation: str | None = None  # decoder for generate_until (evalsuite.engine.generate); None: fast on CUDA
-    compile_scoring: bool | None = None  # scoring through torch.compile (ScoringConfig.compile); None: on CUDA
-    attention: str = "auto"  # causal kernel for plain rows and prompts on CUDA (evalsuite.engine.kernels)
-    tree_attention: str = "sdpa"  # packed scoring rows: sdpa (dense mask) or flex (block mask, opt-in)
-    truncation: str = "refuse"  # over-long requests: refuse (error), or left (cut the context as stock hf does)
+    engine: EngineConfig = EngineConfig(batch_tokens=SUITE_BATCH_TOKENS)
+
+    def as_record(self) -> dict[str, Any]:
+        """The flat dict suites, fingerprints and manifests have always held (engine keys beside identity)."""
+        e = self.engine
+        return {"name": self.name, "role": self.role, "source": self.source.as_record(), "dtype": self.dtype,
+                "device": self.device, "max_length": self.max_length,
+                "attn_implementation": self.attn_implementation, "batch_tokens": e.batch_tokens,
+                "yarn": None if self.yarn is None else self.yarn.as_record(), "compare_to": self.compare_to,
+                "zero_mlp_layers": list(self.zero_mlp_layers), "generation": e.generation,
+                "compile_scoring": e.compile_scoring, "attention": e.attention,
+                "tree_attention": e.tree_attention, "truncation": e.truncation}
 
 
 @dataclass(frozen=True)
@@ -95,8 +86,14 @@ class SuiteSpec:
     def units(self) -> list[tuple[ModelSpec, TaskSpec]]:
         return [(m, t) for t in self.tasks for m in self.models if not t.models or m.name in t.models]
 
+    def as_record(self) -> dict[str, Any]:
+        """JSON-ready, as the manifest's ``suite_spec`` (models flat, see :meth:`ModelSpec.as_record`)."""
+        return {"name": self.name, "models": [m.as_record() for m in self.models],
+                "tasks": [asdict(t) for t in self.tasks], "seed": self.seed, "data_dir": self.data_dir,
+                "output_dir": self.output_dir, "path": self.path}
+
     def fingerprint(self) -> str:
-        body = {k: v for k, v in asdict(self).items() if k != "path"}
+        body = {k: v for k, v in self.as_record().items() if k != "path"}
         for m in body["models"]:  # a knob at its default leaves the fingerprint (and the run folder) as before
             if m["truncation"] == "refuse":
                 del m["truncation"]
@@ -130,10 +127,6 @@ def _choice(value: Any, choices: Sequence[str], where: str) -> Any:
 
 def _optional_str(value: Any, where: str) -> str | None:
     return None if value is None else _typed(value, str, where)
-
-
-def _optional_bool(value: Any, where: str) -> bool | None:
-    return None if value is None else _typed(value, bool, where)
 
 
 def _typed(value: Any, typ: type | tuple[type, ...], where: str) -> Any:
@@ -177,18 +170,7 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
             raise SpecError(f"{where}: missing required key {req!r}")
     name = safe_name(merged["name"], f"{where}.name")
     role = _choice(merged.get("role", "candidate"), _ROLES, f"{where}.role")
-    yarn = None
-    if merged.get("yarn") is not None:
-        y = merged["yarn"]
-        _take(y, f"{where}.yarn", {"factor", "original_max_position_embeddings"})
-        for k in ("factor", "original_max_position_embeddings"):
-            if k not in y:
-                raise SpecError(f"{where}.yarn: missing required key {k!r}")
-        factor = float(_typed(y["factor"], (int, float), f"{where}.yarn.factor"))
-        if factor <= 1:
-            raise SpecError(f"{where}.yarn.factor: must be > 1, found {factor}")
-        yarn = YarnConfig(factor, _typed(y["original_max_position_embeddings"], int,
-                                         f"{where}.yarn.original_max_position_embeddings"))
+    yarn = _yarn(merged.get("yarn"), f"{where}.yarn")
     dtype = merged.get("dtype", "float32")
     if dtype not in ("float32", "bfloat16", "float16"):
         raise SpecError(f"{where}.dtype: must be float32, bfloat16 or float16, found {dtype!r}")
@@ -196,27 +178,31 @@ def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
     if max_length is not None:
         _typed(max_length, int, f"{where}.max_length")
     elif yarn is not None:
-        max_length = int(yarn.factor * yarn.original_max_position_embeddings)
-    from evalsuite.engine.kernels import ATTENTION_CHOICES, TREE_ATTENTION_CHOICES
-
-    generation = merged.get("generation")
-    if generation is not None:
-        from evalsuite.engine.generate import GENERATION_MODES  # transformers: only when the key is given
-
-        _choice(generation, GENERATION_MODES, f"{where}.generation")
-    attention = _choice(merged.get("attention", "auto"), ATTENTION_CHOICES, f"{where}.attention")
-    tree_attention = _choice(merged.get("tree_attention", "sdpa"), TREE_ATTENTION_CHOICES, f"{where}.tree_attention")
+        max_length = yarn.max_position_embeddings
+    engine = EngineConfig.parse({"batch_tokens": SUITE_BATCH_TOKENS,
+                                 **{k: merged[k] for k in SUITE_KEYS if k in merged}}, where)
     return ModelSpec(name=name, role=role, source=_source(merged["source"], f"{where}.source"), dtype=dtype,
                      device=_typed(merged.get("device", "cpu"), str, f"{where}.device"), max_length=max_length,
                      attn_implementation=_typed(merged.get("attn_implementation", "sdpa"), str,
                                                 f"{where}.attn_implementation"),
-                     batch_tokens=_typed(merged.get("batch_tokens", 4096), int, f"{where}.batch_tokens"),
                      yarn=yarn, compare_to=_optional_str(merged.get("compare_to"), f"{where}.compare_to"),
                      zero_mlp_layers=_layer_list(merged.get("zero_mlp_layers", []), f"{where}.zero_mlp_layers"),
-                     generation=generation,
-                     compile_scoring=_optional_bool(merged.get("compile_scoring"), f"{where}.compile_scoring"),
-                     attention=attention, tree_attention=tree_attention,
-                     truncation=_choice(merged.get("truncation", "refuse"), TRUNCATIONS, f"{where}.truncation"))
+                     engine=engine)
+
+
+def _yarn(y: Any, where: str) -> YarnSpec | None:
+    """``yarn: {factor, original_max_position_embeddings}``; in a suite the factor must stretch (> 1)."""
+    if y is None:
+        return None
+    _take(y, where, {"factor", "original_max_position_embeddings"})
+    for k in ("factor", "original_max_position_embeddings"):
+        if k not in y:
+            raise SpecError(f"{where}: missing required key {k!r}")
+    factor = float(_typed(y["factor"], (int, float), f"{where}.factor"))
+    if factor <= 1:
+        raise SpecError(f"{where}.factor: must be > 1, found {factor}")
+    return YarnSpec(factor, _typed(y["original_max_position_embeddings"], int,
+                                   f"{where}.original_max_position_embeddings"))
 
 
 def _layer_list(value: Any, where: str) -> tuple[int, ...]:

@@ -9,20 +9,22 @@ from evalsuite.engine import batch_decode as batch
 from evalsuite.engine.batch_decode import BatchDecodeCache, BatchItem, greedy_batched, rows_for
 from evalsuite.engine.decode import NonFiniteLogitsError, greedy
 from evalsuite.engine.forward import LeanDecoder
+from dataclasses import replace
 
 LENGTHS = (5, 60, 33, 17, 48, 2, 90)
 MAX_NEW = (12, 6, 20, 1, 9, 15, 12)
 
 
 def _load(folder, yarn=None):
-    from evalsuite.models.loader import ModelSource, load
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
 
-    return load(ModelSource(path=str(folder)), dtype="float32", device="cpu", hash_weights=False, yarn=yarn).model
+    return load(SourceSpec(path=str(folder)), dtype="float32", device="cpu", hash_weights=False, yarn=yarn).model
 
 
 @pytest.fixture(scope="module", params=["none", "headwise", "elementwise", "elementwise+yarn"])
 def lean(request, tiny_folder):
-    from evalsuite.models.yarn import YarnSpec
+    from evalsuite.spec import YarnSpec
 
     gate, _, yarn = request.param.partition("+")
     # YaRN x4 from 32 original positions: the longer prompts here run in its interpolated range.
@@ -141,19 +143,20 @@ def test_adapter_batches_generate_until_with_the_same_texts(tiny_folder):
     from lm_eval.api.instance import Instance
 
     from evalsuite.engine.lm import EvalsuiteLM
-    from evalsuite.models.loader import ModelSource, load
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
 
-    loaded = load(ModelSource(path=str(tiny_folder("elementwise"))), hash_weights=False)
-    lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=256)
+    loaded = load(SourceSpec(path=str(tiny_folder("elementwise"))), hash_weights=False)
+    lm = EvalsuiteLM(loaded.model, loaded.tokenizer, max_length=256)
     free = lm.generate_until([Instance("generate_until", {}, ("Once upon a time", {"max_gen_toks": 8, "until": []}),
                                        0)], disable_tqdm=True)[0]
     stop = free[len(free) // 2: len(free) // 2 + 2]
     args = [("Once upon a time", {"max_gen_toks": 8, "until": [stop]}), ("The quick brown fox", {"max_gen_toks": 5}),
             ("A", {"max_gen_toks": 3, "until": []})]
     requests = [Instance("generate_until", {}, a, i) for i, a in enumerate(args)]
-    lm.generation = "exact"
+    lm.engine = replace(lm.engine, generation="exact")
     one_at_a_time = lm.generate_until(requests, disable_tqdm=True)
-    lm.generation, n_batches = "fast", len(lm.generation_batches)
+    lm.engine, n_batches = replace(lm.engine, generation="fast"), len(lm.generation_batches)
     batched = lm.generate_until(requests, disable_tqdm=True)
     assert batched == one_at_a_time and batched[0] == free[: free.find(stop)]
     assert [b["live_rows"] for b in lm.generation_batches[n_batches:]] == [3]  # one batch of three rows

@@ -12,7 +12,8 @@ from evalsuite.errors import NonFiniteError
 from evalsuite.engine import finite
 from evalsuite.engine.generate import GenerationRequest, greedy_generate_tokens
 from evalsuite.models.loader import load_model
-from evalsuite.engine.loglikelihood import ScoringConfig, score_requests
+from evalsuite.engine.loglikelihood import score_requests
+from evalsuite.spec import EngineConfig
 
 REQUESTS = [([1, 2, 3, 4], [5, 6]), ([1, 2, 3, 9], [7]), ([8, 8], [3, 3, 3])]
 
@@ -55,14 +56,14 @@ def test_scorer_names_the_first_request_and_the_broken_layer(broken, value: str)
 
 def test_scorer_check_can_be_switched_off_for_the_benchmark_only(broken) -> None:
     model, _ = broken("inf")
-    out = score_requests(model, REQUESTS, max_length=64, pad_id=0, config=ScoringConfig(check_finite=False))
+    out = score_requests(model, REQUESTS, max_length=64, pad_id=0, engine=EngineConfig(check_finite=False))
     assert all(math.isnan(lp) for lp, _ in out)  # what the check refuses to let through
 
 
 def test_healthy_scores_are_untouched(tiny_folder) -> None:
     model, _ = load_model(str(tiny_folder("none")), dtype="float32", device="cpu")
     on = score_requests(model, REQUESTS, max_length=64, pad_id=0)
-    off = score_requests(model, REQUESTS, max_length=64, pad_id=0, config=ScoringConfig(check_finite=False))
+    off = score_requests(model, REQUESTS, max_length=64, pad_id=0, engine=EngineConfig(check_finite=False))
     assert on == off and all(math.isfinite(lp) for lp, _ in on)
 
 

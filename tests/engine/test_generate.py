@@ -11,9 +11,10 @@ from evalsuite.engine.generate import GenerationRequest, greedy_generate
 
 @pytest.fixture(scope="module")
 def model_and_tok(tiny_folder):
-    from evalsuite.models.loader import ModelSource, load
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
 
-    loaded = load(ModelSource(path=str(tiny_folder("headwise"))), hash_weights=False)
+    loaded = load(SourceSpec(path=str(tiny_folder("headwise"))), hash_weights=False)
     return loaded.model, loaded.tokenizer
 
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from evalsuite.engine import kernels
-from evalsuite.engine.loglikelihood import ScoringConfig, score_requests
+from evalsuite.engine.loglikelihood import score_requests
+from evalsuite.spec import EngineConfig
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +55,11 @@ def test_scoring_falls_back_when_the_chosen_kernel_raises(gated, failing_fa4):
     g = torch.Generator().manual_seed(0)
     reqs = [(torch.randint(0, 1000, (40,), generator=g).tolist(), torch.randint(0, 1000, (30,), generator=g).tolist())
             for _ in range(3)]  # plain rows: the causal kernel's path
-    cfg = ScoringConfig(batch_tokens=512, row_tokens=128)
+    cfg = EngineConfig(batch_tokens=512, row_tokens=128)
     kernels.DISABLED.add("fa4")
-    ref = score_requests(gated, reqs, max_length=128, pad_id=0, config=cfg)
+    ref = score_requests(gated, reqs, max_length=128, pad_id=0, engine=cfg)
     kernels.DISABLED.clear()
-    got = score_requests(gated, reqs, max_length=128, pad_id=0, config=cfg)
+    got = score_requests(gated, reqs, max_length=128, pad_id=0, engine=cfg)
     assert failing_fa4, "the failing kernel was tried first"
     assert "fa4" in kernels.DISABLED, "a kernel that raised is switched off"
     assert got == ref
@@ -86,7 +87,7 @@ def test_suite_attention_is_validated():
     with pytest.raises(SpecError, match=r"models\[0\]\.attention: must be one of auto, fa4, cudnn, flash"):
         parse_suite({**base, "models": [{"name": "m", "source": {"builtin": "smollm2"}, "attention": "fa3"}]})
     suite = parse_suite({**base, "models": [{"name": "m", "source": {"builtin": "smollm2"}, "attention": "cudnn"}]})
-    assert suite.models[0].attention == "cudnn"
+    assert suite.models[0].engine.attention == "cudnn"
     with pytest.raises(SpecError, match=r"models\[0\]\.tree_attention: must be one of sdpa, flex, found 'block'"):
         parse_suite({**base, "models": [{"name": "m", "source": {"builtin": "smollm2"}, "tree_attention": "block"}]})
 

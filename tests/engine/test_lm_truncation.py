@@ -5,16 +5,19 @@ from __future__ import annotations
 import pytest
 
 from evalsuite.lab.parity import run_parity
-from evalsuite.run.materialize import ZOO_DIR
+from evalsuite.models.builtin import ZOO_DIR
+from evalsuite.spec import EngineConfig
+from evalsuite.errors import SpecError
 
 MAX_LENGTH = 192  # 5-shot MMLU prompts are ~400-900 tokens: every item is cut
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    from evalsuite.models.loader import ModelSource, load
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
 
-    loaded = load(ModelSource(path=str(ZOO_DIR / "tiny-baseline")), dtype="float32", device="cpu",
+    loaded = load(SourceSpec(path=str(ZOO_DIR / "tiny-baseline")), dtype="float32", device="cpu",
                   hash_weights=False)
     return loaded.model, loaded.tokenizer
 
@@ -37,10 +40,10 @@ def test_the_default_refuses_and_left_flags_each_cut_sample(tiny, real_data_dir)
 
     model, tok = tiny
     tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"data_dir": str(real_data_dir)})
-    refuse = EvalsuiteLM.from_loaded(model, tok, max_length=MAX_LENGTH)
+    refuse = EvalsuiteLM(model, tok, max_length=MAX_LENGTH)
     with pytest.raises(ContextLengthError, match="instead of truncating"):
         run_lm_eval(refuse, task="es_mmlu_anatomy", task_manager=tm, shots=5, limit=2, seed=1234)
-    left = EvalsuiteLM.from_loaded(model, tok, max_length=MAX_LENGTH, truncation="left")
+    left = EvalsuiteLM(model, tok, EngineConfig(truncation="left"), max_length=MAX_LENGTH)
     out = run_lm_eval(left, task="es_mmlu_anatomy", task_manager=tm, shots=5, limit=2, seed=1234)
     assert all(s.scores["truncated_tokens"] > 0 for s in out.samples)
     short = run_lm_eval(left, task="es_mmlu_anatomy", task_manager=tm, shots=0, limit=2, seed=1234)
@@ -53,7 +56,7 @@ def test_left_truncation_of_a_generation_prompt_keeps_its_last_tokens(tiny):
     from evalsuite.engine.lm import EvalsuiteLM
 
     model, tok = tiny
-    lm = EvalsuiteLM.from_loaded(model, tok, max_length=64, truncation="left")
+    lm = EvalsuiteLM(model, tok, EngineConfig(truncation="left"), max_length=64)
     prompt = " ".join(f"word{i}" for i in range(200))
     req = Instance("generate_until", {}, (prompt, {"until": ["\n"], "max_gen_toks": 8}), 0)
     lm.generate_until([req])
@@ -64,8 +67,8 @@ def test_left_truncation_of_a_generation_prompt_keeps_its_last_tokens(tiny):
 def test_an_unknown_truncation_is_refused(tiny):
     from evalsuite.engine.lm import EvalsuiteLM
 
-    with pytest.raises(ValueError, match="truncation must be one of refuse, left"):
-        EvalsuiteLM.from_loaded(*tiny, truncation="right")
+    with pytest.raises(SpecError, match="--model_args.truncation: must be one of refuse, left, found 'right'"):
+        EvalsuiteLM.from_model_args({"pretrained": tiny[0], "tokenizer": tiny[1], "truncation": "right"})
 
 
 def test_the_unit_records_left_truncation_and_its_default_keeps_the_hash(tiny):

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from evalsuite.errors import ContextLengthError
-from evalsuite.engine.loglikelihood import ScoringConfig, score_requests
+from evalsuite.engine.loglikelihood import score_requests
+from evalsuite.spec import EngineConfig
 
 
 @torch.no_grad()
@@ -39,11 +40,11 @@ def _requests(seed: int):
     return reqs
 
 
-@pytest.mark.parametrize("cfg", [ScoringConfig(batch_tokens=64, row_tokens=64),
-                                 ScoringConfig(batch_tokens=4096, row_tokens=512, lm_head_chunk=7)])
+@pytest.mark.parametrize("cfg", [EngineConfig(batch_tokens=64, row_tokens=64),
+                                 EngineConfig(batch_tokens=4096, row_tokens=512, lm_head_chunk=7)])
 def test_packed_scoring_equals_naive(model, cfg):
     reqs = _requests(0)
-    got = score_requests(model, reqs, max_length=256, pad_id=0, config=cfg)
+    got = score_requests(model, reqs, max_length=256, pad_id=0, engine=cfg)
     for (ctx, cont), (lp, greedy) in zip(reqs, got):
         ref_lp, ref_greedy = _naive(model, ctx, cont)
         assert lp == pytest.approx(ref_lp, abs=1e-4)
@@ -143,7 +144,7 @@ def test_shared_prefix_is_laid_out_once_per_row_and_windows_stay_unmasked():
 def test_hf_engine_gives_the_same_numbers(model):
     reqs = _requests(1)
     lean = score_requests(model, reqs, max_length=256, pad_id=0)
-    hf = score_requests(model, reqs, max_length=256, pad_id=0, config=ScoringConfig(engine="hf"))
+    hf = score_requests(model, reqs, max_length=256, pad_id=0, engine=EngineConfig(forward="hf"))
     for (a, ga), (b, gb) in zip(lean, hf):
         assert a == pytest.approx(b, abs=1e-4) and ga == gb  # eager vs SDPA kernels: fp32 rounding
 
@@ -232,15 +233,15 @@ def test_env_info_collection_is_skipped_only_for_our_path():
 
 
 def test_compiled_scoring_gives_the_same_numbers(model):
-    """ScoringConfig(compile=True): the layers' pure halves through torch.compile (dynamic shapes, one
+    """EngineConfig(compile_scoring=True): the layers' pure halves through torch.compile (dynamic shapes, one
     compilation for every layer and batch shape) score like the eager layers (fp32, CPU)."""
     from evalsuite.engine.loglikelihood import ScoringStats
 
     reqs = _requests(3)
-    eager = score_requests(model, reqs, max_length=512, pad_id=0, config=ScoringConfig(batch_tokens=64, row_tokens=64))
+    eager = score_requests(model, reqs, max_length=512, pad_id=0, engine=EngineConfig(batch_tokens=64, row_tokens=64))
     stats: list[ScoringStats] = []
     compiled = score_requests(model, reqs, max_length=512, pad_id=0,
-                              config=ScoringConfig(batch_tokens=64, row_tokens=64, compile=True), stats_out=stats)
+                              engine=EngineConfig(batch_tokens=64, row_tokens=64, compile_scoring=True), stats_out=stats)
     assert stats[0].engine == "lean+compiled" and stats[0].batches > 1 and not stats[0].notes
     for (a, ga), (b, gb) in zip(eager, compiled, strict=True):
         assert abs(a - b) < 1e-4 and ga == gb
@@ -256,7 +257,7 @@ def test_compiled_scoring_falls_back_to_eager(model, monkeypatch):
     monkeypatch.setattr(lean_module, "compiled_halves", lambda: (broken, broken))
     reqs = _requests(4)
     stats: list[ScoringStats] = []
-    got = score_requests(model, reqs, max_length=512, pad_id=0, config=ScoringConfig(compile=True), stats_out=stats)
+    got = score_requests(model, reqs, max_length=512, pad_id=0, engine=EngineConfig(compile_scoring=True), stats_out=stats)
     assert got == score_requests(model, reqs, max_length=512, pad_id=0)
     assert stats[0].engine == "lean (compile failed)" and "inductor cannot lower this" in stats[0].notes[0]
 
@@ -276,28 +277,28 @@ def test_compiled_lm_head_falls_back_to_eager(model, monkeypatch):
     reqs = _requests(5)
     stats: list[ScoringStats] = []
     got = score_requests(model, reqs, max_length=512, pad_id=0,
-                         config=ScoringConfig(batch_tokens=64, row_tokens=64, compile=True), stats_out=stats)
-    ref = score_requests(model, reqs, max_length=512, pad_id=0, config=ScoringConfig(batch_tokens=64, row_tokens=64))
+                         engine=EngineConfig(batch_tokens=64, row_tokens=64, compile_scoring=True), stats_out=stats)
+    ref = score_requests(model, reqs, max_length=512, pad_id=0, engine=EngineConfig(batch_tokens=64, row_tokens=64))
     assert stats[0].engine == "lean+compiled" and "no lowering for this reduction" in stats[0].notes[0]
     for (a, ga), (b, gb) in zip(ref, got, strict=True):
         assert abs(a - b) < 1e-4 and ga == gb
 
 
-@pytest.mark.parametrize("cfg", [ScoringConfig(batch_tokens=64, row_tokens=64, tree_attention="flex"),
-                                 ScoringConfig(batch_tokens=4096, row_tokens=512, tree_attention="flex"),
-                                 ScoringConfig(batch_tokens=64, row_tokens=64, tree_attention="flex", compile=True)])
+@pytest.mark.parametrize("cfg", [EngineConfig(batch_tokens=64, row_tokens=64, tree_attention="flex"),
+                                 EngineConfig(batch_tokens=4096, row_tokens=512, tree_attention="flex"),
+                                 EngineConfig(batch_tokens=64, row_tokens=64, tree_attention="flex", compile_scoring=True)])
 def test_flex_tree_attention_equals_the_dense_mask(model, cfg):
     """Packed rows through FlexAttention with a block mask (empty blocks skipped) score like the dense mask."""
     from evalsuite.engine.loglikelihood import ScoringStats
 
     reqs = _requests(6)
     stats: list[ScoringStats] = []
-    got = score_requests(model, reqs, max_length=256, pad_id=0, config=cfg, stats_out=stats)
+    got = score_requests(model, reqs, max_length=256, pad_id=0, engine=cfg, stats_out=stats)
     if stats[0].engine == "hf":
         return  # transformers' decoder (eager attention) takes the dense mask whatever the config
     assert stats[0].engine.endswith("tree rows: flex")
     ref = score_requests(model, reqs, max_length=256, pad_id=0,
-                         config=replace(cfg, tree_attention="sdpa", compile=False))
+                         engine=replace(cfg, tree_attention="sdpa", compile_scoring=False))
     for (a, ga), (b, gb) in zip(ref, got, strict=True):
         assert abs(a - b) < 1e-4 and ga == gb
 
@@ -311,8 +312,8 @@ def test_flex_tree_attention_falls_back_to_the_dense_mask(model, monkeypatch):
     monkeypatch.setattr(kernels, "DISABLED", set())
     monkeypatch.setattr(kernels, "tree_flex", broken)
     reqs = _requests(7)
-    cfg = ScoringConfig(batch_tokens=4096, row_tokens=512)
-    got = score_requests(model, reqs, max_length=256, pad_id=0, config=replace(cfg, tree_attention="flex"))
-    assert got == score_requests(model, reqs, max_length=256, pad_id=0, config=cfg)
+    cfg = EngineConfig(batch_tokens=4096, row_tokens=512)
+    got = score_requests(model, reqs, max_length=256, pad_id=0, engine=replace(cfg, tree_attention="flex"))
+    assert got == score_requests(model, reqs, max_length=256, pad_id=0, engine=cfg)
     if model.config._attn_implementation == "sdpa":
         assert "flex" in kernels.DISABLED

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from evalsuite.lab.parity import within
 from evalsuite.run.lmeval_cli import main_lm_eval, split_include_paths
-from evalsuite.run.materialize import ZOO_DIR
+from evalsuite.models.builtin import ZOO_DIR
 
 
 def test_include_paths_are_taken_out_in_order():

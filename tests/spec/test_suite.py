@@ -62,25 +62,19 @@ def test_compile_scoring_must_be_a_boolean():
     with pytest.raises(SpecError, match=r"models\[0\].compile_scoring: expected bool"):
         parse_suite({**BASE, "models": [{"name": "m", "source": "x", "compile_scoring": "yes"}]})
     suite = parse_suite({**BASE, "models": [{"name": "m", "source": "x", "compile_scoring": True}]})
-    assert suite.models[0].compile_scoring
+    assert suite.models[0].engine.compile_scoring
 
 
 def test_truncation_is_a_model_key_whose_default_leaves_the_fingerprint_as_before():
-    import hashlib
-    import json
-    from dataclasses import asdict
-
     raw = load_suite(REPO / "tasks/suites/quick.yaml")
-    assert {m.truncation for m in raw.models} == {"refuse"}
-    # The fingerprint names the run folder, so a rerun after this change still resumes: the formula
-    # before `truncation` existed, on the same suite, gives the same value.
-    body = {k: v for k, v in asdict(raw).items() if k != "path"}
-    for m in body["models"]:
-        del m["truncation"]
-    assert raw.fingerprint() == hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+    assert {m.engine.truncation for m in raw.models} == {"refuse"}
+    # The fingerprint names the run folder, so a rerun still resumes: the values of the shipped suites as
+    # computed before `truncation` existed and before the engine's knobs moved into EngineConfig (a2b98b9).
+    assert raw.fingerprint() == "95bc44bbee99"
+    assert load_suite(REPO / "tasks/suites/paper.yaml").fingerprint() == "471ac47e2519"  # with YaRN
     spec = {"name": "s", "models": [{"name": "m", "source": "/x", "truncation": "left"}], "tasks": ["es_mmlu"]}
     left = parse_suite(spec)
-    assert left.models[0].truncation == "left" and left.fingerprint() != parse_suite(
+    assert left.models[0].engine.truncation == "left" and left.fingerprint() != parse_suite(
         {**spec, "models": [{"name": "m", "source": "/x"}]}).fingerprint()
     with pytest.raises(SpecError, match=r"models\[0\].truncation: must be one of refuse, left, found 'right'"):
         parse_suite({**spec, "models": [{"name": "m", "source": "/x", "truncation": "right"}]})

@@ -30,6 +30,8 @@ from evalsuite import strict_json
 from evalsuite.lab.bench.flops import ModelShape, generation_cost
 from evalsuite.lab.bench.harness import Recorder, build_model, task_manager
 from evalsuite.lab.bench.timing import measure
+from evalsuite.spec import EngineConfig
+from dataclasses import replace
 
 SYNTHETIC_TASKS = ("niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2",
                    "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe")
@@ -58,7 +60,7 @@ def _instance(prompt: str, max_gen_toks: int) -> Any:
 def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int | None, mode: str,
                  shape: ModelShape, device: torch.device) -> dict[str, Any]:
     """One ``generate_until`` call over ``samples``; seconds, peak memory, the limit, per-sample tokens."""
-    lm.generation, lm.generation_rows = mode, rows
+    lm.engine = replace(lm.engine, generation=mode, generation_rows=rows)
     n_tok, n_tim, n_bat = len(lm.generated_tokens), len(lm.generation_timings), len(lm.generation_batches)
     with measure(device) as m:
         lm.generate_until([_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
@@ -131,7 +133,7 @@ def ruler_4k(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device
                        record=lambda s: {"n": len(s), "tasks": sorted({t for _, _, t in s})})
     if not samples:
         return None
-    lm = EvalsuiteLM.from_loaded(model, tok, max_length=length)
+    lm = EvalsuiteLM(model, tok, max_length=length)
     rec.step("ruler4k_warm", lambda: {r: _strip(generate_run(lm, samples[:2], rows=r, mode="fast", shape=shape,
                                                              device=device)) for r in (1, None)})
     runs: dict[str, dict[str, Any]] = {}
@@ -166,7 +168,7 @@ def ruler_128k(rec: Recorder, cfg: Any, tok: Any, data_dir: Path, n: int, device
 
     model = build_model(cfg, "none", yarn_factor=yarn)
     shape = ModelShape.of(model)
-    lm = EvalsuiteLM.from_loaded(model, tok, max_length=length)
+    lm = EvalsuiteLM(model, tok, max_length=length)
     fits = rows_for(LeanDecoder.wrap(model), length, longest_prompt=length, wanted=16)
     rows = min(n, fits) if n else fits
     rec.data["ruler128k_rows"] = {"from_memory": fits, "used": rows}
@@ -194,8 +196,8 @@ def hellaswag(rec: Recorder, model: Any, tok: Any, data_dir: Path, device: torch
     tm = task_manager(data_dir)
     outcomes: dict[str, Any] = {}
     for name in ("sdpa", "flex"):
-        lm = EvalsuiteLM.from_loaded(model, tok, max_length=4096, batch_tokens=32768, row_tokens=512,
-                                     tree_attention=name)
+        lm = EvalsuiteLM(model, tok, EngineConfig(batch_tokens=32768, row_tokens=512, tree_attention=name),
+                         max_length=4096)
         rec.step(f"hellaswag_{name}_warm", lambda lm=lm: run_ours(lm, task="es_hellaswag", shots=0, limit=64, tm=tm,
                                                                   seed=seed, shape=shape, device=device)[0])
 

@@ -10,11 +10,11 @@ from evalsuite.errors import SpecError
 
 
 # Scoring variants the benchmark can run besides the default (attention "auto"; compiled layers on CUDA, eager on
-# CPU): EvalsuiteLM options, and under "scoring" fields of its ScoringConfig set after construction. "nocheck" turns
+# CPU): EngineConfig fields over the workload's. "nocheck" turns
 # off the non-finite log-likelihood check (issue 18) to measure its cost; "check" is the default again, so that
 # `--variants nocheck,check` times on, off and on in one process.
 SCORING_VARIANTS: dict[str, dict[str, Any]] = {
-    "nocheck": {"scoring": {"check_finite": False}},
+    "nocheck": {"check_finite": False},
     "check": {},
     "eager": {"compile_scoring": False},
     "compiled": {"compile_scoring": True},

@@ -1,4 +1,4 @@
-"""Data-parallel speedup: the same suite with 1 and with N processes; records must be identical.
+"""Data-parallel speedup: the same suite with 1 and with N processes; records must agree (scores to float rounding).
 
     python -m evalsuite.lab.bench.data_parallel SUITE.yaml --nproc 8 [--data DIR] [--out DIR]   # on a GPU node
     python -m evalsuite.lab.bench.data_parallel --tiny --nproc 2                               # CPU smoke test
@@ -37,18 +37,22 @@ def _worker(argv: list[str]) -> int:
     p.add_argument("--data")
     a = p.parse_args(argv)
     t_start = time.perf_counter()
+    from dataclasses import replace
+
+    from evalsuite.run import RunOptions, run_suite
     from evalsuite.run.distributed import distributed_run_hooks, shutdown
-    from evalsuite.run.distributed._loop import LoopConfig, run_units
     from evalsuite.spec import load_suite
 
     dist = distributed_run_hooks()
-    suite = load_suite(a.suite)
     run_dir = Path(a.run_dir)
+    suite = replace(load_suite(a.suite), output_dir=str(run_dir.parent))  # the run folder is run_dir itself
     t_loop = time.perf_counter()
-    per_unit = run_units(suite, LoopConfig(run_dir=run_dir, data_dir=Path(a.data) if a.data else None), dist,
-                         log=lambda s: print(f"[rank {dist.rank}] {s}", flush=True) if dist.is_main else None)
+    run_suite(suite, RunOptions(run_id=run_dir.name, data_dir=Path(a.data) if a.data else None,
+                                log=lambda s: print(f"[rank {dist.rank}] {s}", flush=True)))
     loop_s = time.perf_counter() - t_loop
     if dist.is_main:
+        units = strict_json.read(run_dir / "manifest.json")["units"]
+        per_unit = {k: u["seconds"] for k, u in units.items() if "seconds" in u}
         strict_json.write(run_dir / TIMING_FILE,
                           {"world_size": dist.world_size, "loop_seconds": round(loop_s, 3),
                            "startup_seconds": round(t_loop - t_start, 3), "unit_seconds": per_unit})

@@ -23,6 +23,7 @@ import torch
 from evalsuite import strict_json
 from evalsuite.lab.bench.config import SCORING_VARIANTS, BenchConfig, RulerWorkload
 from evalsuite.lab.bench.flops import ModelShape
+from evalsuite.spec import EngineConfig
 from evalsuite.lab.bench.timing import measure
 from evalsuite.lab.bench.workloads import ruler_workload, run_ours, scoring_workload
 
@@ -74,7 +75,8 @@ def _json_default(o: Any) -> Any:
 
 def build_model(cfg: BenchConfig, gate: str, *, yarn_factor: float = 1.0) -> torch.nn.Module:
     from evalsuite.models.tiny import paper_shaped_config, random_model
-    from evalsuite.models.yarn import YarnSpec, apply_yarn
+    from evalsuite.models.yarn import apply_yarn
+    from evalsuite.spec import YarnSpec
 
     config = paper_shaped_config(gate, max_position_embeddings=cfg.original_max_position, **cfg.model_overrides)
     if yarn_factor > 1:
@@ -189,8 +191,9 @@ def _warm_up(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, data_dir: Pa
     def warm() -> dict[str, Any]:
         shape = ModelShape.of(model)
         # Compiles the default scoring layers (compiled on CUDA) unless no scoring workload follows.
-        lm = EvalsuiteLM.from_loaded(model, tok, max_length=1024, batch_tokens=4096, row_tokens=512,
-                                     compile_scoring=None if "scoring" in cfg.parts else False)
+        lm = EvalsuiteLM(model, tok, EngineConfig(batch_tokens=4096, row_tokens=512,
+                                                  compile_scoring=None if "scoring" in cfg.parts else False),
+                         max_length=1024)
         tm = task_manager(data_dir)
         with measure(device) as m:
             run_ours(lm, task="es_hellaswag", shots=0, limit=2, tm=tm, seed=cfg.seed, shape=shape, device=device)
@@ -228,15 +231,11 @@ def _warm_up(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, data_dir: Pa
     rec.step("warm_up", warm)
 
 
-def variant_lm(model: Any, tok: Any, options: dict[str, Any], **kwargs: Any) -> Any:
-    """An EvalsuiteLM with a scoring variant's options (``options["scoring"]``: ScoringConfig fields set after)."""
+def variant_lm(model: Any, tok: Any, options: dict[str, Any], *, max_length: int, **engine: Any) -> Any:
+    """An EvalsuiteLM with a scoring variant's options (EngineConfig fields) over ``engine``'s."""
     from evalsuite.engine.lm import EvalsuiteLM
 
-    options = dict(options)
-    scoring = options.pop("scoring", {})
-    lm = EvalsuiteLM.from_loaded(model, tok, **kwargs, **options)
-    lm.scoring = replace(lm.scoring, **scoring)
-    return lm
+    return EvalsuiteLM(model, tok, EngineConfig(**{**engine, **options}), max_length=max_length)
 
 
 def _baseline_scoring(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, data_dir: Path,
@@ -247,8 +246,8 @@ def _baseline_scoring(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, dat
     tm = task_manager(data_dir)
     for w in cfg.scoring:
         def one(w=w) -> dict[str, Any]:
-            ours = EvalsuiteLM.from_loaded(model, tok, max_length=w.max_length, batch_tokens=w.batch_tokens,
-                                           row_tokens=w.row_tokens)
+            ours = EvalsuiteLM(model, tok, EngineConfig(batch_tokens=w.batch_tokens, row_tokens=w.row_tokens),
+                               max_length=w.max_length)
             bs = cfg.stock_batch_size if cfg.stock_batch_size == "auto" else int(cfg.stock_batch_size)
             variants = {name: variant_lm(model, tok, SCORING_VARIANTS[name], max_length=w.max_length,
                                          batch_tokens=w.batch_tokens, row_tokens=w.row_tokens)
@@ -271,7 +270,7 @@ def _ruler(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, w: RulerWorklo
     max_gen = min(max_gen, cfg.ruler_max_gen or max_gen)
 
     def one() -> dict[str, Any]:
-        ours = EvalsuiteLM.from_loaded(model, tok, max_length=w.length)
+        ours = EvalsuiteLM(model, tok, max_length=w.length)
         make = _stock_factory(cfg, model, tok, w.length, 1) if stock and cfg.with_stock and not rec.past_deadline() \
             else None
         out = ruler_workload(key, ours=ours, make_stock=make, prompt=text, max_gen_toks=max_gen,

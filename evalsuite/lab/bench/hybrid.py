@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "kernels": {"flash-linear-attention (fla)": importlib.util.find_spec("fla") is not None,
                     "causal-conv1d": importlib.util.find_spec("causal_conv1d") is not None},
         "stock_batch_size": a.stock_batch_size}
-    ours = EvalsuiteLM.from_loaded(model, tokenizer, max_length=max_length)
+    ours = EvalsuiteLM(model, tokenizer, max_length=max_length)
     stock = HFLM(pretrained=model, tokenizer=tokenizer, max_length=max_length, batch_size=a.stock_batch_size)
 
     def save() -> None:

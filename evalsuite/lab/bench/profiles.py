@@ -72,25 +72,26 @@ def _hellaswag_pairs(data: Path, n: int) -> list[tuple[str, str]]:
 
 def scoring_profile(model, tok, data: Path) -> dict[str, Any]:
     """Kernel-time breakdown of the scorer on 2,500 HellaSwag items, eager and with compiled layers
-    (``ScoringConfig.compile``), with the share of wall time the GPU was busy."""
+    (``EngineConfig.compile_scoring``), with the share of wall time the GPU was busy."""
     from evalsuite.engine.encode import PairEncoder
-    from evalsuite.engine.loglikelihood import ScoringConfig, score_requests
+    from evalsuite.engine.loglikelihood import score_requests
+    from evalsuite.spec import EngineConfig
 
     enc = PairEncoder(tok, add_bos_token=None, prefix_token_id=tok.bos_token_id)
     out = {}
     for name, pairs, row in (("hellaswag_2500", _hellaswag_pairs(data, 2500), 512),):
         reqs = enc.encode_pairs(pairs)
         for variant in ("eager", "compiled"):
-            cfg = ScoringConfig(batch_tokens=32768, row_tokens=row, compile=variant == "compiled")
+            cfg = EngineConfig(batch_tokens=32768, row_tokens=row, compile_scoring=variant == "compiled")
             stats: list = []
-            score_requests(model, reqs[:400], max_length=4096, pad_id=0, config=cfg)  # warm-up (compilation)
-            _, wall = _timed(lambda: score_requests(model, reqs, max_length=4096, pad_id=0, config=cfg,
+            score_requests(model, reqs[:400], max_length=4096, pad_id=0, engine=cfg)  # warm-up (compilation)
+            _, wall = _timed(lambda: score_requests(model, reqs, max_length=4096, pad_id=0, engine=cfg,
                                                     stats_out=stats))
             out[f"{name}_{variant}"] = {
                 "requests": len(reqs), "wall_s": wall, "plan_s": stats[0].plan_seconds, "engine": stats[0].engine,
                 "padded_tokens": stats[0].tree.padded_tokens, "unique_tokens": stats[0].tree.unique_tokens,
                 "scored_positions": stats[0].tree.scored_positions,
-                "profile": _kernel_table(lambda: score_requests(model, reqs, max_length=4096, pad_id=0, config=cfg),
+                "profile": _kernel_table(lambda: score_requests(model, reqs, max_length=4096, pad_id=0, engine=cfg),
                                          top=16)}
     return out
 
@@ -99,7 +100,8 @@ def wikitext_attention(model, tok, data: Path) -> dict[str, Any]:
     from lm_eval import utils as lu
 
     from evalsuite.data import read_wikitext_documents, resolve_data_dir
-    from evalsuite.engine.loglikelihood import ScoringConfig, score_requests
+    from evalsuite.engine.loglikelihood import score_requests
+    from evalsuite.spec import EngineConfig
 
     docs = read_wikitext_documents(resolve_data_dir(data, "wikitext", "wikitext-2-raw", "wiki.test.raw"))
     reqs = []
@@ -109,12 +111,12 @@ def wikitext_attention(model, tok, data: Path) -> dict[str, Any]:
             reqs.append((c, x))
     out: dict[str, Any] = {"windows": len(reqs)}
     for attention in ("cudnn", "flash", "fa4", "cudnn", "flash", "fa4"):  # twice: the first pays per-shape setup
-        cfg = ScoringConfig(batch_tokens=32768, row_tokens=4096, attention=attention)
-        _, wall = _timed(lambda: score_requests(model, reqs, max_length=4096, pad_id=0, config=cfg))
+        cfg = EngineConfig(batch_tokens=32768, row_tokens=4096, attention=attention)
+        _, wall = _timed(lambda: score_requests(model, reqs, max_length=4096, pad_id=0, engine=cfg))
         out.setdefault(f"{attention}_s", []).append(wall)
     for attention in ("cudnn", "fa4"):
         out[f"profile_{attention}"] = _kernel_table(lambda: score_requests(
-            model, reqs, max_length=4096, pad_id=0, config=ScoringConfig(batch_tokens=32768, row_tokens=4096,
+            model, reqs, max_length=4096, pad_id=0, engine=EngineConfig(batch_tokens=32768, row_tokens=4096,
                                                                          attention=attention)), top=10)
     return out
 

@@ -20,7 +20,7 @@ def quick_tasks(cfg: BenchConfig, gate: str, tok: Any, tokenizer_dir: Path, data
 
     model = build_model(cfg, gate)
     shape = ModelShape.of(model)
-    lm = EvalsuiteLM.from_loaded(model, tok, max_length=cfg.quick_max_length)
+    lm = EvalsuiteLM(model, tok, max_length=cfg.quick_max_length)
     out: dict[str, Any] = {"gate": gate, "parameters": shape.total_params, "tasks": {}}
     for qt in cfg.quick_tasks:
         meta = dict(qt.metadata)

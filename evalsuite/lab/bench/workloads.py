@@ -145,9 +145,9 @@ def ruler_ours(lm: Any, *, prompt: str, max_gen_toks: int, mode: str, shape: Mod
     ``compiled`` mode, compiled) decode step. The first request's time, setup included, is kept as
     ``first_request_s``.
     """
-    lm.generation, _, attention = mode.partition("@")
-    lm.generation_rows = 1  # one request at a time: the per-sample figures (batches: evalsuite.lab.bench.batched)
-    lm.scoring = replace(lm.scoring, attention=attention or "auto")
+    generation, _, attention = mode.partition("@")
+    # one request at a time: the per-sample figures (batches: evalsuite.lab.bench.batched)
+    lm.engine = replace(lm.engine, generation=generation, generation_rows=1, attention=attention or "auto")
     n_before = len(lm.generation_timings)
     with measure(device) as m:
         lm.generate_until([_instance(prompt, max_gen_toks)] * repeat, disable_tqdm=True)

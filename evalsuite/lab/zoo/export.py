@@ -77,9 +77,10 @@ def check_roundtrip(model: GatedQwen3ForCausalLM, folder: Path, *, device: str, 
     Also reports the max |logit difference| between the loaded bf16 model and the
     fp32 model in memory (rounding to bf16 only, so small but not zero).
     """
-    from evalsuite.models.loader import ModelSource, load
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
 
-    loaded = load(ModelSource(path=str(folder)), dtype="bfloat16", device=device, hash_weights=False)
+    loaded = load(SourceSpec(path=str(folder)), dtype="bfloat16", device=device, hash_weights=False)
     if loaded.kind != "paper-gated":
         raise RuntimeError(f"{folder} loaded as {loaded.kind!r}, not through the paper-format path")
     ours = paper_state_dict(model)

@@ -99,10 +99,10 @@ class ShardedLM(LM):
         self._inner = inner
         self._comm = comm if comm is not None else TorchCollective()
         self.cost_model = cost_model or CostModel.from_model(getattr(inner, "model", None))
-        # Chunk sizes follow the inner LM's batch (EvalsuiteLM.scoring.batch_tokens) so chunking never cuts its
+        # Chunk sizes follow the inner LM's batch (EvalsuiteLM.engine.batch_tokens) so chunking never cuts its
         # batches short; fixed per LM, so the chunks do not change with the world size.
-        scoring = getattr(inner, "scoring", None)
-        self.batch_tokens = int(batch_tokens or getattr(scoring, "batch_tokens", 0) or 8192)
+        engine = getattr(inner, "engine", None)
+        self.batch_tokens = int(batch_tokens or getattr(engine, "batch_tokens", 0) or 8192)
         # The runner reads per-document token counts from here (token-level perplexity); gathered from all ranks.
         self.rolling_token_counts: dict[str, int] = {}
         self.last_plan: ShardPlan | None = None  # for logs and the benchmark

@@ -15,8 +15,8 @@ def test_variant_lm_sets_the_scoring_field(tiny_folder):
     model, tok = load_model(str(tiny_folder("none")), dtype="float32", device="cpu")
     off = variant_lm(model, tok, SCORING_VARIANTS["nocheck"], max_length=512)
     on = variant_lm(model, tok, SCORING_VARIANTS["check"], max_length=512)
-    assert off.scoring.check_finite is False and on.scoring.check_finite is True
-    assert variant_lm(model, tok, SCORING_VARIANTS["eager"], max_length=512).scoring.compile is False
+    assert off.engine.check_finite is False and on.engine.check_finite is True
+    assert variant_lm(model, tok, SCORING_VARIANTS["eager"], max_length=512).engine.compile_scoring is False
 
 
 def test_check_on_off_on_without_stock(tmp_path):

@@ -31,12 +31,13 @@ def test_shipped_files_match_their_sha256sums(name):
 
 @pytest.mark.parametrize("name", sorted(TRIO))
 def test_shipped_model_loads_through_the_paper_format_path(name):
-    from evalsuite.models.loader import ModelSource, load
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
 
     folder = ZOO / name
     config = json.loads((folder / "config.json").read_text())
     assert config["model_type"] == "qwen3" and config["use_qk_norm"] is True
-    loaded = load(ModelSource(path=str(folder)), dtype="float32", device="cpu")
+    loaded = load(SourceSpec(path=str(folder)), dtype="float32", device="cpu")
     assert loaded.kind == "paper-gated"
     assert loaded.model.config.attn_output_gate == TRIO[name]
     sums = dict(reversed(line.split("  ", 1)) for line in (folder / "SHA256SUMS").read_text().splitlines() if line)
@@ -49,9 +50,9 @@ def test_shipped_model_loads_through_the_paper_format_path(name):
 
 
 def test_builtin_source_resolves_to_the_shipped_folder():
-    from evalsuite.run.materialize import model_source
+    from evalsuite.models.builtin import materialize
     from evalsuite.spec import parse_suite
 
     suite = parse_suite({"name": "t", "models": [{"name": "m", "source": {"builtin": "zoo/tiny-headwise"}}],
                          "tasks": ["es_wikitext"]})
-    assert Path(model_source(suite.models[0]).path) == ZOO / "tiny-headwise"
+    assert Path(materialize(suite.models[0].source).path) == ZOO / "tiny-headwise"

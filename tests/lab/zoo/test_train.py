@@ -98,7 +98,8 @@ def test_training_a_few_steps_lowers_the_loss_for_every_gate():
 
 def test_micro_plan_end_to_end(tmp_path, synthetic_corpus, byte_tokenizer_json):
     """The CLI: tokenize, train three trios, export in the paper's format, reload, report."""
-    from evalsuite.models.loader import ModelSource, load
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
     from evalsuite.lab.zoo.cli import main
 
     records, ckpt = tmp_path / "records", tmp_path / "ckpt"
@@ -116,7 +117,7 @@ def test_micro_plan_end_to_end(tmp_path, synthetic_corpus, byte_tokenizer_json):
         folder = ckpt / name
         config = json.loads((folder / "config.json").read_text())
         assert config["model_type"] == "qwen3" and "auto_map" not in config
-        loaded = load(ModelSource(path=str(folder)), dtype="float32", device="cpu")
+        loaded = load(SourceSpec(path=str(folder)), dtype="float32", device="cpu")
         assert loaded.kind == "paper-gated"
         assert loaded.model.config.attn_output_gate == ("elementwise" if "element" in name else "none")
         assert loaded.tokenizer.eos_token == "<|endoftext|>"

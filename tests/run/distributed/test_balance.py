@@ -98,9 +98,10 @@ def test_cost_model_ratios_match_the_documented_numbers() -> None:
 
 
 def test_cost_model_from_a_loaded_model(tiny_folder) -> None:
-    from evalsuite.models.loader import ModelSource, load
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
 
-    model = load(ModelSource(path=str(tiny_folder("headwise"))), hash_weights=False).model
+    model = load(SourceSpec(path=str(tiny_folder("headwise"))), hash_weights=False).model
     m = CostModel.from_model(model)
     cfg = model.config
     assert m.attention_s_per_token_sq == pytest.approx(2 * cfg.num_hidden_layers * 4 * 16 / 790e12)

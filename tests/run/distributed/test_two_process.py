@@ -1,4 +1,5 @@
-"""Two gloo processes under torchrun vs one process: identical records; a rank dying loses only its unit.
+"""Two gloo processes under torchrun vs one process, both through ``run_suite``: the same records (scores to
+float rounding, every generation and decision identical); a rank dying loses only its unit.
 
 One in-process reference run, then two 2-process launches: the first loses rank 1
 in the middle of the second unit, the second resumes. ~35 s on a loaded 2-core machine.
@@ -67,18 +68,32 @@ def _samples(run_dir: Path, task: str) -> list[tuple]:
     return sorted((s.task, s.doc_id, s.prompt_hash, s.scores, s.resps) for s in unit.samples)
 
 
+def _close(a: object, b: object) -> bool:
+    """Equal, floats (also as strings, as lm-eval's responses hold them) to 1e-5 relative: one process scores a
+    unit in one call, ranks in cost-balanced chunks, and the packed scorer's sums move by ~1e-7 with the
+    company a request keeps in its batch (evalsuite.run.distributed)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    try:
+        x, y = float(a), float(b)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return a == b
+    return x == pytest.approx(y, rel=1e-5, abs=1e-6)
+
+
 def test_two_ranks_equal_one_and_resume_after_a_rank_dies(setup) -> None:
-    from evalsuite.run.distributed import DistributedRun
-    from evalsuite.run.distributed._loop import LoopConfig, run_units
+    from evalsuite.run import RunOptions, run_suite
     from evalsuite.spec import parse_suite
 
     ref = setup["root"] / "ref"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as torchrun's workers (OMP_NUM_THREADS=1): same CPU kernels, same rounding
     try:
-        run_units(parse_suite(json.loads(setup["suite"].read_text())),
-                  LoopConfig(run_dir=ref, data_dir=setup["data"], extra_task_dirs=(setup["tasks"],)),
-                  DistributedRun(), log=lambda s: None)
+        suite = parse_suite({**json.loads(setup["suite"].read_text()), "output_dir": str(setup["root"])})
+        run_suite(suite, RunOptions(run_id="ref", data_dir=setup["data"], task_dirs=(setup["tasks"],),
+                                    log=lambda s: None))
     finally:
         torch.set_num_threads(threads)
 
@@ -92,12 +107,12 @@ def test_two_ranks_equal_one_and_resume_after_a_rank_dies(setup) -> None:
 
     resumed = _torchrun(setup, run)
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-4000:]
-    assert "[rank 0] tiny/es_hellaswag: already complete, skipped" in resumed.stdout
+    assert "[rank 0] [1/3] tiny/es_hellaswag: already complete (verified), skipped" in resumed.stdout
     assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
     for task in TASKS:
-        assert _samples(run, task) == _samples(ref, task), task  # bit-identical scores and generations
+        assert _close(_samples(run, task), _samples(ref, task)), task
         metrics = {(m.task, m.name, m.filter): m.value for m in read_unit(run, "tiny", task).metrics}
-        assert metrics == {(m.task, m.name, m.filter): m.value for m in read_unit(ref, "tiny", task).metrics}
+        assert _close(metrics, {(m.task, m.name, m.filter): m.value for m in read_unit(ref, "tiny", task).metrics})
     shares = [json.loads(Path(f"{run}.rank{r}.json").read_text()) for r in (0, 1)]
     for task in TASKS[1:]:  # both ranks computed part of each unit the resumed run ran
         assert shares[0][task] > 0 and shares[1][task] > 0, shares
