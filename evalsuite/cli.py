@@ -69,7 +69,8 @@ def describe_os_error(exc: OSError) -> str:
     return f"{paths}: {reason}" if paths else f"{type(exc).__name__}: {reason}"
 
 
-def _delegate(module: str, func: str) -> Callable[[list[str]], int]:
+def delegate(module: str, func: str) -> Callable[[list[str]], int]:
+    """A command that imports ``module`` only when it runs (``evalsuite --help`` pays for no torch)."""
     def run(argv: list[str]) -> int:
         import importlib
 
@@ -80,28 +81,32 @@ def _delegate(module: str, func: str) -> Callable[[list[str]], int]:
 
 COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "run": (_cmd_run, "run or resume a suite file"),
-    "compare": (_delegate("evalsuite.compare", "main_compare"), "paired tests between models of run(s)"),
-    "publish": (_delegate("evalsuite.publish", "main_publish"), "write LEADERBOARD.md (+CSV, JSON, PNG) from runs"),
-    "check": (_delegate("evalsuite.check", "main_check"), "CI regression gate: exit 1 if a metric got worse"),
-    "diagnose": (_delegate("evalsuite.diagnostics.cli", "main_diagnose"), "attention sink / activation / gate stats"),
-    "ruler": (_delegate("evalsuite.ruler.cli", "main"), "RULER data: `evalsuite ruler generate ...`"),
-    "lm-eval": (_delegate("evalsuite.run.lmeval_cli", "main_lm_eval"),
+    "compare": (delegate("evalsuite.compare", "main_compare"), "paired tests between models of run(s)"),
+    "publish": (delegate("evalsuite.publish", "main_publish"), "write LEADERBOARD.md (+CSV, JSON, PNG) from runs"),
+    "check": (delegate("evalsuite.check", "main_check"), "CI regression gate: exit 1 if a metric got worse"),
+    "diagnose": (delegate("evalsuite.diagnostics.cli", "main_diagnose"), "attention sink / activation / gate stats"),
+    "ruler": (delegate("evalsuite.ruler.cli", "main"), "RULER data: `evalsuite ruler generate ...`"),
+    "lm-eval": (delegate("evalsuite.run.lmeval_cli", "main_lm_eval"),
                 "lm-eval's own CLI with --model evalsuite and our tasks registered"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    return dispatch("evalsuite", COMMANDS, sys.argv[1:] if argv is None else argv)
+
+
+def dispatch(prog: str, commands: dict[str, tuple[Callable[[list[str]], int], str]], argv: list[str]) -> int:
+    """``prog COMMAND [options]``: the command list (``-h``), an unknown command (exit 2), or the command."""
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: evalsuite COMMAND [options]\n\ncommands:")
-        for name, (_, help_) in COMMANDS.items():
+        print(f"usage: {prog} COMMAND [options]\n\ncommands:")
+        for name, (_, help_) in commands.items():
             print(f"  {name:<10} {help_}")
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        print(f"evalsuite: error: unknown command {name!r} (try: {', '.join(COMMANDS)})", file=sys.stderr)
+    if name not in commands:
+        print(f"{prog}: error: unknown command {name!r} (try: {', '.join(commands)})", file=sys.stderr)
         return 2
-    return run_command(f"evalsuite {name}", lambda: COMMANDS[name][0](rest))
+    return run_command(f"{prog} {name}", lambda: commands[name][0](rest))
 
 
 def run_command(prog: str, command: Callable[[], int]) -> int:

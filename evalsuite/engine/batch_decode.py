@@ -40,8 +40,8 @@ from typing import Any, Sequence
 import torch
 
 from evalsuite.engine import finite, kernels
-from evalsuite.engine.decode import (GraphDecoder, NonFiniteLogitsError, StaticKV, StopCheck, capacity_for,
-                                   pick_next, prefill)
+from evalsuite.engine.decode import GraphDecoder, NonFiniteLogitsError, StopCheck, pick_next, prefill
+from evalsuite.engine.static_cache import StaticKV, capacity_for
 from evalsuite.engine.forward import LeanDecoder
 
 CAPACITY_ALIGN = 128  # cache positions: a batch's cache is its longest request rounded up to this

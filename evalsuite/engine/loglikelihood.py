@@ -36,7 +36,8 @@ import torch
 from evalsuite.errors import ContextLengthError
 from evalsuite.engine import finite, kernels
 from evalsuite.engine.forward import LeanDecoder
-from evalsuite.engine.request_tree import Batch, TreeStats, build_plan
+from evalsuite.engine.request_tree import TreeStats, build_plan
+from evalsuite.engine.row_layout import Batch
 from evalsuite.models.layers import has_recurrent_layers
 from evalsuite.spec.engine import EngineConfig
 

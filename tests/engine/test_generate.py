@@ -52,7 +52,7 @@ def gated(tiny_folder):
 
 
 def test_split_decode_attention_equals_sdpa():
-    from evalsuite.engine.decode import split_decode_attention
+    from evalsuite.engine.static_cache import split_decode_attention
 
     g = torch.Generator().manual_seed(0)
     q = torch.randn(1, 8, 1, 16, generator=g)
@@ -64,7 +64,8 @@ def test_split_decode_attention_equals_sdpa():
 
 def test_static_shape_step_equals_eager_step_teacher_forced(gated):
     """The CUDA-graph step (run eagerly on CPU) gives the exact step's logits for the same tokens."""
-    from evalsuite.engine.decode import GraphDecoder, StaticKV, exact_step, prefill
+    from evalsuite.engine.decode import GraphDecoder, exact_step, prefill
+    from evalsuite.engine.static_cache import StaticKV
     from evalsuite.engine.forward import LeanDecoder
 
     lean = LeanDecoder.wrap(gated)

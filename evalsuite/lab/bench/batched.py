@@ -93,7 +93,8 @@ def classify_difference(model: Any, prompt_ids: list[int], a: list[int], b: list
     """Where two greedy continuations of ``prompt`` first differ, the reference forward's bf16 logits of both
     choices (transformers-equivalent prefill, :func:`evalsuite.engine.decode.prefill` with ``fast=False``):
     equal = an exact bf16 tie, which either argmax may take."""
-    from evalsuite.engine.decode import StaticKV, prefill
+    from evalsuite.engine.decode import prefill
+    from evalsuite.engine.static_cache import StaticKV
     from evalsuite.engine.forward import LeanDecoder
 
     i = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))

@@ -205,12 +205,12 @@ def _warm_up(rec: Recorder, cfg: BenchConfig, model: Any, tok: Any, data_dir: Pa
         info = {"seconds": m.seconds}
         if device.type == "cuda":
             from evalsuite.engine import kernels
-            from evalsuite.engine.decode import _bmm_out_dtype_ok
+            from evalsuite.engine.static_cache import bmm_out_dtype_ok
 
             with measure(device) as mk:  # FlashAttention-4 compiles its kernel in its check
                 info |= {"fa4_attention_ok": kernels.fa4_attention_ok(device.index or 0),
                          "cudnn_attention_ok": kernels.cudnn_attention_ok(device.index or 0),
-                         "bmm_out_dtype_ok": _bmm_out_dtype_ok("cuda"),
+                         "bmm_out_dtype_ok": bmm_out_dtype_ok("cuda"),
                          "causal_backend_auto": kernels.causal_backend(device, "auto")}
             info["kernel_checks_s"] = mk.seconds
         # Each scoring configuration once on batches of several rows (a 1-row batch compiles a specialised graph

@@ -132,7 +132,8 @@ def _fuse_rms_norms(model) -> Callable[[], None]:
 
 
 def decode(model, length: int = 32768, steps: int = 64) -> dict[str, Any]:
-    from evalsuite.engine.decode import DecodeCache, capacity_for, prefill
+    from evalsuite.engine.decode import DecodeCache, prefill
+    from evalsuite.engine.static_cache import capacity_for
     from evalsuite.engine.forward import LeanDecoder
 
     lean = LeanDecoder.wrap(model)
@@ -258,7 +259,8 @@ def eager_overhead() -> dict[str, Any]:
 def first_token_128k(tok, data: Path) -> dict[str, Any]:
     from evalsuite.lab.bench.config import h200
     from evalsuite.lab.bench.harness import build_model, ruler_prompt
-    from evalsuite.engine.decode import StaticKV, prefill
+    from evalsuite.engine.decode import prefill
+    from evalsuite.engine.static_cache import StaticKV
     from evalsuite.engine.forward import LeanDecoder
 
     model = build_model(h200(), "none", yarn_factor=4.0)
