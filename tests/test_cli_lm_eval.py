@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from evalsuite.lab.parity import within
-from evalsuite.run.lmeval_cli import main_lm_eval, split_include_paths
+from evalsuite.cli import main_lm_eval, split_include_paths
 from evalsuite.models.builtin import ZOO_DIR
 
 
