@@ -152,6 +152,9 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
         group = [items[i] for i in order]
         capacity = batch_capacity(group)
         rows = rows_for(lean, capacity, longest_prompt=len(group[0].prompt), wanted=len(group), max_rows=max_rows)
+        # What memory would allow for a larger group (recorded: it prices a larger run of the same prompts).
+        rows_memory = rows_for(lean, capacity, longest_prompt=len(group[0].prompt), wanted=max_rows,
+                               max_rows=max_rows)
         start = 0
         while start < len(group):
             chunk = group[start:start + rows]
@@ -168,6 +171,8 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
                 rows //= 2
                 cache.notes.append(f"out of memory at {rows * 2} rows of {capacity} positions; {rows} rows")
                 continue
+            if timings:
+                timings[-1]["rows_memory"] = rows_memory
             for i, toks in zip(order[start:start + rows], tokens):
                 out[i] = toks
             start += len(chunk)

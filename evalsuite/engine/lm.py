@@ -135,6 +135,31 @@ class EvalsuiteLM(HFLM):
         return cls(pretrained, tokenizer, engine, max_length=None if max_length is None else int(max_length),
                    **hf_kwargs)
 
+    def work_counters(self) -> dict[str, Any]:
+        """What this LM has done so far, as plain counts and engine seconds (cumulative).
+
+        The runner records each unit's difference (``extra["work"]``), so that a unit's wall time can be priced
+        against the hardware later (the benchmark's cost model turns these counts into FLOPs and bytes) without
+        re-tokenising its prompts. ``prompt_attended_keys`` / ``decode_attended_keys``: the keys each prompt
+        token attends to, summed (a causal prefill of n tokens: n(n+1)/2), and the cached positions the decode
+        steps read; ``generation_batches``: how many rows were decoded together (one per request one at a time)."""
+        trees = [s.tree for s in self.scoring_stats]
+        prompts = [int(t.get("prompt_tokens", 0)) for t in self.generation_timings]
+        steps = [max(len(t) - 1, 0) for t in self.generated_tokens]
+        return {
+            "scored_tokens": sum(t.unique_tokens for t in trees),
+            "scored_attended_keys": sum(t.attended_keys for t in trees),
+            "scored_head_positions": sum(t.scored_positions for t in trees),
+            "generation_requests": len(self.generated_tokens),
+            "prompt_tokens": sum(prompts),
+            "prompt_attended_keys": sum(n * (n + 1) // 2 for n in prompts),
+            "generated_tokens": sum(len(t) for t in self.generated_tokens),
+            "decode_steps": sum(steps),
+            "decode_attended_keys": sum((n + k) * (n + k + 1) // 2 - n * (n + 1) // 2 for n, k in zip(prompts, steps)),
+            "generation_batches": len(self.generation_batches) or len(self.generation_timings),
+            **{key: self.timings.get(key, 0.0) for key in ("tokenize_s", "loglikelihood_s", "generate_s")},
+        }
+
     def _add(self, key: str, seconds: float) -> None:
         self.timings[key] = self.timings.get(key, 0.0) + seconds
 

@@ -73,13 +73,17 @@ def tiny_config_dict(
     }
 
 
-def seeded_weights(shapes: dict[str, tuple[int, ...]], *, seed: int) -> dict[str, torch.Tensor]:
-    """Deterministic fp32 weights with O(1) activations and peaked logits (ties in greedy decoding are unlikely)."""
-    gen = torch.Generator().manual_seed(seed)
+def seeded_weights(shapes: dict[str, tuple[int, ...]], *, seed: int, device: str = "cpu",
+                   dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """Deterministic weights with O(1) activations and peaked logits (ties in greedy decoding are unlikely).
+
+    Drawn in fp32 on ``device`` (a GPU draws a paper-sized model in a second; the CPU default is what the tiny
+    checkpoints were written with) and stored in ``dtype``."""
+    gen = torch.Generator(device=device).manual_seed(seed)
     out: dict[str, torch.Tensor] = {}
     for name in sorted(shapes):
         shape = shapes[name]
-        noise = torch.randn(shape, generator=gen)
+        noise = torch.randn(shape, generator=gen, device=device)
         if name.endswith("norm.weight"):
             out[name] = 1.0 + 0.1 * noise
         elif name.endswith(".bias"):
@@ -92,6 +96,7 @@ def seeded_weights(shapes: dict[str, tuple[int, ...]], *, seed: int) -> dict[str
             out[name] = 4.0 * noise / shape[1] ** 0.5
         else:
             out[name] = noise / shape[1] ** 0.5
+        out[name] = out[name].to(dtype)
     return out
 
 

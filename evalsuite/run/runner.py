@@ -150,6 +150,7 @@ def _run_unit(suite: SuiteSpec, mspec: ModelSpec, tspec: TaskSpec, loaded: Any, 
     from evalsuite.run.unit_eval import run_lm_eval
 
     started, t0 = _now(), time.perf_counter()
+    work_before = _work_start(lm)
     unit = UnitRecord(model=mspec.name, task=tspec.task, status="complete", unit_hash=unit_hash, kind=tspec.kind,
                       started=started, model_info=_model_info(mspec, loaded, lm))
     unit.task_info = {"spec": asdict(tspec), "data_files": data_files(tspec.task, data_dir)}
@@ -175,7 +176,42 @@ def _run_unit(suite: SuiteSpec, mspec: ModelSpec, tspec: TaskSpec, loaded: Any, 
         if outcome.not_run:
             unit.extra["not_run"] = outcome.not_run
     unit.seconds = round(time.perf_counter() - t0, 3)
+    if work_before is not None:
+        unit.extra["work"] = _work_done(lm, work_before)
     return unit
+
+
+def _work_start(lm: Any) -> tuple[dict[str, Any], int] | None:
+    """The LM's counters before a unit (and the CUDA peak reset), for :func:`_work_done`."""
+    if not hasattr(lm, "work_counters"):
+        return None
+    if _on_cuda(lm):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+    return lm.work_counters(), len(lm.generation_batches)
+
+
+def _work_done(lm: Any, before: tuple[dict[str, Any], int]) -> dict[str, Any]:
+    """The unit's work: counters' differences, each batch decoded together, and the CUDA peak (GiB)."""
+    counters, n_batches = before
+    out: dict[str, Any] = {k: v - counters[k] for k, v in lm.work_counters().items()}
+    out["batches"] = [{k: v for k, v in b.items() if k not in ("notes", "decode_engine")}
+                      for b in lm.generation_batches[n_batches:]]
+    if _on_cuda(lm):
+        import torch
+
+        out["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2 ** 30, 3)
+    return out
+
+
+def _on_cuda(lm: Any) -> bool:
+    """Whether the LM's model sits on a CUDA device (peak memory is recorded only there)."""
+    model = getattr(lm, "model", None)
+    try:
+        return next(model.parameters()).device.type == "cuda"
+    except (AttributeError, StopIteration, TypeError):
+        return False
 
 
 def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
