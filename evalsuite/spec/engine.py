@@ -6,7 +6,7 @@ Adding a knob: a field here (with its choices and why its default is what it is)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, Mapping, Sequence
 
 from evalsuite.errors import SpecError
@@ -59,8 +59,6 @@ class EngineConfig:
 
     def resolved(self, *, on_cuda: bool) -> "EngineConfig":
         """The device's defaults filled in (see the class docstring); set values are kept."""
-        from dataclasses import replace
-
         return replace(self, compile_scoring=on_cuda if self.compile_scoring is None else self.compile_scoring,
                        generation=self.generation or ("fast" if on_cuda else "exact"))
 
