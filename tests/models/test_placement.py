@@ -1,4 +1,4 @@
-"""device_map placement: the arguments only (the load itself needs GPUs and is not run on CPU)."""
+"""device_map placement: the arguments, and the one loader's checks under it (the load itself needs GPUs and is not run on CPU)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from evalsuite.models.placement import GiB, from_pretrained_kwargs, gpu_group, kv_cache_bytes
+from evalsuite.models.placement import GiB, GpuGroup, from_pretrained_kwargs, gpu_group, kv_cache_bytes
 from evalsuite.errors import DistributedSetupError
 
 H200 = 139 * GiB
@@ -42,3 +42,32 @@ def test_impossible_groups_are_refused_with_the_numbers(monkeypatch) -> None:
     monkeypatch.setenv("LOCAL_RANK", "2")
     monkeypatch.setenv("EVALSUITE_GPUS_PER_RANK", "4")  # read from the launcher's environment by default
     assert gpu_group(gpu_total_bytes=[H200] * 12).gpus == (8, 9, 10, 11)
+
+
+@pytest.mark.parametrize("break_it, message", [
+    (lambda f: _edit_config(f, model_type="evil", auto_map={"AutoModelForCausalLM": "modeling_evil.EvilModel"}),
+     "needs remote code, which evalsuite never runs"),
+    (lambda f: [p.unlink() for p in f.glob("*.safetensors")], "has no weight files"),
+], ids=["remote-code", "no-weights"])
+def test_a_sharded_load_keeps_every_check_of_the_one_loader(break_it, message, tiny_folder, tmp_path):
+    """``placement=Sharded(...)`` is a parameter of the one loader, not a second one: a checkpoint it must refuse
+    is refused the same way, before any GPU is asked for."""
+    import shutil
+
+    from evalsuite.errors import ModelLoadError
+    from evalsuite.models import Sharded
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
+
+    folder = shutil.copytree(tiny_folder("none"), tmp_path / "ckpt")
+    break_it(folder)
+    group = GpuGroup(gpus=(0,), max_memory={0: 1 << 30})
+    with pytest.raises(ModelLoadError, match=message):
+        load(SourceSpec(path=str(folder)), placement=Sharded(max_tokens=1024, group=group), hash_weights=False)
+
+
+def _edit_config(folder, **changes) -> None:
+    import json
+
+    path = folder / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))

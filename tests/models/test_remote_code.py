@@ -64,7 +64,7 @@ def test_auto_map_code_never_runs_even_when_stdin_says_yes(edit, message, tiny_f
     marker = tmp_path / "PWNED"
     _plant(folder, marker)
     edit(folder)
-    code = ("from evalsuite.models.loader import SourceSpec, load\n"
+    code = ("from evalsuite.models.loader import load\nfrom evalsuite.spec import SourceSpec\n"
             f"load(SourceSpec(path={str(folder)!r}), hash_weights=False)\n")
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "HF_MODULES_CACHE": str(tmp_path / "modules")}
