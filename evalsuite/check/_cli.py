@@ -41,7 +41,8 @@ def main_check(argv: list[str]) -> int:
                         "(the summary lists what was not checked); without it that is exit 2")
     p.add_argument("--signal", choices=SIGNALS, default="accuracy",
                    help="regression signal of multiple-choice tasks: the accuracy (default) or its continuous "
-                        "p(gold) companion, gated with its own margin (e.g. --margin mmlu_pgold=0.005)")
+                        "companion (the leaderboard's margin or p(gold) row; pgold is an alias), gated with its "
+                        "own margin (e.g. --margin hellaswag_margin=0.2)")
     p.add_argument("--summary-out", type=Path, help="also write the markdown summary here (PR comment)")
     args = parse_args(p, argv)
     if isinstance(args, int):

@@ -13,11 +13,17 @@ Default margins (:data:`DEFAULT_MARGINS`), in each metric's natural units:
 
 * accuracies and RULER scores (fractions): 0.01, i.e. one point;
 * ``log_ppl``: 0.01 nats, i.e. a 1 % higher perplexity;
-* p(gold) companions: 0.01, one point of mean probability on the gold choice.
+* p(gold) companions: 0.01, one point of mean probability on the gold choice;
+* the HellaSwag margin companion (nats of the gold-vs-best-distractor
+  log-likelihood margin): 0.4 — about the gold-score shift that costs one
+  accuracy point on real per-item vectors (``results/stats/power.md``'s effect
+  sizes: 0.37 nats moves SmolLM2's raw HellaSwag accuracy by 0.8 points).
 
-``signal="pgold"`` (``--signal pgold``) gates each accuracy's continuous
-companion instead of the accuracy (the shifted sign-flip test, with its own
-margin, e.g. ``--margin mmlu_pgold=0.005``); the default stays the accuracy.
+``signal="companion"`` (``--signal companion``; ``pgold``, its first name, is
+kept as an alias) gates each accuracy's continuous companion — the one the
+leaderboard shows, :data:`evalsuite.compare._choices.COMPANION_FOR` — instead
+of the accuracy (the shifted sign-flip test, with its own margin, e.g.
+``--margin hellaswag_margin=0.2``); the default stays the accuracy.
 
 The gate refuses what it cannot vouch for: a candidate run that is not
 ``complete``, or that lacks a (model, task) the reference has a complete result
@@ -44,6 +50,7 @@ import pandas as pd
 
 from evalsuite import stats
 from evalsuite.check._versions import version_notes
+from evalsuite.compare._choices import is_margin
 from evalsuite.compare._family import family_records, merge_units, task_family
 from evalsuite.compare._join import pair_units
 from evalsuite.compare._metrics import (
@@ -63,9 +70,10 @@ DEFAULT_MARGINS: dict[str, float] = {
     "mmlu_acc*": 0.01,  # one accuracy point (also the per-category metrics, when asked for)
     "hellaswag_acc*": 0.01,
     "ruler_*": 0.01,  # one point of the per-length average over RULER tasks
-    "*_pgold*": 0.01,  # one point of mean probability on the gold choice (with --signal pgold)
+    "*_pgold*": 0.01,  # one point of mean probability on the gold choice (with --signal companion)
+    "hellaswag_margin*": 0.4,  # nats of the gold-vs-best-distractor margin (see the module docstring)
 }
-SIGNALS = ("accuracy", "pgold")
+SIGNALS = ("accuracy", "companion", "pgold")  # pgold: the companion signal's first name, kept as an alias
 _FRACTION_FAMILIES = ("mmlu", "hellaswag", "ruler")
 
 
@@ -143,7 +151,7 @@ def parse_margins(values: Mapping[str, float | str] | None) -> dict[str, float]:
         if not math.isfinite(margin) or margin < 0:
             raise SpecError(f"--margin {key}={value}: the margin must be a finite number >= 0")
         family = key.split("_", 1)[0]
-        if family in _FRACTION_FAMILIES and margin >= 1:
+        if family in _FRACTION_FAMILIES and margin >= 1 and not is_margin(key):  # a log-likelihood margin: nats
             raise SpecError(f"--margin {key}={value}: {key} is a fraction, so its margin is too "
                             "(0.01 = one point)")
         out[key] = margin
@@ -172,7 +180,7 @@ def _gated(data: MetricArrays, given: Mapping[str, float], forced: frozenset[str
 
 def _signal_metrics(metrics: list[MetricArrays], signal: str, model: str,
                     notes: list[str]) -> tuple[list[MetricArrays], frozenset[str]]:
-    """With ``signal="pgold"`` each gated accuracy gives way to its p(gold) companion (gated in its place,
+    """With ``signal="companion"`` each gated accuracy gives way to its companion (gated in its place,
     with its own margin); an accuracy whose records cannot give one stays, with a note. Returns the metrics
     and the companion keys to gate."""
     if signal == "accuracy":
@@ -185,7 +193,7 @@ def _signal_metrics(metrics: list[MetricArrays], signal: str, model: str,
             forced.add(companion)
             continue
         if companion is not None:
-            notes.append(f"{m.spec.key} for {model}: no p(gold) companion (the records lack per-choice "
+            notes.append(f"{m.spec.key} for {model}: no {companion} companion (the records lack per-choice "
                          "log-likelihoods or choice lengths); gated on the accuracy")
         out.append(m)
     return out, frozenset(forced)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from evalsuite.compare._choices import is_margin
 from evalsuite.compare._format import code_span, escape_markdown, fmt_num, fmt_p
 
 if TYPE_CHECKING:
@@ -11,11 +12,11 @@ if TYPE_CHECKING:
 
 
 def _value(row: CheckRow, value: float) -> str:
-    return fmt_num(value, 3) if row.metric == "log_ppl" else fmt_num(100 * value, 2)
+    return fmt_num(value, 3) if row.metric == "log_ppl" or is_margin(row.metric) else fmt_num(100 * value, 2)
 
 
 def _delta(row: CheckRow, value: float, *, signed: bool = True) -> str:
-    if row.metric == "log_ppl":
+    if row.metric == "log_ppl" or is_margin(row.metric):
         return f"{fmt_num(value, 4, signed=signed)} nats"
     return f"{fmt_num(100 * value, 2, signed=signed)} pt"
 
@@ -43,8 +44,9 @@ def summary_markdown(result: CheckResult) -> str:
     method = (f"Candidate {code_span(result.candidate_run)} vs reference {code_span(result.reference_run)}. "
               + escape_markdown(f"One-sided paired tests of \"worse by more than the margin\" at "
                                 f"α = {result.alpha:g}, p-values {adjust}: Tango's score test for accuracies, "
-                                + ("a shifted sign-flip test for RULER, perplexity and p(gold) (the regression "
-                                   "signal of multiple-choice tasks here)" if result.signal == "pgold" else
+                                + ("a shifted sign-flip test for RULER, perplexity and the accuracies' continuous "
+                                   "companions (the regression signal of multiple-choice tasks here; log-likelihood margins in nats)"
+                                   if result.signal != "accuracy" else
                                    "a shifted sign-flip test for RULER and perplexity")
                                 + ". Scores in points; perplexity "
                                 "as PPL, its Δ and margin in log-PPL (nats)."))

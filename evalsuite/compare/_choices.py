@@ -1,4 +1,4 @@
-"""The continuous companion of a multiple-choice accuracy: p(gold) from the stored per-choice log-likelihoods.
+"""The continuous companion of a multiple-choice accuracy, from the stored per-choice log-likelihoods.
 
 An accuracy keeps one bit per item (was the gold choice the argmax?). The records
 keep every choice's log-likelihood (``resps``), so the same decision rule gives a
@@ -10,15 +10,22 @@ model puts on the gold choice among the choices,
     p(gold) = softmax(s)_gold,
 
 which is 1[argmax = gold] when the scores are far apart and moves smoothly
-before an answer flips. The gold-vs-best-distractor margin ``s_gold - max_{j !=
-gold} s_j`` is the other candidate; ``results/stats/power.md`` compares both
-with McNemar on real per-item vectors at the paper's effect sizes, and
-:data:`COMPANION` names the one the leaderboard shows.
+before an answer flips; or the gold-vs-best-distractor margin
+
+    margin = s_gold - max_{j != gold} s_j,
+
+in the scores' own units (nats for raw log-likelihoods, nats per character for
+acc_norm), positive exactly where the argmax is right. ``results/stats/power.md``
+compares both with McNemar on real per-item vectors at the paper's effect sizes
+under four effect models (a gold shift, which favours the margin by
+construction; sharpened scores; swapped gold and distractor; a mix of two real
+models), and :data:`COMPANION_FOR` holds the choice it supports for each
+accuracy metric — see ``results/stats/README.md`` for the numbers.
 
 :func:`gold_shift_for_accuracy` translates an accuracy delta (the paper's) into
 the companion's units: the shift ``delta`` added to the gold choice's score that
 raises this model's accuracy by that much on these items, and what the same
-shift does to the companion.
+shift does to the companion (for the margin: the shift itself).
 """
 
 from __future__ import annotations
@@ -33,7 +40,23 @@ from scipy.special import logsumexp
 from evalsuite.errors import RecordError
 
 Companion = Literal["pgold", "margin"]
-COMPANION: Companion = "pgold"
+# The companion of each accuracy metric, as results/stats/power.md's "The choice" section picks it: the higher
+# worst-case power over the effect models that favour no score by construction (ties: p(gold)). MMLU (one-token
+# answers, so p(gold) is a real distribution over the letters): p(gold) 69.8 % vs margin 57.2 % under swaps.
+# HellaSwag acc (raw sums over ~20-token endings: the softmax is nearly 0/1): margin 89.2 % vs p(gold) 67.0 %.
+# HellaSwag acc_norm (per character): a tie, 93.0 % vs 91.0 %, so p(gold). tests/stats/test_power_choice.py
+# re-derives this from the committed table.
+COMPANION_FOR: dict[str, Companion] = {"mmlu_acc": "pgold", "hellaswag_acc": "margin", "hellaswag_acc_norm": "pgold"}
+ESTIMAND: dict[Companion, str] = {
+    "pgold": "mean probability on the gold choice",
+    "margin": "mean gold-minus-best-distractor log-likelihood margin, nats",
+}
+
+
+def is_margin(metric: str) -> bool:
+    """True for a margin companion's metric key (``mmlu_margin``, ``hellaswag_margin``...): its values are in
+    the choice scores' own units (nats, or nats per character), not fractions."""
+    return metric.split("_")[1:2] == ["margin"]
 
 
 def choice_scores(resps: Sequence[Any], *, chars: Sequence[Any] | None = None) -> np.ndarray:
@@ -91,13 +114,12 @@ def margin(scores: np.ndarray, gold: np.ndarray, shift: float = 0.0) -> np.ndarr
     return scores[rows, gold] + shift - others.max(axis=1)
 
 
-def companion(scores: np.ndarray, gold: np.ndarray, kind: Companion = COMPANION,
-              shift: float = 0.0) -> np.ndarray:
+def companion(scores: np.ndarray, gold: np.ndarray, kind: Companion, shift: float = 0.0) -> np.ndarray:
     return pgold(scores, gold, shift) if kind == "pgold" else margin(scores, gold, shift)
 
 
 def gold_shift_for_accuracy(scores: np.ndarray, gold: np.ndarray, accuracy_delta: float,
-                            kind: Companion = COMPANION) -> tuple[float, float]:
+                            kind: Companion) -> tuple[float, float]:
     """(shift, companion delta): the gold-score shift that raises accuracy by ``accuracy_delta`` on these
     items (the ``ceil(delta * n)``-th smallest gap of the wrong items), and the companion's mean change
     under it. NaN when the items cannot gain that much."""

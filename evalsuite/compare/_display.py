@@ -1,8 +1,9 @@
 """The comparison table as strings for people: the CLI's table and the leaderboard's deltas.
 
-Accuracies and RULER scores are shown in points (percent); perplexity values
-as PPL while its delta, interval and MDE are in log-PPL (nats), the scale the
-test works on (``exp(delta)`` is the PPL ratio).
+Accuracies, p(gold) and RULER scores are shown in points (percent); perplexity
+values as PPL while its delta, interval and MDE are in log-PPL (nats), the scale
+the test works on (``exp(delta)`` is the PPL ratio); a margin companion in its
+own units (nats of log-likelihood).
 """
 
 from __future__ import annotations
@@ -11,17 +12,20 @@ import math
 
 import pandas as pd
 
+from evalsuite.compare._choices import ESTIMAND, is_margin
 from evalsuite.compare._format import fmt_num, fmt_p
 from evalsuite.compare._table import ComparisonRow, ComparisonTable
 
 
 def value_text(row: ComparisonRow, value: float) -> str:
-    return fmt_num(value, 3) if row.metric == "log_ppl" else fmt_num(100 * value, 2)
+    return fmt_num(value, 3) if row.metric == "log_ppl" or is_margin(row.metric) else fmt_num(100 * value, 2)
 
 
 def delta_text(row: ComparisonRow, value: float, *, signed: bool = True) -> str:
     if row.metric == "log_ppl":
         return fmt_num(value, 4, signed=signed)
+    if is_margin(row.metric):
+        return fmt_num(value, 3, signed=signed)
     return fmt_num(100 * value, 2, signed=signed)
 
 
@@ -29,7 +33,7 @@ def metric_text(row: ComparisonRow) -> str:
     if row.metric == "log_ppl":
         return f"WikiText PPL (per {row.count_unit or 'word'}; Δ in log-PPL)"
     if row.companion_of is not None:
-        return f"{row.label} (estimand: mean probability on the gold choice)"
+        return f"{row.label} (estimand: {ESTIMAND['margin' if is_margin(row.metric) else 'pgold']})"
     return row.label
 
 

@@ -10,8 +10,9 @@ One place maps records to statistics for ``compare``, ``publish`` and ``check``:
   social_sciences, other);
 * ``hellaswag_acc``, ``hellaswag_acc_norm`` (es_hellaswag): exact McNemar, or with the records'
   clusters (items of one activity source) the clustered McNemar of :mod:`evalsuite.stats.clustered`;
-* ``mmlu_pgold``, ``hellaswag_pgold``, ``hellaswag_pgold_norm``: the continuous companion of each
-  accuracy (p(gold) among the choices, :mod:`evalsuite.compare._choices`) with the accuracy's
+* ``mmlu_pgold``, ``hellaswag_margin``, ``hellaswag_pgold_norm``: the continuous companion of each
+  accuracy (:mod:`evalsuite.compare._choices`: p(gold) among the choices, or the gold-vs-best-distractor
+  log-likelihood margin for HellaSwag's raw acc, as ``results/stats/power.md`` chose) with the accuracy's
   normalisation, strata and clusters: paired sign-flip test and bootstrap CI over clusters. A
   different estimand from the accuracy, shown beside it, never instead of it;
 * ``ruler_<length>`` (the RULER family: the group ``ruler_es``, the group
@@ -35,8 +36,9 @@ from typing import Literal
 
 import numpy as np
 
-from evalsuite.compare._choices import (argmax_correct, choice_scores, companion, gold_index,
-                                       gold_shift_for_accuracy)
+from evalsuite.compare._choices import (COMPANION_FOR, Companion, argmax_correct, choice_scores, companion,
+                                       gold_index, gold_shift_for_accuracy)
+from evalsuite.compare._clusters import recover_clusters
 from evalsuite.compare._family import FAMILIES, RULER, task_family
 from evalsuite.compare._format import length_label
 from evalsuite.compare._join import PairedItems, pair_units
@@ -62,7 +64,7 @@ class MetricSpec:
     family: str  # wikitext | mmlu | hellaswag | ruler
     headline: bool  # part of the default regression gate
     order: float  # position in tables
-    companion_of: str | None = None  # the accuracy a p(gold) row accompanies
+    companion_of: str | None = None  # the accuracy a companion row (p(gold) or margin) accompanies
 
 
 def ruler_spec(length: int) -> MetricSpec:
@@ -77,17 +79,25 @@ _FIXED = (
                  11 + i) for i, c in enumerate(CATEGORIES)),
     MetricSpec("hellaswag_acc", "HellaSwag acc", "es_hellaswag", "binary", True, "hellaswag", True, 20),
     MetricSpec("hellaswag_acc_norm", "HellaSwag acc_norm", "es_hellaswag", "binary", True, "hellaswag", True, 21),
-    MetricSpec("mmlu_pgold", "MMLU p(gold)", "es_mmlu", "score", True, "mmlu", False, 10.5, "mmlu_acc"),
-    MetricSpec("hellaswag_pgold", "HellaSwag p(gold)", "es_hellaswag", "score", True, "hellaswag", False, 20.5,
-               "hellaswag_acc"),
-    MetricSpec("hellaswag_pgold_norm", "HellaSwag p(gold), per char", "es_hellaswag", "score", True, "hellaswag",
-               False, 21.5, "hellaswag_acc_norm"),
 )
-# The companion row of each accuracy, and the accuracy's normalisation (per character for acc_norm).
-COMPANIONS: dict[str, tuple[str, bool]] = {"mmlu_acc": ("mmlu_pgold", False),
-                                           "hellaswag_acc": ("hellaswag_pgold", False),
-                                           "hellaswag_acc_norm": ("hellaswag_pgold_norm", True)}
-FIXED_METRICS: dict[str, MetricSpec] = {m.key: m for m in _FIXED}
+
+
+def _companion_spec(accuracy: MetricSpec) -> MetricSpec:
+    """The companion row of an accuracy (``hellaswag_margin``, ``hellaswag_pgold_norm``...), per COMPANION_FOR."""
+    kind = COMPANION_FOR[accuracy.key]
+    suffix = "_norm" if accuracy.key.endswith("_norm") else ""
+    title = accuracy.label.split()[0]  # MMLU | HellaSwag
+    label = f"{title} {'p(gold)' if kind == 'pgold' else 'margin'}" + (", per char" if suffix else "")
+    return MetricSpec(f"{accuracy.family}_{kind}{suffix}", label, accuracy.unit_task, "score", True,
+                      accuracy.family, False, accuracy.order + 0.5, accuracy.key)
+
+
+_COMPANION_SPECS = tuple(_companion_spec(m) for m in _FIXED if m.key in COMPANION_FOR)
+# The companion row of each accuracy: (its key, per character like acc_norm, which companion).
+COMPANIONS: dict[str, tuple[str, bool, Companion]] = {
+    acc: (spec.key, acc.endswith("_norm"), COMPANION_FOR[acc])
+    for spec in _COMPANION_SPECS if (acc := spec.companion_of) is not None}
+FIXED_METRICS: dict[str, MetricSpec] = {m.key: m for m in (*_FIXED, *_COMPANION_SPECS)}
 _RULER_KEY = re.compile(r"ruler_(\d+)")
 UNIT_TASKS = FAMILIES  # the metric families; a family's units: evalsuite.compare._family
 
@@ -121,7 +131,7 @@ class MetricArrays:
     strata: np.ndarray | None = None  # MMLU: subject; RULER: task
     count_unit: str | None = None  # "token" or "word" for log_ppl
     clusters: np.ndarray | None = None  # items resampled together (HellaSwag: activity source)
-    paper_delta: float | None = None  # the paper's delta in this metric's units (a p(gold) row: translated)
+    paper_delta: float | None = None  # the paper's delta in this metric's units (a companion row: translated)
 
 
 def paired_metrics(paired: PairedItems, *, ppl_unit: str | None = None) -> list[MetricArrays]:
@@ -159,15 +169,20 @@ def _binary(paired: PairedItems, spec: MetricSpec, score: str, mask: np.ndarray 
 
 
 def _clusters(paired: PairedItems) -> np.ndarray | None:
-    """The items' cluster labels when every item of both records has one (records before them have none)."""
+    """The items' cluster labels when every item of both records has one; for records that predate them,
+    recovered from the items' data and verified by doc hash (:mod:`evalsuite.compare._clusters`)."""
     ref, cand = paired.field("cluster")
+    if all(c is None for c in ref) and all(c is None for c in cand):
+        recovered = recover_clusters(task_family(paired.task), paired.items["doc_id"].tolist(),
+                                     paired.items["doc_hash"].tolist())
+        return None if recovered is None else np.asarray(recovered, dtype=object)
     if any(c is None for c in ref) or ref != cand:
         return None
     return np.asarray(ref, dtype=object)
 
 
 def _with_companions(paired: PairedItems, accuracies: list[MetricArrays]) -> list[MetricArrays]:
-    """Each accuracy followed by its p(gold) companion, when the records let it be computed exactly."""
+    """Each accuracy followed by its continuous companion, when the records let it be computed exactly."""
     out = []
     for acc in accuracies:
         out.append(acc)
@@ -179,10 +194,10 @@ def _with_companions(paired: PairedItems, accuracies: list[MetricArrays]) -> lis
 
 
 def _companion(paired: PairedItems, acc: MetricArrays) -> MetricArrays | None:
-    """The p(gold) row of an accuracy row over the same items; None when the records lack what it needs
+    """The companion row of an accuracy row over the same items; None when the records lack what it needs
     (per-choice log-likelihoods, or choice lengths for acc_norm) or their argmax disagrees with the
     recorded accuracy (then it would not be this accuracy's companion)."""
-    key, per_char = COMPANIONS[acc.spec.key]
+    key, per_char, kind = COMPANIONS[acc.spec.key]
     score = acc.spec.key.removeprefix("mmlu_").removeprefix("hellaswag_")
     mask = ~np.isnan(paired.scores(score)[0])
     sides = []
@@ -202,8 +217,8 @@ def _companion(paired: PairedItems, acc: MetricArrays) -> MetricArrays | None:
         return None
     (ref_scores, gold), (cand_scores, _) = sides
     paper = acc.paper_delta
-    translated = None if paper is None else gold_shift_for_accuracy(ref_scores, gold, paper)[1]
-    return MetricArrays(FIXED_METRICS[key], companion(ref_scores, gold), companion(cand_scores, gold),
+    translated = None if paper is None else gold_shift_for_accuracy(ref_scores, gold, paper, kind)[1]
+    return MetricArrays(FIXED_METRICS[key], companion(ref_scores, gold, kind), companion(cand_scores, gold, kind),
                         strata=acc.strata, clusters=acc.clusters,
                         paper_delta=translated if translated is None or np.isfinite(translated) else None)
 

@@ -19,7 +19,9 @@ from types import ModuleType
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from evalsuite.compare._choices import is_margin
 from evalsuite.compare._format import length_label
+from evalsuite.compare._table import ComparisonRow
 from evalsuite.publish._collect import Leaderboard, ruler_lengths
 
 RULER_PNG = "ruler_by_length.png"
@@ -111,16 +113,19 @@ def _forest_plot(lb: Leaderboard, path: Path) -> Path | None:
     the paper's delta marked; the legend outside the data."""
     plots = diagnostics_plots_module()
     rows = [r for r in lb.comparison.rows if math.isfinite(r.ci_low) and math.isfinite(r.ci_high)]
-    families = list(dict.fromkeys(r.family for r in rows))
+    def panel(r: ComparisonRow) -> str:  # a margin row is in nats: a panel of its own beside its family's points
+        return f"{r.family} margin" if is_margin(r.metric) else r.family
+    families = list(dict.fromkeys(panel(r) for r in rows))
     if not families:
         return None
-    heights = [sum(r.family == f for r in rows) for f in families]
+    heights = [sum(panel(r) == f for r in rows) for f in families]
     fig = Figure(figsize=(8, 0.32 * sum(heights) + 1.0 * len(families) + 0.5))
     axes = fig.subplots(len(families), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
     marked = False
     for ax, family in zip(axes, families, strict=True):
-        mine = [r for r in rows if r.family == family]
-        scale = 1.0 if family == "wikitext" else 100.0
+        mine = [r for r in rows if panel(r) == family]
+        nats = family == "wikitext" or family.endswith(" margin")
+        scale = 1.0 if nats else 100.0
         for y, r in enumerate(mine):
             colour = plots.VARIANT_COLORS[plots.variant_of(r.candidate)]
             ax.errorbar(scale * r.delta, y, xerr=[[scale * (r.delta - r.ci_low)], [scale * (r.ci_high - r.delta)]],
@@ -131,7 +136,7 @@ def _forest_plot(lb: Leaderboard, path: Path) -> Path | None:
         ax.axvline(0.0, color="grey", linewidth=1)
         ax.set_yticks(range(len(mine)), [_label(f"{r.candidate}: {r.label}") for r in mine], fontsize="small")
         ax.invert_yaxis()
-        ax.set_xlabel("Δ log-PPL (nats)" if family == "wikitext" else "Δ (points)")
+        ax.set_xlabel("Δ log-PPL (nats)" if family == "wikitext" else "Δ margin (nats)" if nats else "Δ (points)")
         ax.grid(True, axis="x", alpha=0.3)
     handles = [Line2D([], [], color=c, marker="o", linestyle="none", label=v)
                for v, c in plots.VARIANT_COLORS.items() if v != "baseline"]

@@ -1,12 +1,13 @@
 """One short paragraph per task: which paired test decides the comparison, and why (from the rows' power).
 
 The accuracy is the paper's estimand, but at the paper's effect sizes McNemar
-often lacks the power to see it; the p(gold) companion asks a different,
-finer-grained question (does the model put more probability on the right
-answer?) and usually has far more power for the same underlying shift. The
-paragraph says which of the two was powered for the paper's delta in this run,
-so a reader knows whether "not significant" means "no effect" or "could not
-have told".
+often lacks the power to see it; the accuracy's continuous companion (the
+log-likelihood margin for acc, p(gold) for acc_norm: ``results/stats/power.md``
+chose them) asks a different, finer-grained question (does the model move its
+scores toward the right answer?) and usually has far more power for the same
+underlying change. The paragraph says which of the two was powered for the
+paper's delta in this run, so a reader knows whether "not significant" means
+"no effect" or "could not have told".
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from evalsuite.compare._choices import is_margin
 from evalsuite.compare._display import delta_text
 from evalsuite.compare._table import TREND, ComparisonRow, ComparisonTable
 
@@ -28,6 +30,10 @@ def _powered(row: ComparisonRow | None) -> bool:
     return row is not None and math.isfinite(row.paper_power) and row.paper_power >= 0.8
 
 
+def _companion_name(row: ComparisonRow) -> str:
+    return "margin" if is_margin(row.metric) else "p(gold)"
+
+
 def _pairs(rows: Sequence[ComparisonRow]) -> str:
     return ", ".join(f"{r.candidate} {_pct(r.paper_power)}" for r in rows)
 
@@ -37,15 +43,18 @@ def _accuracy_paragraph(accs: Sequence[ComparisonRow], comps: Sequence[Compariso
     text = (f"{first.label}: McNemar's power for the paper's {delta_text(first, first.paper_delta or 0)} points — "
             f"{_pairs(accs)}")
     have = [c for c in comps if c is not None]
+    name = _companion_name(have[0]) if have else ""
     if have:
-        text += (f"; the p(gold) companion's power for the same gold-score shift — {_pairs(have)}")
+        text += f"; the {name} companion's power for the same gold-score shift — {_pairs(have)}"
     n_acc, n_comp = sum(map(_powered, accs)), sum(map(_powered, comps))
     if n_acc == len(accs):
         verdict = "McNemar is decisive: it is powered for the paper's delta on the paper's own estimand"
     elif have and n_comp > n_acc:
-        verdict = (f"the p(gold) test is decisive (powered in {n_comp} of {len(accs)} pairs, McNemar in {n_acc}): "
+        what = ("moves its log-likelihood toward the right answers" if name == "margin"
+                else "moves probability onto the right answers")
+        verdict = (f"the {name} test is decisive (powered in {n_comp} of {len(accs)} pairs, McNemar in {n_acc}): "
                    "the accuracy row stays the paper's estimand, but where it is underpowered a non-significant "
-                   "Δ says nothing, while p(gold) tells whether the gate moves probability onto the right answers")
+                   f"Δ says nothing, while the {name} row tells whether the gate {what}")
     else:
         verdict = (f"McNemar is powered in {n_acc} of {len(accs)} pairs; where neither test is, a non-significant Δ "
                    "is not evidence of no effect")

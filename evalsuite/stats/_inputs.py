@@ -57,14 +57,23 @@ def same_length(**arrays: np.ndarray) -> int:
 
 
 def strata_codes(strata: ArrayLike | None, n: int) -> tuple[np.ndarray | None, int]:
-    """Integer codes 0..S-1 for the stratum labels, and S (``None, 1`` when unstratified)."""
+    """Integer codes 0..S-1 for the stratum labels, and S (``None, 1`` when unstratified); strata of one item
+    are pooled (DESIGN: one-item strata)."""
     if strata is None:
         return None, 1
     labels = np.asarray(strata)
     if labels.shape != (n,):
         raise RecordError(f"strata must give one label per item ({n}), got shape {labels.shape}")
-    uniques, codes = np.unique(labels, return_inverse=True)
-    return codes.astype(np.intp), len(uniques)
+    uniques, codes, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if counts.min() >= 2 or uniques.size == 1:
+        return codes.astype(np.intp), len(uniques)
+    # A one-item stratum has no resampling variability (RULER at one sample per task gave zero-width intervals
+    # and a Wald p of 0): such strata are pooled into one, and a pool of one joins the largest stratum.
+    small = counts < 2
+    target = int(np.argmax(counts)) if small.sum() < 2 else int(np.flatnonzero(small)[0])
+    merged = np.where(small, target, np.arange(uniques.size))  # (S,) old stratum -> merged stratum
+    _, dense = np.unique(merged[codes], return_inverse=True)
+    return dense.astype(np.intp), int(dense.max()) + 1
 
 
 def options(*, n_resamples: int | None = None, level: float | None = None,

@@ -70,7 +70,12 @@ def paired_power(
         df = n_eff - 1
         crit = stats.t.ppf(1 - alpha / 2, df)
         nc = size * math.sqrt(n_eff) / sd
-        power = float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
+        upper, lower = float(stats.nct.sf(crit, df, nc)), float(stats.nct.cdf(-crit, df, nc))
+        # scipy's noncentral t gives NaN far out in a tail (cdf(-1.96, 1834, 10) is NaN): there the tail is
+        # ~0 (lower) or the normal approximation holds (upper), and a verdict must not vanish for it.
+        lower = lower if math.isfinite(lower) else 0.0
+        upper = upper if math.isfinite(upper) else float(stats.norm.sf(crit - nc))
+        power = upper + lower
         return PowerResult(delta=delta, power=power, mde=minimum_detectable_effect(n_mde, sd=sd),
                            n_effective=n_eff, alpha=alpha)
     if not 0.0 <= discordance <= 1.0:

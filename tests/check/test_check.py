@@ -162,7 +162,7 @@ def test_failed_candidate_unit_is_exit_2_and_data_missing_is_a_note(tmp_path: Pa
 
 def test_defaults_are_documented_values() -> None:
     assert DEFAULT_MARGINS == {"log_ppl": 0.01, "mmlu_acc*": 0.01, "hellaswag_acc*": 0.01, "ruler_*": 0.01,
-                               "*_pgold*": 0.01}
+                               "*_pgold*": 0.01, "hellaswag_margin*": 0.4}
     assert parse_margins({"ruler_*": "0.02"}) == {"ruler_*": 0.02}
     with pytest.raises(SpecError, match=">= 0"):
         parse_margins({"log_ppl": -0.1})

@@ -1,4 +1,5 @@
-"""The p(gold) companion rows, clustered HellaSwag rows, the paper-delta power column and ``check --signal pgold``."""
+"""The companion rows (p(gold) for MMLU and HellaSwag acc_norm, the margin for HellaSwag acc), clustered HellaSwag rows, the paper-delta power column
+and ``check --signal companion``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from tests.conftest_records import copy_run, rewrite_unit
 from evalsuite import stats
 from evalsuite.check import check
 from evalsuite.compare import compare_runs
+from evalsuite.check._summary import summary_markdown
 from evalsuite.compare._choices import gold_shift_for_accuracy
+from evalsuite.compare._display import metric_text
 from evalsuite.compare._tests import row_rng
 from evalsuite.records import UnitRecord, load_run
 
@@ -64,20 +67,28 @@ def test_companion_rows_follow_their_accuracies(choice_run: Path) -> None:
     table = compare_runs(choice_run, n_resamples=B, rng=SEED)
     keys = [r.metric for r in table.rows if r.family in ("mmlu", "hellaswag")]
     assert keys[:2] == ["mmlu_acc", "mmlu_pgold"]
-    assert keys[-4:] == ["hellaswag_acc", "hellaswag_pgold", "hellaswag_acc_norm", "hellaswag_pgold_norm"]
+    assert keys[-4:] == ["hellaswag_acc", "hellaswag_margin", "hellaswag_acc_norm", "hellaswag_pgold_norm"]
     assert table.row("gated", "mmlu_pgold").companion_of == "mmlu_acc"
+    assert "estimand: mean gold-minus-best-distractor log-likelihood margin, nats" in metric_text(
+        table.row("gated", "hellaswag_margin"))
+    assert "estimand: mean probability on the gold choice" in metric_text(table.row("gated", "hellaswag_pgold_norm"))
 
 
-def test_pgold_row_is_the_clustered_score_test_on_softmax_of_the_choice_scores(choice_run: Path) -> None:
+def _margin(resps: np.ndarray, gold: int) -> float:
+    return float(resps[gold] - max(v for i, v in enumerate(resps) if i != gold))
+
+
+def test_companion_rows_are_the_clustered_score_test_of_margin_and_softmax(choice_run: Path) -> None:
     table = compare_runs(choice_run, n_resamples=B, rng=SEED)
     ref_s, cand_s = _sorted(choice_run, "base", "es_hellaswag"), _sorted(choice_run, "gated", "es_hellaswag")
 
-    def pgold(samples, norm: bool) -> np.ndarray:
-        return np.array([softmax(np.array(s.resps) / (np.array(s.choice_chars) if norm else 1))[int(s.target)]
-                         for s in samples])
+    def score(samples, norm: bool) -> np.ndarray:  # acc: the raw margin; acc_norm: p(gold) per character
+        if not norm:
+            return np.array([_margin(np.array(s.resps), int(s.target)) for s in samples])
+        return np.array([softmax(np.array(s.resps) / np.array(s.choice_chars))[int(s.target)] for s in samples])
     clusters = np.array([s.cluster for s in ref_s])
-    for key, norm in (("hellaswag_pgold", False), ("hellaswag_pgold_norm", True)):
-        direct = stats.paired_score_test(pgold(ref_s, norm), pgold(cand_s, norm), clusters=clusters,
+    for key, norm in (("hellaswag_margin", False), ("hellaswag_pgold_norm", True)):
+        direct = stats.paired_score_test(score(ref_s, norm), score(cand_s, norm), clusters=clusters,
                                          n_resamples=B, rng=row_rng(SEED, "gated", "base", key))
         row = table.row("gated", key)
         assert (row.delta, row.pvalue, row.ci_low, row.ci_high) == pytest.approx((
@@ -95,7 +106,12 @@ def test_mmlu_pgold_is_stratified_and_carries_the_translated_paper_delta(choice_
     ref_s = _sorted(choice_run, "base", "es_mmlu")
     scores = np.array([s.resps for s in ref_s])
     gold = np.array([int(s.target) for s in ref_s])
-    assert row.paper_delta == pytest.approx(gold_shift_for_accuracy(scores, gold, 0.0051)[1])
+    assert row.paper_delta == pytest.approx(gold_shift_for_accuracy(scores, gold, 0.0051, "pgold")[1])
+    hs = table.row("gated", "hellaswag_margin")  # a gold shift moves every margin by the shift itself
+    hs_s = _sorted(choice_run, "base", "es_hellaswag")
+    shift, moved = gold_shift_for_accuracy(np.array([s.resps for s in hs_s]), np.array([int(s.target) for s in hs_s]),
+                                           0.0082, "margin")
+    assert hs.paper_delta == pytest.approx(moved) == pytest.approx(shift, rel=1e-6)
     acc = table.row("gated", "mmlu_acc")
     expected = stats.paired_power(0.0051, n=acc.n, discordance=(acc.result.n10 + acc.result.n01) / acc.n)
     assert acc.paper_delta == pytest.approx(0.0051) and acc.paper_power == pytest.approx(expected.power)
@@ -106,18 +122,19 @@ def test_no_norm_companion_without_choice_lengths(choice_run: Path, tmp_path: Pa
     run_dir = copy_run(choice_run, tmp_path / "run")
     add_choices(run_dir, "gated", lift=0.15, seed=2, chars=False)
     keys = [r.metric for r in compare_runs(run_dir, n_resamples=50, rng=SEED).rows]
-    assert "hellaswag_pgold" in keys and "hellaswag_pgold_norm" not in keys
+    assert "hellaswag_margin" in keys and "hellaswag_pgold_norm" not in keys
 
 
-def test_check_signal_pgold_gates_the_companion(choice_run: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signal", ["companion", "pgold"])
+def test_check_signal_companion_gates_the_companion(choice_run: Path, tmp_path: Path, signal: str) -> None:
     default = check(choice_run, choice_run, n_resamples=200)
     assert {"mmlu_acc", "hellaswag_acc_norm"} <= {r.metric for r in default.rows}
-    assert not any("pgold" in r.metric for r in default.rows)
-    same = check(choice_run, choice_run, n_resamples=200, signal="pgold")
+    assert not any("pgold" in r.metric or "margin" in r.metric for r in default.rows)
+    same = check(choice_run, choice_run, n_resamples=200, signal=signal)
     gated = {r.metric for r in same.rows}
-    assert {"mmlu_pgold", "hellaswag_pgold", "hellaswag_pgold_norm"} <= gated and "mmlu_acc" not in gated
+    assert {"mmlu_pgold", "hellaswag_margin", "hellaswag_pgold_norm"} <= gated and "mmlu_acc" not in gated
     assert same.exit_code == 0
-    # The gated model against itself with its gold choices made much less likely: p(gold) worse, accuracy kept.
+    # The gated model against itself with its gold choices made much less likely: companions worse, accuracy kept.
     worse = copy_run(choice_run, tmp_path / "worse")
 
     def flatten(unit: UnitRecord) -> None:  # the gold choice moves toward the runner-up; no argmax changes
@@ -127,6 +144,12 @@ def test_check_signal_pgold_gates_the_companion(choice_run: Path, tmp_path: Path
             return out
         unit.samples = [replace(s, resps=less_sure(s.resps, int(s.target))) for s in unit.samples]
     rewrite_unit(worse, "gated", "es_mmlu", flatten)
-    result = check(choice_run, worse, n_resamples=500, signal="pgold", margins={"mmlu_pgold": 0.001})
-    assert result.exit_code == 1 and [r.metric for r in result.failures] == ["mmlu_pgold"]
+    rewrite_unit(worse, "gated", "es_hellaswag", flatten)
+    result = check(choice_run, worse, n_resamples=500, signal=signal,
+                   margins={"mmlu_pgold": 0.001, "hellaswag_margin": 0.01, "hellaswag_pgold_norm": 0.99})
+    assert result.exit_code == 1 and [r.metric for r in result.failures] == ["mmlu_pgold", "hellaswag_margin"]
+    assert "nats" in summary_markdown(result)
+    # A margin row is in nats, not a fraction: a margin of 1.5 nats is a valid (lenient) margin.
+    lenient = check(choice_run, worse, n_resamples=200, signal=signal, margins={"hellaswag_margin": 1.5})
+    assert [r.margin for r in lenient.rows if r.metric == "hellaswag_margin"] == [1.5, 1.5]
     assert check(choice_run, worse, n_resamples=500).exit_code == 0  # the accuracy did not move

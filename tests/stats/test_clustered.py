@@ -74,8 +74,21 @@ def test_clustered_mcnemar_with_singletons_is_exact_mcnemar() -> None:
 
 def test_clusters_must_nest_in_strata() -> None:
     with pytest.raises(RecordError, match="spans more than one stratum"):
-        stats.paired_score_test([0.1, 0.2, 0.3, 0.4], [0.2, 0.2, 0.3, 0.5], clusters=["a", "a", "b", "b"],
-                                strata=["x", "y", "y", "y"], n_resamples=10, rng=0)
+        stats.paired_score_test([0.1, 0.2, 0.3, 0.4], [0.2, 0.2, 0.3, 0.5], clusters=["a", "b", "b", "c"],
+                                strata=["x", "x", "y", "y"], n_resamples=10, rng=0)
+
+
+def test_one_item_strata_are_pooled_not_zero_width() -> None:
+    # RULER at one sample per task: every task a stratum of one item. Resampled within such strata the
+    # interval had zero width and the trend's Wald p was 0 (a real run showed -3.41 [-3.41, -3.41], p 0).
+    rng = np.random.default_rng(0)
+    refs = [rng.random(11).round() for _ in range(3)]
+    cands = [np.clip(r + (rng.random(11) < 0.3), 0, 1) for r in refs]
+    tasks = [np.array([f"t{i}" for i in range(11)])] * 3
+    res = stats.length_interaction(refs, cands, [1024, 2048, 4096], strata=tasks, n_resamples=999, rng=0)
+    assert res.confidence_interval.high - res.confidence_interval.low > 0.05 and res.pvalue > 0.0
+    one = stats.paired_bootstrap_mean(refs[0], cands[0], strata=tasks[0], n_resamples=999, rng=0)
+    assert one.n_strata == 1  # eleven one-item strata pooled into one
 
 
 def _rate(pvalues: list[float]) -> float:
@@ -130,6 +143,14 @@ def test_power_matches_the_mde_and_simulation() -> None:
     assert simulated == pytest.approx(stats.paired_power(0.015, n=n, sd=sd).power, abs=0.03)
     verdict = stats.paired_power(0.015, n=n, sd=sd)
     assert verdict.detectable == (verdict.power >= 0.8)
+
+
+def test_power_far_in_the_noncentral_tail_is_a_number() -> None:
+    # scipy's nct.cdf(-crit, df, nc) is NaN at df ~1,830 and nc ~10 (the mini HellaSwag margin row showed "–"):
+    # the power is then ~1, not missing.
+    res = stats.paired_power(0.599, n=2000, sd=2.0, design_effect=1.0935)
+    assert res.power == pytest.approx(1.0, abs=1e-6)
+    assert stats.paired_power(0.01, n=2000, sd=2.0).power < 0.1
 
 
 def test_length_interaction_aa_and_power() -> None:

@@ -113,20 +113,58 @@ def noise_for_discordance(scores: np.ndarray, gold: np.ndarray, target: float, r
     return math.sqrt(low * high)
 
 
-def shift_for_accuracy(scores: np.ndarray, gold: np.ndarray, sigma: float, target: float,
-                       rng: np.random.Generator, reps: int = 20) -> float:
-    """The gold-score shift that raises the expected accuracy of a noisy copy by ``target`` (bisection on the
-    mean over ``reps`` noise draws with common random numbers)."""
-    noise = rng.normal(0, sigma, (reps, *scores.shape))
-    rows = np.arange(scores.shape[0])
+# --- true effects of the paper's size ------------------------------------------------------------------------
+# Each moves the candidate's expected accuracy by the paper's delta, and each favours a different test: a gold
+# shift moves every item's margin by the same amount (the margin's home ground); sharpening scales every
+# choice's score gap (items the model already gets right move most: p(gold) and the margin both see it, the
+# accuracy only at the edge); swaps make the model learn a few items outright (gold and best distractor trade
+# scores: the per-item score distribution is unchanged, only which choice is gold; the accuracy's home
+# ground); a mix hands the candidate a real better model's rows cluster by cluster (no construction at all).
+EFFECTS = ("shift", "sharpen", "swap", "mix")
+EFFECT_TEXT = {
+    "shift": "gold shift (the gold choice's score raised on every item)",
+    "sharpen": "sharpen (every choice's score scaled by 1 + g before the noise: all gaps grow)",
+    "swap": "swap (on a random fraction of items the gold and the best distractor trade scores)",
+    "mix": "mix (each activity cluster's candidate rows are the real better model's with probability (1 + λ)/2)",
+}
 
-    def gain(shift: float) -> float:
-        s = scores + noise
-        base = np.mean(np.argmax(s, axis=2) == gold)
-        s[:, rows, gold] += shift
-        return float(np.mean(np.argmax(s, axis=2) == gold) - base)
-    low, high = 0.0, 0.01
+
+def apply_effect(kind: str, scores: np.ndarray, gold: np.ndarray, param: float, u: np.ndarray) -> np.ndarray:
+    """The candidate's scores under a true effect of size ``param`` (``u`` (n,): uniform draws for swaps)."""
+    rows = np.arange(scores.shape[0])
+    if kind == "shift":
+        out = scores.copy()
+        out[rows, gold] += param
+        return out
+    if kind == "sharpen":
+        return scores * (1.0 + param)
+    if kind == "swap":
+        out = scores.copy()
+        others = scores.copy()
+        others[rows, gold] = -np.inf
+        best = np.argmax(others, axis=1)  # (n,) the best distractor
+        pick = np.flatnonzero((u < param) & (scores[rows, best] > scores[rows, gold]))
+        out[pick, gold[pick]], out[pick, best[pick]] = scores[pick, best[pick]], scores[pick, gold[pick]]
+        return out
+    raise ValueError(f"unknown effect {kind!r}")
+
+
+def calibrate_effect(kind: str, scores: np.ndarray, gold: np.ndarray, sigma: float, target: float,
+                     rng: np.random.Generator, reps: int = 20) -> float:
+    """The effect size that raises the expected accuracy of a noisy copy by ``target`` (bisection on the mean
+    over ``reps`` noise draws with common random numbers); NaN when no size reaches it (sharpening a model
+    whose scores carry no signal)."""
+    noise = rng.normal(0, sigma, (reps, *scores.shape))
+    u = rng.random((reps, scores.shape[0]))
+    base = np.mean(np.argmax(scores + noise, axis=2) == gold)
+
+    def gain(param: float) -> float:
+        cand = np.stack([apply_effect(kind, scores, gold, param, u[r]) for r in range(reps)]) + noise
+        return float(np.mean(np.argmax(cand, axis=2) == gold) - base)
+    low, high = 0.0, (0.01 if kind != "swap" else 1.0)
     while gain(high) < target:
+        if kind == "swap" or high > 1e4:
+            return math.nan
         high *= 2
     for _ in range(30):
         mid = 0.5 * (low + high)
@@ -135,10 +173,12 @@ def shift_for_accuracy(scores: np.ndarray, gold: np.ndarray, sigma: float, targe
 
 
 def cluster_swap(reference: np.ndarray, candidate: np.ndarray, clusters: np.ndarray,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A/A from a real pair: per cluster a fair coin swaps the two models' rows (exact null, real dependence)."""
+                 rng: np.random.Generator, *, bias: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """A/A from a real pair: per cluster a fair coin swaps the two models' rows (exact null, real dependence).
+    With ``bias`` λ the second pair member is the candidate's with probability (1 + λ)/2 (the mix effect:
+    λ times the real accuracy gap, in expectation)."""
     _, code = np.unique(clusters, return_inverse=True)
-    swap = (rng.random(code.max() + 1) < 0.5)[code]  # (n,)
+    swap = (rng.random(code.max() + 1) < 0.5 * (1.0 - bias))[code]  # (n,)
     shape = (-1,) + (1,) * (reference.ndim - 1)
     swap = swap.reshape(shape)
     return np.where(swap, candidate, reference), np.where(swap, reference, candidate)
@@ -169,63 +209,97 @@ class Scenario:
     clustered: bool  # HellaSwag: resample and test by activity cluster
     subject_sizes: dict[int, int] | None = None  # MMLU: real test items per subject
     partner: ItemVectors | None = None  # a second real model: its real differences instead of noise
+    effects: tuple[str, ...] = ("shift",)
+
+
+TESTS = ("mcnemar", "pgold", "margin")
+
+
+def _pvalues(ref: np.ndarray, cand: np.ndarray, gold: np.ndarray, clusters: np.ndarray | None, n_resamples: int,
+             rng: np.random.Generator) -> tuple[dict[str, float], float]:
+    """Every test's p-value on one simulated pair of score matrices, and the realised accuracy gain."""
+    ref_ok, cand_ok = np.argmax(ref, axis=1) == gold, np.argmax(cand, axis=1) == gold
+    pv = {"mcnemar": mcnemar_p(ref_ok, cand_ok)}
+    for kind in ("pgold", "margin"):
+        d = companion(cand, gold, kind) - companion(ref, gold, kind)
+        pv[kind] = signflip_p(d, None, n_resamples, rng)
+        if clusters is not None:
+            pv[f"{kind}_clustered"] = signflip_p(d, clusters, n_resamples, rng)
+    if clusters is not None:
+        pv["mcnemar_clustered"] = signflip_p(cand_ok.astype(float) - ref_ok, clusters, n_resamples, rng)
+    return pv, float(np.mean(cand_ok) - np.mean(ref_ok))
+
+
+def _effect_sizes(sc: Scenario, scores: np.ndarray, partner: np.ndarray | None, sigma: float,
+                  rng: np.random.Generator) -> dict[str, float]:
+    out = {}
+    for kind in sc.effects:
+        if kind == "mix":  # lambda: the share of the real accuracy gap the coin's bias passes on
+            real = float(np.mean(np.argmax(partner, axis=1) == sc.items.gold)  # type: ignore[arg-type]
+                         - np.mean(np.argmax(scores, axis=1) == sc.items.gold))
+            out[kind] = sc.accuracy_delta / real if real >= sc.accuracy_delta else math.nan
+        else:
+            out[kind] = calibrate_effect(kind, scores if partner is None else partner, sc.items.gold, sigma,
+                                         sc.accuracy_delta, rng)
+    return out
 
 
 def simulate(sc: Scenario, *, sims: int, n_resamples: int, seed: int,
              progress: Callable[[str], None] | None = None) -> dict[str, float]:
-    """Rejection rates at alpha 0.05 of every test under A/A and under the paper-size effect, and the
-    realised discordance/accuracy gain."""
+    """Rejection rates at alpha 0.05 of every test under A/A (``aa:<test>``) and under each effect model
+    (``<effect>:<test>``; NaN where the effect cannot reach the paper's delta), the effect sizes
+    (``size:<effect>``), the realised gains (``gain:<effect>``) and the A/A discordance."""
     rng = np.random.default_rng(seed)
     scores = sc.items.scores(sc.norm)
     partner = None if sc.partner is None else sc.partner.scores(sc.norm)
     sigma = 0.0 if partner is not None else noise_for_discordance(scores, sc.items.gold, sc.discordance, rng)
-    shift = shift_for_accuracy(scores if partner is None else partner, sc.items.gold, sigma, sc.accuracy_delta, rng)
-    tests = ["mcnemar", "pgold", "margin"] + (["mcnemar_clustered", "pgold_clustered", "margin_clustered"]
-                                               if sc.clustered else [])
-    hits = {(effect, t): 0 for effect in ("aa", "effect") for t in tests}
-    realised, gains = [], []
-    rows = np.arange(sc.n)
+    sizes = _effect_sizes(sc, scores, partner, sigma, rng)
+    tests = list(TESTS) + ([f"{t}_clustered" for t in TESTS] if sc.clustered else [])
+    live = [e for e in sc.effects if math.isfinite(sizes[e])]
+    hits = {(effect, t): 0 for effect in ("aa", *live) for t in tests}
+    disc: list[float] = []
+    gains: dict[str, list[float]] = {e: [] for e in live}
     for i in range(sims):
         if sc.clustered:
             index, clusters = resample_clusters(sc.items.groups, sc.n, rng)
         else:
             index, clusters = resample_strata(sc.items.groups, sc.subject_sizes or {}, rng), None
         s, gold = scores[index], sc.items.gold[index]
+        u = rng.random(index.size)
         if partner is not None:  # the two real models, each cluster's rows swapped by a fair coin
-            ref, cand = cluster_swap(s, partner[index], clusters if clusters is not None else index, rng)
+            units = clusters if clusters is not None else index
+            ref, cand = cluster_swap(s, partner[index], units, rng)
+            pairs = {"aa": (ref, cand)}
+            for e in live:
+                pairs[e] = (cluster_swap(s, partner[index], units, rng, bias=sizes[e]) if e == "mix"
+                            else (ref, apply_effect(e, cand, gold, sizes[e], u)))
         else:
-            ref = s + rng.normal(0, sigma, s.shape)
-            cand = s + rng.normal(0, sigma, s.shape)
-        for effect in ("aa", "effect"):
-            c = cand.copy()
-            if effect == "effect":
-                c[rows, gold] += shift
-            ref_ok, cand_ok = np.argmax(ref, axis=1) == gold, np.argmax(c, axis=1) == gold
-            if effect == "effect":
-                gains.append(float(np.mean(cand_ok) - np.mean(ref_ok)))
+            e_ref, e_cand = rng.normal(0, sigma, s.shape), rng.normal(0, sigma, s.shape)
+            pairs = {"aa": (s + e_ref, s + e_cand)}
+            pairs.update({e: (s + e_ref, apply_effect(e, s, gold, sizes[e], u) + e_cand) for e in live})
+        for effect, (ref, cand) in pairs.items():
+            pv, gain = _pvalues(ref, cand, gold, clusters, n_resamples, rng)
+            if effect == "aa":
+                disc.append(float(np.mean((np.argmax(ref, axis=1) == gold) != (np.argmax(cand, axis=1) == gold))))
             else:
-                realised.append(float(np.mean(ref_ok != cand_ok)))
-            pv = {"mcnemar": mcnemar_p(ref_ok, cand_ok)}
-            for kind in ("pgold", "margin"):
-                d = companion(c, gold, kind) - companion(ref, gold, kind)
-                pv[kind] = signflip_p(d, None, n_resamples, rng)
-                if sc.clustered:
-                    pv[f"{kind}_clustered"] = signflip_p(d, clusters, n_resamples, rng)
-            if sc.clustered:
-                pv["mcnemar_clustered"] = signflip_p(cand_ok.astype(float) - ref_ok, clusters, n_resamples, rng)
+                gains[effect].append(gain)
             for t in tests:
                 hits[(effect, t)] += pv[t] < ALPHA
         if progress and (i + 1) % 50 == 0:
             progress(f"{sc.name}: {i + 1}/{sims}")
-    out = {f"{effect}:{t}": hits[(effect, t)] / sims for effect, t in hits}
-    out.update(sigma=sigma, shift=shift, discordance=float(np.mean(realised)), gain=float(np.mean(gains)),
-               sims=sims)
+    out: dict[str, float] = {f"{effect}:{t}": math.nan for effect in sc.effects for t in tests}
+    out.update({f"{effect}:{t}": hits[(effect, t)] / sims for effect, t in hits})
+    out.update({f"size:{e}": sizes[e] for e in sc.effects})
+    out.update({f"gain:{e}": float(np.mean(gains[e])) if e in gains else math.nan for e in sc.effects})
+    out.update(sigma=sigma, discordance=float(np.mean(disc)), sims=sims)
     return out
 
 
-def binomial_upper(sims: int, rate: float = ALPHA) -> float:
-    """The 95 % upper quantile of the rejection rate of a test of exact size ``rate`` over ``sims`` draws."""
-    return float(sstats.binom.ppf(0.95, sims, rate) / sims)
+def binomial_upper(sims: int, rate: float = ALPHA, *, family: int = 1) -> float:
+    """The 95 % upper quantile of the rejection rate of a test of exact size ``rate`` over ``sims`` draws; with
+    ``family`` rates checked at once, the 1 - 0.05/family quantile (Bonferroni), so that a check of k exact
+    tests fails by chance at most 5 % of the time, not about k x 5 %."""
+    return float(sstats.binom.ppf(1 - 0.05 / family, sims, rate) / sims)
 
 
 # --- fixture ------------------------------------------------------------------------------------------------
@@ -280,49 +354,200 @@ def _accuracy(items: ItemVectors, norm: bool) -> float:
     return float(np.mean(np.argmax(items.scores(norm), axis=1) == items.gold))
 
 
-def power_table(fixture: Path, *, sims: int, n_resamples: int, seed: int, discordances: Sequence[float],
-                command: str) -> str:
+_TEST_TEXT = {"mcnemar": "McNemar (acc)", "pgold": "p(gold)", "margin": "margin"}
+
+
+def _test_text(test: str) -> str:
+    base = test.removesuffix("_clustered")
+    return _TEST_TEXT[base] + (", clustered" if test.endswith("_clustered") else "")
+
+
+def _scenarios(fixture: Path, discordance: float) -> list[Scenario]:
     data = np.load(fixture)
     mmlu, hs = load_fixture(fixture, "smollm2_mmlu"), load_fixture(fixture, "smollm2_hellaswag")
-    real_sizes = data["mmlu_subject_sizes"]
-    sizes = {g: int(real_sizes[g]) for g in range(len(SUBJECTS))}
-    lines = ["# Power of the paired tests at the paper's effect sizes (McNemar vs the p(gold) companion)", "",
-             f"Made by `{command}` ({time.strftime('%Y-%m-%d')}). Per-item vectors: SmolLM2-135M (the PyPI GGUF, "
-             f"fp32, CPU) 0-shot on real MMLU ({mmlu.gold.size} items, the first {mmlu.gold.size // len(SUBJECTS)} "
-             f"of each subject; accuracy {_pct(_accuracy(mmlu, False))}, i.e. chance) and HellaSwag (the first "
-             f"{hs.gold.size} items, {len(np.unique(hs.groups))} activities; acc {_pct(_accuracy(hs, False))}, "
-             f"acc_norm {_pct(_accuracy(hs, True))}), and the real pair of the mini small-lr2 baseline and "
-             "elementwise models on 2,000 HellaSwag items; `tests/stats/data/per_item.npz`. Each simulated "
-             "comparison resamples "
-             "them to the real n (MMLU within subject to the 14,042 test items; HellaSwag by whole activity "
-             "clusters to 10,042), makes two exchangeable models by Gaussian noise per choice at the stated "
-             "discordance (the real pair: its own differences, each activity cluster's two rows swapped by a fair "
-             "coin), and for the effect rows raises the candidate's gold score by the shift that moves its "
-             "expected accuracy by the paper's delta. Tests at two-sided α = 0.05: exact McNemar on the accuracy; "
-             f"paired sign-flip test ({n_resamples} flips) of p(gold) and of the gold-vs-best-distractor margin; "
-             f"HellaSwag also with whole activity clusters flipped. {sims} simulated comparisons per row; the "
-             f"A/A bound is the 95 % binomial quantile at 5 %: {_pct(binomial_upper(sims))}.", "",
-             "| task | n | Δ acc (paper) | discordance | realised Δ acc | test | A/A rate | power |",
-             "|:---|---:|---:|---:|---:|:---|---:|---:|"]
-    for disc in discordances:
-        scenarios = [
-            Scenario("MMLU acc", mmlu, 14_042, 0.005, disc, False, False, sizes),
-            Scenario("HellaSwag acc", hs, 10_042, 0.008, disc, False, True),
-            Scenario("HellaSwag acc_norm", hs, 10_042, 0.008, disc, True, True),
-        ]
-        if disc == discordances[0]:
-            base, part = (load_fixture(fixture, f"mini_hellaswag_small-lr2-{m}") for m in ("baseline", "elementwise"))
-            scenarios.append(Scenario("HellaSwag acc, real pair: mini small-lr2 baseline / elementwise", base,
-                                      10_042, 0.008, math.nan, False, True, partner=part))
-        for sc in scenarios:
-            res = simulate(sc, sims=sims, n_resamples=n_resamples, seed=seed,
-                           progress=lambda m: print(m, file=sys.stderr, flush=True))
-            tests = [t.split(":", 1)[1] for t in res if t.startswith("aa:")]
-            for t in tests:
-                lines.append(f"| {sc.name} | {sc.n:,} | +{100 * sc.accuracy_delta:.1f} pt | {_pct(res['discordance'])} "
-                             f"| {100 * res['gain']:+.2f} pt | {t} | {_pct(res['aa:' + t])} | "
-                             f"**{_pct(res['effect:' + t])}** |")
+    sizes = {g: int(m) for g, m in enumerate(data["mmlu_subject_sizes"])}
+    base, part = (load_fixture(fixture, f"mini_hellaswag_small-lr2-{m}") for m in ("baseline", "elementwise"))
+    noise = ("shift", "sharpen", "swap")
+    return [
+        Scenario("MMLU acc", mmlu, 14_042, 0.005, discordance, False, False, sizes, effects=noise),
+        Scenario("HellaSwag acc", hs, 10_042, 0.008, discordance, False, True, effects=noise),
+        Scenario("HellaSwag acc_norm", hs, 10_042, 0.008, discordance, True, True, effects=noise),
+        Scenario("HellaSwag acc, real pair (mini small-lr2 baseline / elementwise)", base, 10_042, 0.008, math.nan,
+                 False, True, partner=part, effects=("shift", "swap", "mix")),
+    ]
+
+
+def _power_cell(res: dict[str, float], effect: str, test: str) -> str:
+    key = f"{effect}:{test}"
+    return "–" if key not in res or not math.isfinite(res[key]) else f"{_pct(res[key])}"
+
+
+def power_table(fixture: Path, *, sims: int, n_resamples: int, seed: int, discordance: float,
+                command: str) -> str:
+    """``results/stats/power.md``: every test's A/A rate and its power under each effect model, per scenario."""
+    mmlu, hs = load_fixture(fixture, "smollm2_mmlu"), load_fixture(fixture, "smollm2_hellaswag")
+    bound = binomial_upper(sims)
+    lines = ["# Power of the paired tests at the paper's effect sizes: McNemar vs p(gold) vs the margin, "
+             "under four effect models", "",
+             f"Made by `{command}` ({time.strftime('%Y-%m-%d')}). Per-item vectors (`tests/stats/data/per_item.npz`): "
+             f"SmolLM2-135M (the PyPI GGUF, fp32, CPU) 0-shot on real MMLU ({mmlu.gold.size} items, the first "
+             f"{mmlu.gold.size // len(SUBJECTS)} of each subject; accuracy {_pct(_accuracy(mmlu, False))}, i.e. "
+             f"chance) and HellaSwag (the first {hs.gold.size} items, {len(np.unique(hs.groups))} activities; acc "
+             f"{_pct(_accuracy(hs, False))}, acc_norm {_pct(_accuracy(hs, True))}), and the real pair of the mini "
+             "small-lr2 baseline and elementwise models on 2,000 HellaSwag items (acc 27.4 % and 28.6 %). Each "
+             "simulated comparison resamples them to the real n (MMLU within subject to its 14,042 test items; "
+             "HellaSwag by whole activity clusters to 10,042) and makes two exchangeable models: SmolLM2's scores "
+             f"plus independent Gaussian noise per choice at {_pct(discordance)} discordance, or the real pair with "
+             "each activity cluster's two rows swapped by a fair coin (exact null, real dependence). A/A is that "
+             "pair; each effect model then moves the candidate's expected accuracy by the paper's delta (+0.5 MMLU, "
+             "+0.8 HellaSwag points; sizes and realised gains below):", "",
+             *[f"* **{k}**: {v}" for k, v in EFFECT_TEXT.items()], "",
+             "A gold shift moves every item's margin by the same amount, so it favours the margin by construction; "
+             "swaps leave each item's set of scores unchanged (only which one is gold), so they favour no "
+             "continuous score; the mix uses no construction at all. Tests at two-sided α = 0.05: exact McNemar "
+             f"on the accuracy; paired sign-flip test ({n_resamples} flips) of p(gold) and of the "
+             "gold-vs-best-distractor margin (same normalisation as the accuracy); HellaSwag also with whole "
+             f"activity clusters flipped (`clustered`, what the leaderboard runs). {sims} simulated comparisons "
+             f"per cell, the same draws for every test of a row; an exact 5 % test rejects at most {_pct(bound)} "
+             "of A/A draws (95 % binomial quantile). `–`: the effect cannot reach the paper's delta on these "
+             "vectors (sharpening raw log-likelihood sums: the noise-free model's accuracy is the ceiling).", "",
+             "| scenario | n | discordance | test | A/A rate | power: gold shift | power: sharpen | power: swap "
+             "| power: mix |",
+             "|:---|---:|---:|:---|---:|---:|---:|---:|---:|"]
+    sizes_lines = ["", "Effect sizes (calibrated on the fixture) and the mean realised accuracy gain at the real n:", "",
+                   "| scenario | effect | size | realised Δ acc |", "|:---|:---|---:|---:|"]
+    for sc in _scenarios(fixture, discordance):
+        res = simulate(sc, sims=sims, n_resamples=n_resamples, seed=seed,
+                       progress=lambda m: print(m, file=sys.stderr, flush=True))
+        tests = [t.split(":", 1)[1] for t in res if t.startswith("aa:")]
+        for t in tests:
+            aa = res["aa:" + t]
+            flag = "" if aa <= bound else " ⚠"
+            lines.append(f"| {sc.name} | {sc.n:,} | {_pct(res['discordance'])} | {_test_text(t)} | {_pct(aa)}{flag} | "
+                         + " | ".join(_power_cell(res, e, t) for e in EFFECTS) + " |")
+        for e in sc.effects:
+            size, gain = res[f"size:{e}"], res[f"gain:{e}"]
+            sizes_lines.append(f"| {sc.name} | {e} | {'–' if not math.isfinite(size) else f'{size:.4g}'} | "
+                               f"{'–' if not math.isfinite(gain) else f'{100 * gain:+.2f} pt'} |")
+    return "\n".join(lines + sizes_lines) + "\n"
+
+
+# --- the choice ---------------------------------------------------------------------------------------------
+# Each accuracy metric: the table's scenarios that speak for it, and whether the page clusters it.
+CHOICE_SCENARIOS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "mmlu_acc": (("MMLU acc",), False),
+    "hellaswag_acc": (("HellaSwag acc", "HellaSwag acc, real pair (mini small-lr2 baseline / elementwise)"), True),
+    "hellaswag_acc_norm": (("HellaSwag acc_norm",), True),
+}
+FAIR_EFFECTS = ("sharpen", "swap", "mix")  # the gold shift favours the margin by construction: not a judge
+TIE = 0.03  # within Monte-Carlo error of 400 draws: p(gold) stays (bounded, read as a probability)
+CHOICE_HEADING = "## The choice"
+
+
+def read_power_table(text: str) -> dict[tuple[str, str], dict[str, float]]:
+    """{(scenario, test text): {"aa" | effect: rate}} from ``power.md``'s main table (NaN for "–")."""
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 5 + len(EFFECTS) or not cells[1].replace(",", "").isdigit():
+            continue
+        def rate(cell: str) -> float:
+            value = cell.split()[0] if cell and cell != "–" else ""
+            return float(value.rstrip("%")) / 100 if value else math.nan
+        out[(cells[0], cells[3])] = {"aa": rate(cells[4]), **{e: rate(c) for e, c in zip(EFFECTS, cells[5:])}}
+    return out
+
+
+def choose_companions(rows: dict[tuple[str, str], dict[str, float]]) -> dict[str, tuple[str, float, float]]:
+    """{accuracy metric: (companion, its worst fair power, the other's)}: the companion whose lowest power over
+    the fair effect models (and the metric's scenarios, clustered where the page clusters) is higher; within
+    :data:`TIE`, p(gold)."""
+    out = {}
+    for metric, (scenarios, clustered) in CHOICE_SCENARIOS.items():
+        worst = {}
+        for kind in ("pgold", "margin"):
+            test = _test_text(kind + ("_clustered" if clustered else ""))
+            powers = [rows[(sc, test)][e] for sc in scenarios for e in FAIR_EFFECTS if (sc, test) in rows]
+            worst[kind] = min((p for p in powers if math.isfinite(p)), default=math.nan)
+        pick = "margin" if worst["margin"] > worst["pgold"] + TIE else "pgold"
+        out[metric] = (pick, worst[pick], worst["margin" if pick == "pgold" else "pgold"])
+    return out
+
+
+def choice_section(text: str) -> str:
+    """The markdown section that states the choice the table supports (``evalsuite.compare._choices``'s
+    COMPANION_FOR must agree: tests/stats/test_power_choice.py)."""
+    lines = [CHOICE_HEADING, "",
+             "Per accuracy metric, the companion whose **lowest** power over the effect models that favour no "
+             f"score by construction ({', '.join(FAIR_EFFECTS)}; the gold shift is shown, not used) and over the "
+             "metric's scenarios (clustered tests where the leaderboard clusters) is higher; within "
+             f"{100 * TIE:.0f} points, p(gold) (bounded, read as a probability).", "",
+             "| accuracy | companion | its worst fair power | the other's |", "|:---|:---|---:|---:|"]
+    for metric, (pick, mine, other) in choose_companions(read_power_table(text)).items():
+        lines.append(f"| {metric} | {pick} | {_pct(mine)} | {_pct(other)} |")
     return "\n".join(lines) + "\n"
+
+
+def with_choice(text: str) -> str:
+    """``text`` with its choice section (re)written at the end."""
+    head = text.split("\n" + CHOICE_HEADING)[0].rstrip("\n")
+    return head + "\n\n" + choice_section(head)
+
+
+# --- the length x model interaction on real RULER records -------------------------------------------------
+INTERACTION_HEADING = "## The length × model interaction: A/A on real RULER records"
+
+
+def interaction_aa(run_dir: Path, reference: str, candidate: str, *, sims: int, n_resamples: int,
+                   seed: int) -> tuple[list[int], list[int], float]:
+    """(lengths, items per length, A/A rejection rate) of the RULER trend test on two models' real per-item
+    RULER scores, each item's pair swapped by a fair coin (the null "the same delta at every length" holds
+    exactly; the real score distribution, mostly 0/1 and few items per length, is kept)."""
+    from evalsuite import stats
+    from evalsuite.compare._join import pair_units
+    from evalsuite.compare._metrics import paired_metrics
+
+    run = load_run(run_dir)
+    unit = next(t for (m, t) in run.units if m == reference and "ruler" in t)
+    rows = [m for m in paired_metrics(pair_units(run.units[(reference, unit)], run.units[(candidate, unit)]))
+            if m.spec.family == "ruler"]
+    lengths = [int(m.spec.key.removeprefix("ruler_")) for m in rows]
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for i in range(sims):
+        refs, cands = [], []
+        for m in rows:
+            swap = rng.random(m.reference.size) < 0.5
+            refs.append(np.where(swap, m.candidate, m.reference))
+            cands.append(np.where(swap, m.reference, m.candidate))
+        res = stats.length_interaction(refs, cands, lengths, strata=[m.strata for m in rows],
+                                       n_resamples=n_resamples, rng=i)
+        hits += res.pvalue < ALPHA
+    return lengths, [m.reference.size for m in rows], hits / sims
+
+
+def interaction_section(run_dir: Path, reference: str, candidate: str, *, sims: int, n_resamples: int,
+                        seed: int, command: str) -> str:
+    lengths, sizes, rate = interaction_aa(run_dir, reference, candidate, sims=sims, n_resamples=n_resamples,
+                                          seed=seed)
+    bound = binomial_upper(sims)
+    return "\n".join([
+        INTERACTION_HEADING, "",
+        f"Made by `{command}`. The trend test the leaderboard runs for RULER with three or more lengths (slope of "
+        "the paired Δ on log2 length, per-length bootstrap, Wald p-value) on the real per-item RULER scores of "
+        f"`{candidate}` and `{reference}` in `{run_dir}` (lengths {', '.join(map(str, lengths))}; "
+        f"{', '.join(map(str, sizes))} items), each item's two scores swapped by a fair coin in each of {sims} "
+        f"draws ({n_resamples} bootstrap resamples): A/A rejection rate at α = 0.05 **{_pct(rate)}** (a test of "
+        f"exact size 5 % rejects at most {_pct(bound)} of them, the 95 % binomial quantile). Its A/A on synthetic RULER scores with 120 "
+        "items per length is in `tests/stats/test_clustered.py`.", ""])
+
+
+def with_section(text: str, heading: str, section: str) -> str:
+    """``text`` with the section under ``heading`` replaced (or added before the choice section)."""
+    parts = text.split("\n" + CHOICE_HEADING)
+    head = parts[0].split("\n" + heading)[0].rstrip("\n")
+    tail = ("\n" + CHOICE_HEADING + parts[1]) if len(parts) > 1 else ""
+    return head + "\n\n" + section.rstrip("\n") + "\n" + tail
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -340,17 +565,38 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--sims", type=int, default=400)
     t.add_argument("--resamples", type=int, default=999)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--discordance", default="0.15")
+    t.add_argument("--discordance", type=float, default=0.15)
     t.add_argument("--out", type=Path, default=Path("results/stats/power.md"))
+    c = sub.add_parser("choose", help="(re)write the choice section of an existing power.md from its table")
+    c.add_argument("--table", type=Path, default=Path("results/stats/power.md"))
+    i = sub.add_parser("interaction", help="(re)write power.md's A/A section of the RULER length trend test")
+    i.add_argument("--run", type=Path, required=True, help="a run folder with two models' RULER at >= 3 lengths")
+    i.add_argument("--reference", required=True)
+    i.add_argument("--candidate", required=True)
+    i.add_argument("--sims", type=int, default=400)
+    i.add_argument("--resamples", type=int, default=499)
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--table", type=Path, default=Path("results/stats/power.md"))
     args = p.parse_args(argv)
+    if args.cmd == "interaction":
+        command = "python -m evalsuite.lab.bench.power " + " ".join(argv if argv is not None else sys.argv[1:])
+        section = interaction_section(args.run, args.reference, args.candidate, sims=args.sims,
+                                      n_resamples=args.resamples, seed=args.seed, command=command)
+        args.table.write_text(with_section(args.table.read_text(), INTERACTION_HEADING, section))
+        print(section)
+        return 0
+    if args.cmd == "choose":
+        args.table.write_text(with_choice(args.table.read_text()))
+        print(choice_section(args.table.read_text()))
+        return 0
     if args.cmd == "fixture":
         runs = {t: r for t, r in (("es_mmlu", args.smollm2_mmlu_run), ("es_hellaswag", args.smollm2_hellaswag_run))
                 if r is not None}
         make_fixture(runs, args.mini_run, args.mini_models.split(","), args.data, args.out)
         return 0
     command = "python -m evalsuite.lab.bench.power " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = power_table(args.fixture, sims=args.sims, n_resamples=args.resamples, seed=args.seed,
-                       discordances=[float(x) for x in args.discordance.split(",")], command=command)
+    text = with_choice(power_table(args.fixture, sims=args.sims, n_resamples=args.resamples, seed=args.seed,
+                                   discordance=args.discordance, command=command))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
