@@ -197,11 +197,12 @@ _ALLOWED = {
     ("evalsuite/strict_json.py", "dumps"), ("evalsuite/strict_json.py", "loads"),
     ("evalsuite/spec/suite.py", "dumps"), ("evalsuite/run/runner.py", "dumps"), ("evalsuite/run/unit_eval.py", "dumps"),
     ("evalsuite/models/loader.py", "loads"), ("evalsuite/models/paper_format.py", "loads"),
-    ("evalsuite/models/placement.py", "loads"), ("evalsuite/engine/encode.py", "loads"),
+    ("evalsuite/engine/encode.py", "loads"),
     ("evalsuite/ruler/haystack.py", "loads"), ("evalsuite/ruler/qa.py", "loads"),
     ("evalsuite/records/io.py", "dumps"), ("evalsuite/records/io.py", "loads"),  # record_sha256, an in-memory copy
     ("evalsuite/run/folder.py", "dump"), ("evalsuite/run/folder.py", "loads"),  # the run lock: a pid and a host
     ("evalsuite/lab/bench/power.py", "loads"),  # HellaSwag's own rows (third-party data, like ruler/qa.py)
+    ("evalsuite/compare/_clusters.py", "dumps"),  # lm-eval's doc_hash of a data row, recomputed byte for byte
 }
 
 
