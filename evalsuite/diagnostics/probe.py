@@ -51,7 +51,7 @@ from evalsuite.diagnostics.attention import check_supported, first_token_probs, 
 from evalsuite.diagnostics.result import GATE_BINS, DiagnosticsResult, GateStats
 from evalsuite.diagnostics.windows import iter_windows
 from evalsuite.errors import DataError, ModelLoadError
-from evalsuite.fast import finite
+from evalsuite.engine import finite
 from evalsuite.models.layers import LayerInfo, decoder_of, read_layers, training_context
 
 DEFAULT_WINDOW = 1024

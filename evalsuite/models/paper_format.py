@@ -30,7 +30,8 @@ import torch
 from evalsuite.errors import ModelLoadError
 from evalsuite.models.convert import infer_gate_from_rows, q_proj_rows
 from evalsuite.models.gated_qwen3 import GatedQwen3Config, GatedQwen3ForCausalLM
-from evalsuite.models.yarn import YarnSpec, apply_yarn
+from evalsuite.models.yarn import apply_yarn
+from evalsuite.spec import YarnSpec
 
 GATE_FLAGS = ("headwise_attn_output_gate", "elementwise_attn_output_gate")
 _PAPER_MARKERS = (*GATE_FLAGS, "use_qk_norm", "qkv_bias")

@@ -10,45 +10,9 @@ building the model: the rotary embedding reads it once, at construction.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
-from evalsuite.errors import SpecError
-
-
-@dataclass(frozen=True)
-class YarnSpec:
-    """Static YaRN: stretch a model trained at ``original_max_position_embeddings`` by ``factor``.
-
-    ``attention_factor``, ``beta_fast`` and ``beta_slow`` default (None) to
-    transformers' values: ``0.1*ln(factor)+1``, 32 and 1.
-    """
-
-    factor: float
-    original_max_position_embeddings: int
-    attention_factor: float | None = None
-    beta_fast: float | None = None
-    beta_slow: float | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.factor, (int, float)) or self.factor < 1.0:
-            raise SpecError(f"yarn.factor must be a number >= 1, got {self.factor!r}")
-        if not isinstance(self.original_max_position_embeddings, int) or self.original_max_position_embeddings <= 0:
-            raise SpecError(
-                f"yarn.original_max_position_embeddings must be a positive int, got {self.original_max_position_embeddings!r}"
-            )
-        if self.attention_factor is not None and self.attention_factor <= 0:
-            raise SpecError(f"yarn.attention_factor must be > 0, got {self.attention_factor!r}")
-
-    @property
-    def max_position_embeddings(self) -> int:
-        """The extended context, ``int(factor * original)``."""
-        return int(self.factor * self.original_max_position_embeddings)
-
-    def default_attention_factor(self) -> float:
-        """transformers' default: ``0.1*ln(factor) + 1`` (1 when factor <= 1)."""
-        return 1.0 if self.factor <= 1 else 0.1 * math.log(self.factor) + 1.0
+from evalsuite.spec.yarn import YarnSpec
 
 
 def _rope_theta(config: Any, params: dict[str, Any]) -> float:

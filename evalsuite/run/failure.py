@@ -15,7 +15,7 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from evalsuite.errors import EvalsuiteError, RecordError
+from evalsuite.errors import DataMissingError, EvalsuiteError, RecordError
 from evalsuite.records import RunManifest, UnitRecord, atomic_write_json, read_unit, unit_dir, write_unit
 from evalsuite.spec import ModelSpec, TaskSpec
 
@@ -36,7 +36,7 @@ class UnitFailure:
     def of(cls, exc: BaseException, unit_hash: str = "") -> "UnitFailure":
         text = " ".join(str(exc).split()) or type(exc).__name__
         if isinstance(exc, EvalsuiteError):
-            return cls("not_run" if "not run" in text else "error", text, unit_hash)
+            return cls("not_run" if isinstance(exc, DataMissingError) else "error", text, unit_hash)
         return cls("error", f"{type(exc).__name__}: {text}", unit_hash, "".join(traceback.format_exception(exc)))
 
     def record(self, run_dir: Path, manifest: RunManifest, mspec: ModelSpec, tspec: TaskSpec) -> bool:

@@ -2,7 +2,7 @@
 
 A paper suite runs for hours on a GPU; its user wants one line that says how far
 it is and when it will end, not a bar per library per unit. The ETA comes from
-the scheduler's request cost model (:class:`evalsuite.distributed.balance.CostModel`):
+the scheduler's request cost model (:class:`evalsuite.engine.cost.CostModel`):
 each request the adapter receives is priced in roofline seconds from its token
 counts (loglikelihood: a prefill of context + continuation; generation: the
 prompt's prefill plus the decode of ``max_gen_toks``), and the display learns
@@ -31,31 +31,6 @@ def fmt_duration(seconds: float) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
-
-
-def request_costs(kind: str, sizes: Sequence[tuple[float, int]], model: Any) -> list[float]:
-    """Cost-model seconds per request from (input tokens, generated tokens): ``kind`` is ``score``,
-    ``generate``, or ``generate_chars`` (input counted in characters, at the scheduler's ~4 per token).
-    The model's shape prices them (the paper's 1.7B shape when it is unreadable)."""
-    from evalsuite.distributed.balance import CHARS_PER_TOKEN_FALLBACK, CostModel
-
-    cm = _cost_model(model, CostModel)
-    if kind == "generate_chars":
-        kind, sizes = "generate", [(n / CHARS_PER_TOKEN_FALLBACK, g) for n, g in sizes]
-    if kind == "generate":
-        return [cm.prefill_s(n) + cm.decode_s(n, g) for n, g in sizes]
-    return [cm.prefill_s(n) for n, _ in sizes]
-
-
-_COST_MODELS: dict[int, Any] = {}
-
-
-def _cost_model(model: Any, cls: Any) -> Any:
-    key = id(model)
-    if key not in _COST_MODELS:
-        _COST_MODELS.clear()  # one model at a time: the runner keeps only the current one
-        _COST_MODELS[key] = cls.from_model(model)
-    return _COST_MODELS[key]
 
 
 @dataclass

@@ -41,6 +41,7 @@ class RunOptions:
     data_dir: Path | None = None
     only_models: tuple[str, ...] = ()
     log: Callable[[str], None] = print
+    task_dirs: tuple[Path, ...] = ()  # task YAML folders searched besides evalsuite's tasks/ (later ones win)
     console: Any = None  # evalsuite.run.progress.SuiteConsole: a progress line, library noise to <run>/console.log
 
 
@@ -75,21 +76,15 @@ class _ModelCache:
         return self.loaded, self.lm
 
     def _load(self, spec: ModelSpec) -> None:
-        from evalsuite.adapter import EvalsuiteLM
+        from evalsuite.engine.lm import EvalsuiteLM
         from evalsuite.models.loader import load
-        from evalsuite.models.yarn import YarnSpec
-        from evalsuite.run.materialize import model_source
 
         self.name = self.loaded = self.lm = None  # free the previous model first
-        yarn = YarnSpec(spec.yarn.factor, spec.yarn.original_max_position_embeddings) if spec.yarn else None
-        loaded = load(model_source(spec), dtype=spec.dtype, device=self.dist.device(spec.device),
-                      attn_implementation=spec.attn_implementation, yarn=yarn)
+        loaded = load(spec.source, dtype=spec.dtype, device=self.dist.device(spec.device),
+                      attn_implementation=spec.attn_implementation, yarn=spec.yarn)
         if spec.zero_mlp_layers:
             _zero_mlp_layers(loaded.model, spec.zero_mlp_layers, spec.name)
-        lm = EvalsuiteLM.from_loaded(loaded.model, loaded.tokenizer, max_length=spec.max_length,
-                                     batch_tokens=spec.batch_tokens, generation=spec.generation,
-                                     compile_scoring=spec.compile_scoring, attention=spec.attention,
-                                     tree_attention=spec.tree_attention, truncation=spec.truncation)
+        lm = EvalsuiteLM(loaded.model, loaded.tokenizer, spec.engine, max_length=spec.max_length)
         lm.progress = self.progress
         # Several processes: requests are split across ranks by cost and gathered (results agree with a
         # single process to float rounding). One process: the adapter as is.
@@ -112,23 +107,25 @@ def _zero_mlp_layers(model: Any, layers: tuple[int, ...], name: str) -> None:
 def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
     from evalsuite.models.yarn import rope_summary
 
-    info = {"source": asdict(spec.source), "kind": loaded.kind, "weights_sha256": loaded.weights_sha256,
+    asked = spec.engine  # the knobs as the suite gave them; lm.engine holds them as they run
+    info = {"source": spec.source.as_record(), "kind": loaded.kind, "weights_sha256": loaded.weights_sha256,
             "dtype": spec.dtype, "device": spec.device, "max_length": lm.max_length,
             "attn_implementation": spec.attn_implementation, "rope": rope_summary(loaded.model.config),
             "n_parameters": sum(p.numel() for p in loaded.model.parameters()),
             "zero_mlp_layers": list(spec.zero_mlp_layers)}
-    if spec.generation is not None:  # only when chosen, so earlier runs' unit hashes stay valid
-        info["generation"] = spec.generation
-    if spec.compile_scoring:
+    # Each knob enters the unit hash only when it leaves its default, so earlier runs' hashes stay valid.
+    if asked.generation is not None:
+        info["generation"] = asked.generation
+    if asked.compile_scoring:
         info["compile_scoring"] = True
-    elif spec.compile_scoring is None and getattr(getattr(lm, "scoring", None), "compile", False):
+    elif asked.compile_scoring is None and getattr(getattr(lm, "engine", None), "compile_scoring", False):
         info["compile_scoring"] = "auto"  # the CUDA default; CPU units (eager) keep their hashes
-    if spec.attention != "auto":
-        info["attention"] = spec.attention
-    if spec.tree_attention != "sdpa":
-        info["tree_attention"] = spec.tree_attention
-    if spec.truncation != "refuse":
-        info["truncation"] = spec.truncation  # stock hf's left cut; the samples it touched say so
+    if asked.attention != "auto":
+        info["attention"] = asked.attention
+    if asked.tree_attention != "sdpa":
+        info["tree_attention"] = asked.tree_attention
+    if asked.truncation != "refuse":
+        info["truncation"] = asked.truncation  # stock hf's left cut; the samples it touched say so
     return info
 
 
@@ -141,11 +138,16 @@ def _task_metadata(task: TaskSpec, suite: SuiteSpec, data_dir: Path | None, load
     return meta
 
 
+def _task_paths(task_dirs: tuple[Path, ...]) -> str | list[str]:
+    """lm-eval's include path: evalsuite's tasks first, so a user's task of the same name overrides it."""
+    return [str(TASKS_DIR), *map(str, task_dirs)] if task_dirs else str(TASKS_DIR)
+
+
 def _run_unit(suite: SuiteSpec, mspec: ModelSpec, tspec: TaskSpec, loaded: Any, lm: Any,
-              data_dir: Path | None, unit_hash: str) -> UnitRecord:
+              data_dir: Path | None, unit_hash: str, task_dirs: tuple[Path, ...] = ()) -> UnitRecord:
     from lm_eval.tasks import TaskManager
 
-    from evalsuite.run.lmeval_unit import run_lm_eval
+    from evalsuite.run.unit_eval import run_lm_eval
 
     started, t0 = _now(), time.perf_counter()
     work_before = _work_start(lm)
@@ -159,7 +161,7 @@ def _run_unit(suite: SuiteSpec, mspec: ModelSpec, tspec: TaskSpec, loaded: Any, 
                                                         limit=tspec.limit, max_length=lm.max_length)
         unit.samples = []
     else:
-        tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False,
+        tm = TaskManager(include_path=_task_paths(task_dirs), include_defaults=False,
                          metadata=_task_metadata(tspec, suite, data_dir, loaded))
         lm.rolling_token_counts.clear()
         paths = getattr(lm, "paths", None)
@@ -218,11 +220,11 @@ def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
     from evalsuite.paths import data_dir_from
     from evalsuite.families.miniature import miniature_data_dir
 
-    from evalsuite.distributed import distributed_run_hooks
+    from evalsuite.run.distributed import distributed_run_hooks
 
     dist = distributed_run_hooks()  # no-op in one process; under torchrun / accelerate launch: one rank each
     log = options.log if dist.is_main else (lambda _msg: None)
-    validate_suite(suite)
+    validate_suite(suite, options.task_dirs)
     unknown = [n for n in options.only_models if n not in {m.name for m in suite.models}]
     if unknown:
         raise SpecError(f"--model {unknown[0]}: no such model in suite {suite.name!r} "
@@ -288,7 +290,7 @@ def _run_units(suite: SuiteSpec, options: RunOptions, dist: Any, log: Callable[[
             continue
         try:
             with dist.unit_scope():
-                unit = _run_unit(suite, mspec, tspec, loaded, lm, data_dir, unit_hash)
+                unit = _run_unit(suite, mspec, tspec, loaded, lm, data_dir, unit_hash, options.task_dirs)
         except Exception as exc:  # noqa: BLE001 - contained: recorded as this unit's error, the next unit runs
             if isinstance(exc, NonFiniteError):  # the adapter named the document; the message names the unit too
                 exc = exc.within(f"model {mspec.name!r} on {tspec.task}")
@@ -311,11 +313,11 @@ def _run_units(suite: SuiteSpec, options: RunOptions, dist: Any, log: Callable[[
         atomic_write_json(run_dir / "manifest.json", asdict(manifest))
 
 
-def validate_suite(suite: SuiteSpec) -> None:
+def validate_suite(suite: SuiteSpec, task_dirs: tuple[Path, ...] = ()) -> None:
     """Refuse before any unit runs: unknown tasks and local model paths that do not exist."""
     from lm_eval.tasks import TaskManager
 
-    tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+    tm = TaskManager(include_path=_task_paths(task_dirs), include_defaults=False)
     known = set(tm.all_tasks)
     for i, t in enumerate(suite.tasks):
         if t.kind == "lm_eval" and t.task not in known:
@@ -329,7 +331,7 @@ def validate_suite(suite: SuiteSpec) -> None:
 
 
 def _spec_dict(suite: SuiteSpec) -> dict[str, Any]:
-    return {k: v for k, v in asdict(suite).items()}
+    return suite.as_record()
 
 
 def _point_latest(root: Path, run_dir: Path) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import datasets
 
+from evalsuite.engine.lmeval_docs import RowCachedDataset
 from evalsuite.families.hellaswag import read_hellaswag
-from evalsuite.fast.docs import RowCachedDataset
 from evalsuite.paths import data_dir_from, resolve_data_dir
 
 

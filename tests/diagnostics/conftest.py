@@ -32,10 +32,11 @@ def gated_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str]
 @pytest.fixture(scope="session")
 def load_gated(gated_checkpoint) -> Callable[[str], tuple]:
     """``load_gated(gate) -> (model, tokenizer)`` through the project's loader."""
-    from evalsuite.models.loader import ModelSource, load
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
 
     def make(gate: str) -> tuple:
-        loaded = load(ModelSource(path=str(gated_checkpoint(gate))), hash_weights=False)
+        loaded = load(SourceSpec(path=str(gated_checkpoint(gate))), hash_weights=False)
         return loaded.model, loaded.tokenizer
 
     return make

@@ -70,7 +70,8 @@ def test_the_table_says_no_softmax_attention():
 
 
 def test_the_window_defaults_to_the_training_context_when_the_config_states_it():
-    from evalsuite.models.yarn import YarnSpec, apply_yarn
+    from evalsuite.models.yarn import apply_yarn
+    from evalsuite.spec import YarnSpec
 
     model = _model("qwen3_next")
     assert choose_window(model, 4096)[0] == 1024 and "default" in choose_window(model, 4096)[1]

@@ -52,7 +52,8 @@ def test_an_unreadable_layer_is_named():
 
 
 def test_training_context_is_the_pre_yarn_length():
-    from evalsuite.models.yarn import YarnSpec, apply_yarn
+    from evalsuite.models.yarn import apply_yarn
+    from evalsuite.spec import YarnSpec
 
     config = hybrid_config("qwen3_next")
     assert training_context(config) is None

@@ -64,8 +64,8 @@ def test_auto_map_code_never_runs_even_when_stdin_says_yes(edit, message, tiny_f
     marker = tmp_path / "PWNED"
     _plant(folder, marker)
     edit(folder)
-    code = ("from evalsuite.models.loader import ModelSource, load\n"
-            f"load(ModelSource(path={str(folder)!r}), hash_weights=False)\n")
+    code = ("from evalsuite.models.loader import load\nfrom evalsuite.spec import SourceSpec\n"
+            f"load(SourceSpec(path={str(folder)!r}), hash_weights=False)\n")
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "HF_MODULES_CACHE": str(tmp_path / "modules")}
     proc = subprocess.run([sys.executable, "-c", code], input="y\n" * 8, capture_output=True, text=True, env=env,
@@ -84,7 +84,7 @@ def test_every_from_pretrained_refuses_remote_code():
     offenders = []
     for path in (REPO / "evalsuite").rglob("*.py"):
         rel = path.relative_to(REPO).as_posix()
-        if rel.startswith(("evalsuite/bench/", "evalsuite/zoo/")):
+        if rel.startswith(("evalsuite/lab/")):
             continue
         text = path.read_text()
         for match in re.finditer(r"(Auto\w+)\.from_pretrained\(", text):

@@ -13,11 +13,11 @@ from evalsuite.errors import SpecError
 from evalsuite.models import (
     GatedQwen3Config,
     GatedQwen3ForCausalLM,
-    YarnSpec,
     apply_yarn,
     load_paper_checkpoint,
     rope_summary,
 )
+from evalsuite.spec import YarnSpec
 
 
 def _tiny_config(**kw) -> GatedQwen3Config:

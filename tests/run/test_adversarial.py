@@ -405,11 +405,12 @@ def test_held_flipped_score_is_caught(command, two_model_run, tmp_path, capsys):
 
 def test_truncated_weights_are_one_line(tiny_folder, tmp_path):
     from evalsuite.errors import ModelLoadError
-    from evalsuite.models.loader import ModelSource, load
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
 
     folder = shutil.copytree(tiny_folder("none"), tmp_path / "m")
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(ModelLoadError) as info:
-        load(ModelSource(path=str(folder)), hash_weights=False)
+        load(SourceSpec(path=str(folder)), hash_weights=False)
     assert "\n" not in str(info.value) and "model.safetensors" in str(info.value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lm_eval.tasks import TaskManager
 
-from evalsuite.run.lmeval_unit import config_hash
+from evalsuite.run.unit_eval import config_hash
 from evalsuite.run.runner import TASKS_DIR
 
 

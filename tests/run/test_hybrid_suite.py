@@ -14,7 +14,7 @@ from evalsuite.cli import main
 from evalsuite.models.tiny_hybrid import FAMILIES
 from evalsuite.records import load_run
 from evalsuite.run import RunOptions, run_suite
-from evalsuite.scoring import HYBRID_ENGINE
+from evalsuite.engine.loglikelihood import HYBRID_ENGINE
 from evalsuite.spec import parse_suite
 
 NAMES = {"qwen3_5": "q35", "qwen3_next": "qnext", "qwen3_5_moe": "q35moe"}
@@ -61,10 +61,11 @@ def test_every_unit_completes_and_says_which_path_ran(hybrid_run):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_scores_equal_stock_hf_per_sample(hybrid_folder, real_data_dir, family):
-    from evalsuite.models.loader import ModelSource, load
-    from evalsuite.parity import run_parity
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
+    from evalsuite.lab.parity import run_parity
 
-    loaded = load(ModelSource(path=str(hybrid_folder(family))), hash_weights=False)
+    loaded = load(SourceSpec(path=str(hybrid_folder(family))), hash_weights=False)
     tasks = {"es_hellaswag": (6, 0), "es_mmlu_anatomy": (2, 1)}
     if family == "qwen3_next":  # rolling windows: one family keeps CI short (the suite runs WikiText on all three)
         tasks["es_wikitext"] = (1, 0)
@@ -74,10 +75,11 @@ def test_scores_equal_stock_hf_per_sample(hybrid_folder, real_data_dir, family):
 
 
 def test_generation_equals_transformers_generate(hybrid_folder):
-    from evalsuite.generation import GenerationRequest, greedy_generate_tokens
-    from evalsuite.models.loader import ModelSource, load
+    from evalsuite.engine.generate import GenerationRequest, greedy_generate_tokens
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
 
-    loaded = load(ModelSource(path=str(hybrid_folder("qwen3_next"))), hash_weights=False)
+    loaded = load(SourceSpec(path=str(hybrid_folder("qwen3_next"))), hash_weights=False)
     ids = loaded.tokenizer("The quick brown fox jumps over the lazy dog. " * 6)["input_ids"]
     request = GenerationRequest(prompt_tokens=ids, max_gen_toks=10, until=())
     ours = greedy_generate_tokens(loaded.model, loaded.tokenizer, request, max_length=2048, eos_token_id=None,
@@ -89,15 +91,16 @@ def test_generation_equals_transformers_generate(hybrid_folder):
 def test_hub_id_with_subfolder_and_bf16(hybrid_folder, tmp_path, monkeypatch):
     import huggingface_hub.constants as hub
 
-    from evalsuite.models.loader import ModelSource, load
-    from evalsuite.scoring import score_requests
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
+    from evalsuite.engine.loglikelihood import score_requests
 
     repo = tmp_path / "models--org--hybrids"
     shutil.copytree(hybrid_folder("qwen3_5"), repo / "snapshots" / ("a" * 40) / "qwen3_5")
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("a" * 40)
     monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path))
-    loaded = load(ModelSource(hub_id="org/hybrids", subfolder="qwen3_5"), dtype="bfloat16", hash_weights=False)
+    loaded = load(SourceSpec(hub="org/hybrids", subfolder="qwen3_5"), dtype="bfloat16", hash_weights=False)
     assert type(loaded.model).__name__ == "Qwen3_5ForCausalLM" and loaded.model.dtype == torch.bfloat16
     (logprob, _), = score_requests(loaded.model, [([1, 2, 3, 4], [5, 6])], max_length=64, pad_id=0)
     assert -40 < logprob < 0

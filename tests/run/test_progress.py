@@ -6,7 +6,8 @@ import io
 
 import torch
 
-from evalsuite.run.progress import SuiteProgress, fmt_duration, request_costs
+from evalsuite.engine.cost import request_costs
+from evalsuite.run.progress import SuiteProgress, fmt_duration
 
 
 class Clock:
@@ -75,7 +76,7 @@ def test_quiet_shows_only_errors():
 
 
 def test_requests_are_priced_by_the_models_shape():
-    from evalsuite.distributed.balance import CostModel
+    from evalsuite.engine.cost import CostModel
 
     cm = CostModel.paper_1p7b()
     cost = request_costs("score", [(100, 0), (4000, 0)], object())  # unreadable: the paper's shape

@@ -147,3 +147,12 @@ def test_ruler_group_runs_without_qa_data_and_says_so(tiny_folder, mini_data, tm
     assert all("data missing" in why for why in unit.extra["not_run"].values())
     measured = {s.task for s in unit.samples}
     assert len(measured) == 11 and all("1024" in s.scores for s in unit.samples)
+
+
+def test_a_unit_status_comes_from_the_error_type_not_its_text():
+    """``not run`` is DataMissingError (a file absent); any other error saying "not run" is still an error."""
+    from evalsuite.errors import DataError, DataMissingError
+    from evalsuite.run.failure import UnitFailure
+
+    assert UnitFailure.of(DataMissingError("qa_squad: not run: data missing (x)")).status == "not_run"
+    assert UnitFailure.of(DataError("es_x.jsonl:3: field 'label' was not run through the parser")).status == "error"

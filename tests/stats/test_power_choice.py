@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalsuite.bench.power import (CHOICE_HEADING, EFFECTS, choice_section, choose_companions, read_power_table,
+from evalsuite.lab.bench.power import (CHOICE_HEADING, EFFECTS, choice_section, choose_companions, read_power_table,
                                    with_choice, with_section)
 from evalsuite.compare.choices import COMPANION_FOR
 

@@ -4,7 +4,7 @@ The fixture holds derived numbers only: per-choice log-likelihoods, gold indices
 choice lengths and integer codes of the MMLU subject / HellaSwag activity, for
 SmolLM2-135M (0-shot, real MMLU and HellaSwag) and the mini trio (small-lr2
 baseline / headwise / elementwise, real HellaSwag). ``python -m
-evalsuite.bench.power fixture`` made it; ``results/stats/power.md`` is the full
+evalsuite.lab.bench.power fixture`` made it; ``results/stats/power.md`` is the full
 power table at the real n made from it.
 
 A/A designs: (1) two real models' vectors, each activity cluster's two rows
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from evalsuite import stats
-from evalsuite.bench.power import (ItemVectors, Scenario, binomial_upper, cluster_swap, load_fixture,
+from evalsuite.lab.bench.power import (ItemVectors, Scenario, binomial_upper, cluster_swap, load_fixture,
                                    resample_clusters, simulate)
 from evalsuite.compare.choices import COMPANION_FOR, companion
 

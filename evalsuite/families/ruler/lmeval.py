@@ -8,7 +8,7 @@ separately (only the document's own length is reported: no ``-1``
 placeholders to filter out, and each length's stderr is over its own samples).
 
 A QA task whose data file is missing raises
-``DataError("qa_squad: not run: data missing (...)")`` when lm-eval builds the
+``DataMissingError("qa_squad: not run: data missing (...)")`` when lm-eval builds the
 task, so a runner that builds one task at a time records that unit as not
 run, with the reason, and carries on.
 """
@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from evalsuite.errors import DataError, SpecError
+from evalsuite.errors import DataMissingError, SpecError
 from evalsuite.families.ruler.generate import (
     DEFAULT_LENGTHS,
     DEFAULT_SAMPLES,
@@ -116,7 +116,7 @@ def dataset(task: str, **metadata: Any) -> Any:
             verify=cfg.verify,  # type: ignore[arg-type]
         )
         if isinstance(result, NotRun):
-            raise DataError(result.reason)
+            raise DataMissingError(result.reason)
         rows += [s.to_record() for s in result]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})
 

@@ -11,4 +11,4 @@ cd .carry/19
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site ../../.whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 tar -xzf data.tgz -C /tmp
-python3 -m evalsuite.bench.hybrid --data /tmp/data --out "$OUT" --hellaswag 2000 --ruler-length 32768
+python3 -m evalsuite.lab.bench.hybrid --data /tmp/data --out "$OUT" --hellaswag 2000 --ruler-length 32768

@@ -13,12 +13,12 @@ export TOKENIZERS_PARALLELISM=false TQDM_DISABLE=1 HF_DATASETS_DISABLE_PROGRESS_
   python3 -c "import torch, transformers, lm_eval; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 } 2>&1 | tee "$OUT/gpu.txt"
 D=(--data /tmp/carry/data)
-timeout "${T_FINITE:-140}" python3 -m evalsuite.cli bench --preset h200 "${D[@]}" --tokenizer /tmp/carry/tokenizer \
+timeout "${T_FINITE:-140}" python3 -m evalsuite.lab bench --preset h200 "${D[@]}" --tokenizer /tmp/carry/tokenizer \
   --out "$OUT/finite" --parts scoring --only hellaswag --no-stock --no-quick --variants nocheck,check \
   --name h200-finite-check > "$OUT/finite/log" 2>&1; echo "finite: rc $?"
-timeout "${T_HYBRID:-130}" python3 -m evalsuite.bench.hybrid "${D[@]}" --out "$OUT/hybrid" --hellaswag 500 \
+timeout "${T_HYBRID:-130}" python3 -m evalsuite.lab.bench.hybrid "${D[@]}" --out "$OUT/hybrid" --hellaswag 500 \
   --ruler-length 32768 > "$OUT/hybrid/log" 2>&1; echo "hybrid: rc $?"
-timeout "${T_BATCHED:-260}" python3 -m evalsuite.bench.batched "${D[@]}" --tokenizer /tmp/carry/tokenizer \
+timeout "${T_BATCHED:-260}" python3 -m evalsuite.lab.bench.batched "${D[@]}" --tokenizer /tmp/carry/tokenizer \
   --out "$OUT/batched" --parts ruler4k,ruler128k,hellaswag --samples 100 --samples-128k 2 \
   > "$OUT/batched/log" 2>&1; echo "batched: rc $?"
 tail -n 4 "$OUT"/*/log

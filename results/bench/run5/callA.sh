@@ -6,10 +6,10 @@
 # the device machine, carrying .whl/ (`make wheelhouse`) and .carry/bundle.tar.xz (data + SmolLM2's tokenizer).
 set -uo pipefail
 source results/bench/run5/setup.sh
-timeout "${T_A:-335}" python3 -m evalsuite.bench.protocol_run "${D[@]}" --work /tmp/ckpt --out "$OUT/protocol" \
+timeout "${T_A:-335}" python3 -m evalsuite.lab.bench.protocol_run "${D[@]}" --work /tmp/ckpt --out "$OUT/protocol" \
   --models 1B_baseline,1B_baseline-yarn4 --samples 1 --validate 2 --deadline "${T_A_DEADLINE:-325}" \
   > "$OUT/protocol.log" 2>&1; echo "protocol (baseline): rc $?"
-timeout "${T_G:-225}" python3 -m evalsuite.bench.protocol_run "${D[@]}" --work /tmp/ckpt --out "$OUT/gated" \
+timeout "${T_G:-225}" python3 -m evalsuite.lab.bench.protocol_run "${D[@]}" --work /tmp/ckpt --out "$OUT/gated" \
   --models 1B_gate_headwise,1B_gate_elementwise,1B_gate_headwise-yarn4,1B_gate_elementwise-yarn4 --samples 1 \
   --deadline "${T_G_DEADLINE:-215}" > "$OUT/gated.log" 2>&1; echo "protocol (gated): rc $?"
 tail -n 6 "$OUT/protocol.log" "$OUT/gated.log"

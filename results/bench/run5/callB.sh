@@ -4,8 +4,8 @@
 set -uo pipefail
 source results/bench/run5/setup.sh
 mkdir -p "$OUT/batched" "$OUT/leftover"
-timeout "${T_BATCHED:-200}" python3 -m evalsuite.bench.batched "${D[@]}" --out "$OUT/batched" \
+timeout "${T_BATCHED:-200}" python3 -m evalsuite.lab.bench.batched "${D[@]}" --out "$OUT/batched" \
   --parts ruler4k,ruler128k --samples 100 --samples-128k 2 > "$OUT/batched/log" 2>&1; echo "batched: rc $?"
-timeout "${T_LEFTOVER:-90}" python3 -m evalsuite.bench.leftover "${D[@]}" --out "$OUT/leftover" \
+timeout "${T_LEFTOVER:-90}" python3 -m evalsuite.lab.bench.leftover "${D[@]}" --out "$OUT/leftover" \
   > "$OUT/leftover/log" 2>&1; echo "leftover: rc $?"
 tail -n 4 "$OUT"/*/log

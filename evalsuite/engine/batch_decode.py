@@ -1,0 +1,261 @@
+"""Greedy decoding of many prompts at once: one static KV cache of B rows, one decode step for all rows.
+
+A RULER run sends hundreds of prompts of one length. Decoded one at a time, a
+short sample is ~90 % per-step overhead (a step reads every weight and launches
+hundreds of kernels for one token); decoded together, one step serves B rows:
+the weights are read once per step for all of them and the step's fixed cost is
+paid once. What is left is each row's KV-cache read, the hardware limit.
+
+How (shapes: B rows, T cache positions):
+
+* requests are grouped by the cache size they need (:func:`capacity_for` of
+  prompt + new tokens, a power of two), and a group's cache is sized to its
+  longest prompt + largest ``max_new_tokens``, rounded up to :data:`CAPACITY_ALIGN`;
+* B (:func:`rows_for`) is what the free GPU memory holds after the prefill's
+  working memory, at most :data:`MAX_ROWS`; an out-of-memory error halves B and
+  runs the batch again (rows are independent: same tokens);
+* each prompt is prefilled alone into its row (never truncated: a prompt that
+  does not fit is the caller's :class:`~evalsuite.errors.ContextLengthError`);
+* the step is :class:`~evalsuite.engine.decode.GraphDecoder` over all rows (a
+  CUDA graph, ``compile``: torch.compile'd first), each row at its own position
+  with its own valid-key mask: no padding, so a row computes what a one-row
+  decode of the same prompt computes;
+* the host reads the new tokens of all rows once per :data:`SYNC_EVERY` steps
+  (the next steps are already queued, so the GPU does not wait for the stop
+  checks), applies each row's EOS / stop string / ``max_new_tokens`` in order,
+  and the batch ends when every row has; a row that is done keeps decoding
+  harmlessly until then (its tokens are ignored). A row whose logits are not
+  finite where its token is chosen raises :class:`NonFiniteLogitsError`.
+
+Tokens equal :func:`evalsuite.engine.decode.greedy`'s for the same prompt (fp32 on CPU:
+exactly, tested; bf16 on a GPU: up to the rounding of ties, measured in the benchmark).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from evalsuite.engine import finite, kernels
+from evalsuite.engine.decode import GraphDecoder, NonFiniteLogitsError, StopCheck, pick_next, prefill
+from evalsuite.engine.static_cache import StaticKV, capacity_for
+from evalsuite.engine.forward import LeanDecoder
+
+CAPACITY_ALIGN = 128  # cache positions: a batch's cache is its longest request rounded up to this
+MAX_ROWS = 256  # beyond this a step is long enough that more rows buy nothing
+SYNC_EVERY = 4  # decode steps queued between reads of the new tokens
+MEMORY_FRACTION = 0.85  # of the free GPU memory the cache may take (fragmentation, cuBLAS / graph workspaces)
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One request: prompt token ids, at most ``max_new_tokens`` generated, ``stop(tokens)`` ends it early."""
+
+    prompt: Sequence[int]
+    max_new_tokens: int
+    stop: StopCheck
+
+
+def prefill_workspace_bytes(lean: LeanDecoder, tokens: int) -> int:
+    """Working memory of a lean prefill of ``tokens`` (an over-estimate: every activation of one layer alive at
+    once, fp32 norm temporaries, the causal kernel's output), so that the rows chosen never starve it."""
+    cfg = lean.model.config
+    hidden = int(cfg.hidden_size)
+    inter = int(getattr(cfg, "intermediate_size", 4 * hidden))
+    elem = torch.empty((), dtype=lean.dtype).element_size()
+    per_token = elem * (6 * hidden + 4 * lean.n_heads * lean.head_dim + 4 * inter) + 4 * 3 * hidden
+    return per_token * tokens
+
+
+def row_bytes(lean: LeanDecoder, capacity: int) -> int:
+    """GPU memory one row costs: its K/V cache and its share of a decode step (logits, fp32 scores)."""
+    elem = torch.empty((), dtype=lean.dtype).element_size()
+    kv = lean.n_layers * 2 * lean.n_kv_heads * lean.head_dim * capacity * elem
+    step = lean.head.out_features * (4 + 2 * elem) + 3 * 4 * lean.n_heads * capacity
+    return kv + step
+
+
+def rows_for(lean: LeanDecoder, capacity: int, *, longest_prompt: int, wanted: int, max_rows: int = MAX_ROWS,
+             free_bytes: int | None = None) -> int:
+    """Rows of one batch: ``wanted`` (the group's requests), at most ``max_rows``, and on CUDA at most what
+    :data:`MEMORY_FRACTION` of the free memory (``free_bytes``: measured when None) holds after the prefill's
+    working memory. At least 1: a single row is what the one-at-a-time decoder would allocate anyway."""
+    rows = max(1, min(wanted, max_rows))
+    if free_bytes is None:
+        if lean.device.type != "cuda":
+            return rows
+        free, _ = torch.cuda.mem_get_info(lean.device)
+        # Memory torch's allocator holds but does not use is free for our tensors too.
+        free_bytes = free + torch.cuda.memory_reserved(lean.device) - torch.cuda.memory_allocated(lean.device)
+    budget = MEMORY_FRACTION * free_bytes - prefill_workspace_bytes(lean, longest_prompt)
+    return max(1, min(rows, int(budget // row_bytes(lean, capacity))))
+
+
+def batch_capacity(items: Sequence[BatchItem]) -> int:
+    """Cache positions for a group: longest prompt + largest generation, rounded up to :data:`CAPACITY_ALIGN`."""
+    need = max(len(it.prompt) for it in items) + max(it.max_new_tokens for it in items)
+    return -(-need // CAPACITY_ALIGN) * CAPACITY_ALIGN
+
+
+class BatchDecodeCache:
+    """One batched :class:`StaticKV` and its captured step, reused by the next batch of the same shape."""
+
+    def __init__(self, lean: LeanDecoder, *, compile: bool = False) -> None:
+        self.lean, self.compile = lean, compile
+        self.kv: StaticKV | None = None
+        self.graph: GraphDecoder | None = None
+        self.notes: list[str] = []
+
+    def get(self, rows: int, capacity: int) -> tuple[StaticKV, GraphDecoder]:
+        if self.kv is None or (self.kv.rows, self.kv.capacity) != (rows, capacity):
+            self.release()
+            self.kv = StaticKV(self.lean, capacity, rows)
+            self.graph = GraphDecoder(self.lean, self.kv, compile=self.compile)
+            self.graph.compile_step(self.notes)
+            if self.lean.device.type == "cuda":
+                try:
+                    self.graph.capture()
+                except torch.cuda.OutOfMemoryError:
+                    raise
+                except RuntimeError as exc:  # replay is an optimisation: run the same step eagerly
+                    self.graph.graph = None
+                    self.notes.append(f"CUDA graph capture failed ({exc}); eager static-shape steps")
+        assert self.graph is not None
+        return self.kv, self.graph
+
+    def release(self) -> None:
+        self.kv = self.graph = None
+        if self.lean.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+@torch.inference_mode()
+def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_id: int | None,
+                   compile: bool = False, attention: kernels.AttentionChoice = "auto",
+                   cache: BatchDecodeCache | None = None, max_rows: int = MAX_ROWS,
+                   timings: list[dict[str, Any]] | None = None) -> list[list[int]]:
+    """Each item's greedy continuation (EOS excluded), as :func:`evalsuite.engine.decode.greedy` gives it with
+    ``fast=True``; ``timings`` gets one dict per batch (rows, live rows, capacity, seconds by phase)."""
+    owned = cache is None or cache.compile != compile
+    if owned:
+        cache = BatchDecodeCache(lean, compile=compile)
+    out: list[list[int] | None] = [None] * len(items)
+    groups: dict[int, list[int]] = {}
+    for i, it in enumerate(items):
+        groups.setdefault(capacity_for(len(it.prompt) + it.max_new_tokens), []).append(i)
+    for bucket in sorted(groups):
+        # Longest first: the first batch meets the largest prefill workspace while the cache is smallest.
+        order = sorted(groups[bucket], key=lambda i: -len(items[i].prompt))
+        group = [items[i] for i in order]
+        capacity = batch_capacity(group)
+        rows = rows_for(lean, capacity, longest_prompt=len(group[0].prompt), wanted=len(group), max_rows=max_rows)
+        # What memory would allow for a larger group (recorded: it prices a larger run of the same prompts).
+        rows_memory = rows_for(lean, capacity, longest_prompt=len(group[0].prompt), wanted=max_rows,
+                               max_rows=max_rows)
+        start = 0
+        while start < len(group):
+            chunk = group[start:start + rows]
+            try:
+                tokens = _run_batch(lean, cache, chunk, rows, capacity, eos_token_id, attention, timings)
+            except NonFiniteLogitsError as exc:
+                if exc.request is not None:  # the row of this chunk -> the caller's index, to name its document
+                    exc.request = order[start + exc.request]
+                raise
+            except torch.cuda.OutOfMemoryError:
+                if rows == 1:
+                    raise
+                cache.release()
+                rows //= 2
+                cache.notes.append(f"out of memory at {rows * 2} rows of {capacity} positions; {rows} rows")
+                continue
+            if timings:
+                timings[-1]["rows_memory"] = rows_memory
+            for i, toks in zip(order[start:start + rows], tokens):
+                out[i] = toks
+            start += len(chunk)
+    if owned:  # the cache (GBs at long lengths) goes back now, not when the collector gets to it
+        cache.release()
+    return [toks if toks is not None else [] for toks in out]
+
+
+def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[BatchItem], rows: int, capacity: int,
+               eos_token_id: int | None, attention: kernels.AttentionChoice,
+               timings: list[dict[str, Any]] | None) -> list[list[int]]:
+    """Prefill ``chunk`` into the first rows of a ``rows``-row cache, decode all rows until every live row is done.
+    Rows past the chunk decode token 0 from position 0: ignored, and finite."""
+    t0 = time.perf_counter()
+    kv, graph = cache.get(rows, capacity)
+    dev = lean.device
+    t1 = time.perf_counter()
+    first = torch.zeros(rows, dtype=torch.long, device=dev)  # -1 where the prompt's logits are not finite
+    positions = torch.zeros(rows, dtype=torch.long, device=dev)
+    failed = "compiled prefill failed"
+    # Every prompt in one host-to-device copy: a copy per row would wait for the previous row's prefill.
+    flat = torch.tensor([t for it in chunk for t in it.prompt], dtype=torch.long, device=dev)
+    offset = 0
+    for b, it in enumerate(chunk):
+        compiled = cache.compile and not any(n.startswith(failed) for n in cache.notes)
+        prompt = flat[offset:offset + len(it.prompt)][None]
+        offset += len(it.prompt)
+        logits = prefill(lean, kv, prompt, fast=True, attention=attention, compiled=compiled, notes=cache.notes,
+                         row=b)
+        first[b] = pick_next(logits)[1][0]
+    positions.copy_(torch.tensor([len(it.prompt) for it in chunk] + [0] * (rows - len(chunk))))
+    graph.start(first.clamp(min=0), positions)
+    steps_needed = max(it.max_new_tokens for it in chunk) - 1
+    pinned = dev.type == "cuda"
+    history = torch.zeros((steps_needed + 1, rows), dtype=torch.long, pin_memory=pinned)  # token j of each row
+    history[0].copy_(first, non_blocking=pinned)
+    t2 = time.perf_counter()
+    rows_out: list[list[int]] = [[] for _ in chunk]
+    done = [False] * len(chunk)
+    read, launched = 0, 0  # history columns read by the host; decode steps queued
+    pending: list[tuple[int, Any]] = []  # (columns filled once the event completes, event)
+    pending.append((1, _event(dev)))
+    while True:
+        if launched < steps_needed:  # queue the next steps before reading the last ones: the GPU keeps busy
+            for _ in range(min(SYNC_EVERY, steps_needed - launched)):
+                graph.advance()
+                launched += 1
+                history[launched].copy_(graph.next_token, non_blocking=pinned)
+            pending.append((launched + 1, _event(dev)))
+        upto, event = pending.pop(0)
+        if event is not None:
+            event.synchronize()
+        for col, new in enumerate(history[read:upto].tolist(), start=read):
+            for b, it in enumerate(chunk):
+                if not done[b]:
+                    if new[b] < 0:  # where it went non-finite: the model's own forward on this row's tokens so far
+                        raise NonFiniteLogitsError(
+                            f"non-finite logits at position {len(it.prompt) + col - 1} of a batched row; "
+                            f"{finite.locate(lean.model, [*it.prompt, *rows_out[b]])}", request=b)
+                    done[b] = _take(rows_out[b], new[b], col, it, eos_token_id)
+        read = upto
+        if all(done) or (read > steps_needed and not pending):
+            break
+    t3 = time.perf_counter()
+    if timings is not None:
+        timings.append({"rows": rows, "live_rows": len(chunk), "capacity": capacity, "setup_s": t1 - t0,
+                        "prefill_s": t2 - t1, "decode_s": t3 - t2, "decode_steps": launched,
+                        "decode_engine": graph.engine, "notes": list(cache.notes)})
+    return rows_out
+
+
+def _take(out: list[int], token: int, col: int, item: BatchItem, eos_token_id: int | None) -> bool:
+    """Apply token ``col`` (a finite row's) of a row, as :func:`~evalsuite.engine.decode.greedy` does; True when the
+    row is done."""
+    if eos_token_id is not None and token == eos_token_id:
+        return True
+    out.append(token)
+    return item.stop(out) or col + 1 == item.max_new_tokens
+
+
+def _event(device: torch.device) -> Any:
+    if device.type != "cuda":
+        return None
+    event = torch.cuda.Event()
+    event.record()
+    return event

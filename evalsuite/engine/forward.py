@@ -1,0 +1,192 @@
+"""A lean forward pass for Llama-family decoders that reuses the model's own modules.
+
+transformers' ``forward`` builds masks, caches and output objects around the
+same few modules; for scoring and decoding we want the modules alone, with the
+attention kernel and the KV storage chosen by the caller. :class:`LeanDecoder`
+walks ``embed -> (norm, attention, norm, MLP) x L -> norm`` calling the model's
+modules and mirroring transformers' attention code op for op (projections,
+q/k norms, RoPE, the paper's output gate, ``o_proj``), so that with the same
+attention kernel it produces the same bits as the model's own ``forward``.
+
+Supported: the attention classes in :data:`SUPPORTED_ATTENTION` without a
+sliding window; anything else returns None from :meth:`LeanDecoder.wrap` and
+callers fall back to transformers' forward.
+
+Shapes: B batch, T tokens, H query heads, KV key/value heads, D head dim.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SUPPORTED_ATTENTION = ("LlamaAttention", "Qwen2Attention", "Qwen3Attention", "GatedQwen3Attention", "MistralAttention")
+# RMSNorms computing weight * (x_fp32 * rsqrt(mean(x_fp32^2) + eps)).to(dtype): what ``fused_norm`` may replace.
+FUSABLE_NORMS = ("LlamaRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm", "MistralRMSNorm")
+
+# attend(layer_index, q (B,H,T,D), k (B,KV,T,D), v (B,KV,T,D)) -> (B,H,T,D)
+Attend = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def rotary_of(attn: nn.Module) -> Callable:
+    """The ``apply_rotary_pos_emb`` of the attention module's own modeling file (the math is shared; the file
+    decides), transformers' Llama one if the file has none."""
+    fn = getattr(sys.modules.get(type(attn).__module__), "apply_rotary_pos_emb", None)
+    if fn is None:
+        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb as fn
+    return fn
+
+
+def unsupported_reason(model: nn.Module) -> str | None:
+    """Why :class:`LeanDecoder` cannot run ``model`` (None when it can)."""
+    decoder = getattr(model, getattr(model, "base_model_prefix", "model"), None)
+    for name in ("layers", "embed_tokens", "norm", "rotary_emb"):
+        if not hasattr(decoder, name):
+            return f"decoder has no {name}"
+    if model.get_output_embeddings() is None:
+        return "no LM head"
+    cfg = model.config
+    if getattr(cfg, "final_logit_softcapping", None) or getattr(cfg, "use_sliding_window", False):
+        return "logit softcapping / sliding window"
+    for layer in decoder.layers:
+        attn = getattr(layer, "self_attn", None)
+        if type(attn).__name__ not in SUPPORTED_ATTENTION:
+            return f"attention {type(attn).__name__} is not one of {SUPPORTED_ATTENTION}"
+        if getattr(attn, "sliding_window", None) is not None:
+            return "sliding-window attention"
+        for name in ("input_layernorm", "post_attention_layernorm", "mlp"):
+            if not hasattr(layer, name):
+                return f"decoder layer has no {name}"
+    return None
+
+
+@dataclass(frozen=True)
+class LeanDecoder:
+    """The modules of a supported decoder-only model, and forward passes over them."""
+
+    model: nn.Module
+    decoder: nn.Module
+    head: nn.Module
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    scaling: float
+    # RMSNorms as one fused ``F.rms_norm`` (fp32) instead of the module's 7 elementwise kernels. The same
+    # formula; the fused reduction may round differently in fp32's last bit. Off for scoring (bit parity with
+    # transformers); the fast decode step turns it on, where kernel count is what costs (~1 ms of ~6.6 a step).
+    fused_norm: bool = False
+    # Run each layer's two pure halves (norm + projections + RoPE; gate + o_proj + residual + MLP) through
+    # torch.compile with dynamic shapes (one compilation for every layer and batch shape); attention stays eager.
+    compiled: bool = False
+
+    @classmethod
+    def wrap(cls, model: nn.Module, *, compiled: bool = False) -> "LeanDecoder | None":
+        """The model's modules as a lean decoder (None for a model it does not support); ``compiled``: its
+        layers' pure halves through torch.compile (:func:`compiled_halves`)."""
+        if unsupported_reason(model) is not None:
+            return None
+        decoder = getattr(model, model.base_model_prefix)
+        attn = decoder.layers[0].self_attn
+        cfg = model.config
+        return cls(model=model, decoder=decoder, head=model.get_output_embeddings(),
+                   n_heads=int(cfg.num_attention_heads), n_kv_heads=int(cfg.num_key_value_heads),
+                   head_dim=int(attn.head_dim), scaling=float(attn.scaling), compiled=compiled)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.decoder.layers)
+
+    @property
+    def device(self) -> torch.device:
+        return self.head.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.head.weight.dtype
+
+    def norm(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``module(x)`` for an RMSNorm (or Identity), fused when :attr:`fused_norm` and the module allows it."""
+        if not self.fused_norm or type(module).__name__ not in FUSABLE_NORMS:
+            return module(x)
+        return module.weight * F.rms_norm(x.float(), (x.shape[-1],), eps=module.variance_epsilon).to(x.dtype)
+
+    def rope(self, hidden: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cos, sin), each (B, T, D), from the model's own rotary module (YaRN scaling included)."""
+        return self.decoder.rotary_emb(hidden, position_ids)
+
+    def project(self, attn: nn.Module, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        """q (B,H,T,D), k (B,KV,T,D), v (B,KV,T,D) after norms and RoPE; gate logits (B,T,H,1|D) or None."""
+        B, T = h.shape[:2]
+        gate = None
+        if hasattr(attn, "gate_kind"):  # evalsuite's GatedQwen3Attention: the paper's per-KV-group row layout
+            from evalsuite.models.convert import split_paper_q_rows
+
+            q, gate = split_paper_q_rows(attn.q_proj(h), gate=attn.gate_kind, num_heads=self.n_heads,
+                                         num_kv_heads=self.n_kv_heads, head_dim=self.head_dim)
+        else:
+            q = attn.q_proj(h).view(B, T, -1, self.head_dim)
+        k = attn.k_proj(h).view(B, T, -1, self.head_dim)
+        q_norm, k_norm = getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)
+        if q_norm is not None:
+            q, k = self.norm(q_norm, q), self.norm(k_norm, k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
+        v = attn.v_proj(h).view(B, T, -1, self.head_dim).transpose(1, 2)
+        q, k = rotary_of(attn)(q, k, cos, sin)
+        return q, k, v, gate
+
+    def layer(self, i: int, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, attend: Attend) -> torch.Tensor:
+        """One decoder layer on hidden states x (B, T, hidden)."""
+        return self.block(self.decoder.layers[i], x, cos, sin, lambda q, k, v: attend(i, q, k, v))
+
+    def block(self, layer: nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+              attend: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Decoder layer ``layer`` (a module, not an index: ``torch.compile`` of a function taking it compiles
+        once for every layer of the model) on x (B, T, hidden); ``attend(q, k, v)``."""
+        pre, post = compiled_halves() if self.compiled else (LeanDecoder.pre_attention, LeanDecoder.post_attention)
+        q, k, v, gate = pre(self, layer, x, cos, sin)
+        return post(self, layer, x, attend(q, k, v), gate)
+
+    def pre_attention(self, layer: nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        """Input norm, projections, q/k norms, RoPE: q (B,H,T,D), k, v (B,KV,T,D), gate logits or None."""
+        return self.project(layer.self_attn, self.norm(layer.input_layernorm, x), cos, sin)
+
+    def post_attention(self, layer: nn.Module, x: torch.Tensor, o: torch.Tensor,
+                       gate: torch.Tensor | None) -> torch.Tensor:
+        """Output gate, ``o_proj`` and the residual, then the MLP half of the layer; ``o`` is (B,H,T,D)."""
+        B, T = x.shape[:2]
+        o = o.transpose(1, 2).contiguous()  # (B, T, H, D), as transformers' sdpa wrapper returns
+        if gate is not None:
+            o = o * torch.sigmoid(gate)
+        x = x + layer.self_attn.o_proj(o.reshape(B, T, -1).contiguous())
+        return x + layer.mlp(self.norm(layer.post_attention_layernorm, x))
+
+    def hidden(self, input_ids: torch.Tensor, position_ids: torch.Tensor, attend: Attend) -> torch.Tensor:
+        """Final-norm hidden states (B, T, hidden); ``attend`` is the attention kernel (and KV store)."""
+        x = self.decoder.embed_tokens(input_ids)
+        cos, sin = self.rope(x, position_ids)
+        for i in range(self.n_layers):
+            x = self.layer(i, x, cos, sin, attend)
+        return self.norm(self.decoder.norm, x)
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_halves() -> tuple[Callable, Callable]:
+    """``pre_attention`` and ``post_attention`` compiled once per process, shapes dynamic (packed batches vary in
+    rows and length; dynamo compiles single-row batches once more), reused by every layer: regional compilation,
+    as the compiled decode step."""
+    return (torch.compile(LeanDecoder.pre_attention, dynamic=True),
+            torch.compile(LeanDecoder.post_attention, dynamic=True))
+
+
+def expand_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """(B, KV, T, D) -> (B, KV*groups, T, D), head h reading KV head h // groups (transformers' repeat_kv)."""
+    if groups == 1:
+        return x
+    B, KV, T, D = x.shape
+    return x[:, :, None].expand(B, KV, groups, T, D).reshape(B, KV * groups, T, D)

@@ -1,0 +1,98 @@
+"""The static KV cache of the fast decoders, and one query token's attention over it.
+
+A row per sequence decoded at once (:mod:`evalsuite.engine.batch_decode`), one for a single request
+(:mod:`evalsuite.engine.decode`); ``capacity`` positions per layer, preallocated, so a decode step writes K/V
+in place (:func:`write_step_kv`) and a captured CUDA graph replays on the same buffers.
+
+Shapes: B rows, KV key/value heads, G query heads per KV head, D head dim, T cache positions.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from evalsuite.engine.forward import LeanDecoder
+
+DECODE_CHUNK = 1024  # cache positions per P·V block in the fast decode attention
+
+
+class StaticKV:
+    """Per-layer K and V buffers (rows, KV, capacity, D) in the model's dtype; a row per sequence decoded at once
+    (:mod:`evalsuite.engine.batch_decode`), one for a single request."""
+
+    def __init__(self, lean: LeanDecoder, capacity: int, rows: int = 1) -> None:
+        shape = (rows, lean.n_kv_heads, capacity, lean.head_dim)
+        self.capacity, self.rows = capacity, rows
+        # Zeros, not empty: masked-out slots get probability 0, and 0 * NaN garbage would still be NaN.
+        self.k = [torch.zeros(shape, dtype=lean.dtype, device=lean.device) for _ in range(lean.n_layers)]
+        self.v = [torch.zeros(shape, dtype=lean.dtype, device=lean.device) for _ in range(lean.n_layers)]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.k + self.v)
+
+
+def capacity_for(n_tokens: int, *, minimum: int = 2048) -> int:
+    """Cache size bucket: the next power of two (so graphs are reused across similar lengths)."""
+    cap = minimum
+    while cap < n_tokens:
+        cap *= 2
+    return cap
+
+
+@functools.lru_cache(maxsize=None)
+def bmm_out_dtype_ok(device_type: str) -> bool:
+    """Whether ``torch.bmm(..., out_dtype=float32)`` works on this device (bf16 in, fp32 scores out)."""
+    try:
+        a = torch.ones(1, 1, 8, dtype=torch.bfloat16, device=device_type)
+        return torch.bmm(a, a.transpose(1, 2), out_dtype=torch.float32).dtype == torch.float32
+    except (TypeError, RuntimeError, NotImplementedError):
+        return False
+
+
+def _bmm_f32(a: torch.Tensor, b: torch.Tensor, f32_out: bool | None = None) -> torch.Tensor:
+    if a.dtype == torch.float32:
+        return torch.bmm(a, b)
+    if f32_out if f32_out is not None else bmm_out_dtype_ok(a.device.type):
+        return torch.bmm(a, b, out_dtype=torch.float32)
+    return torch.bmm(a, b).float()  # bf16 scores: a fallback for torch without out_dtype
+
+
+def decode_chunk(capacity: int) -> int:
+    """Cache positions per P·V block: :data:`DECODE_CHUNK`, or the largest power of two <= it dividing
+    ``capacity`` (batched caches are sized to the requests, a multiple of 128)."""
+    chunk = min(DECODE_CHUNK, capacity)
+    while capacity % chunk:
+        chunk //= 2
+    return chunk
+
+
+def split_decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor,
+                           scale: float, f32_out: bool | None = None) -> torch.Tensor:
+    """One query token per row over a static cache. q (B,H,1,D); keys/values (B,KV,T,D); valid (B,T) or (T,)
+    bool -> (B,H,1,D). Rows are independent sequences (each its own valid prefix).
+
+    ``f32_out``: whether ``bmm(..., out_dtype=float32)`` works here (looked up when None; pass it inside
+    ``torch.compile``, which does not trace through the cached lookup)."""
+    B, H, _, D = q.shape
+    KV, T = keys.shape[1], keys.shape[2]
+    G = H // KV
+    chunk = decode_chunk(T)
+    S = T // chunk
+    qg = q.reshape(B * KV, G, D)  # head h = kv*G + g
+    bmm = functools.partial(_bmm_f32, f32_out=f32_out)
+    scores = bmm(qg, keys.view(B * KV, T, D).transpose(1, 2)) * scale  # (B*KV, G, T) fp32
+    mask = ~valid.view(-1, 1, 1, T)  # (B or 1, 1, 1, T)
+    scores = scores.view(B, KV, G, T).masked_fill(mask, float("-inf")).view(B * KV, G, T)
+    p = torch.softmax(scores, dim=-1).to(values.dtype)  # (B*KV, G, T)
+    p = p.view(B * KV, G, S, chunk).transpose(1, 2).reshape(B * KV * S, G, chunk)
+    out = bmm(p, values.view(B * KV * S, chunk, D)).view(B * KV, S, G, D).sum(1)  # (B*KV, G, D) fp32
+    return out.to(values.dtype).view(B, H, 1, D)
+
+
+def write_step_kv(cache: torch.Tensor, pos: torch.Tensor, new: torch.Tensor) -> None:
+    """Write each row's new K or V (B,KV,1,D) into ``cache`` (B,KV,T,D) at that row's position ``pos`` (B,)."""
+    B, KV, _, D = new.shape
+    cache.scatter_(2, pos.view(B, 1, 1, 1).expand(B, KV, 1, D), new)

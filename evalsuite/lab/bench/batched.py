@@ -1,0 +1,259 @@
+"""Batched RULER generation on one GPU: the samples of one length decoded together vs one at a time.
+
+    python -m evalsuite.lab.bench.batched --data DATA --tokenizer TOKENIZER_DIR --out OUT \\
+        [--parts ruler4k,ruler128k,hellaswag] [--samples 100] [--samples-128k 0]
+
+Model: the paper-shaped random 1.72B (bf16; the ``h200`` preset's, :func:`evalsuite.lab.bench.harness.build_model`).
+Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
+
+* ``ruler4k``: ``--samples`` RULER samples at 4,096 tokens, round-robin over the tasks that need no QA files
+  (their own ``max_gen_toks``), through ``EvalsuiteLM.generate_until`` one at a time (``generation_rows=1``)
+  and batched (rows from free memory), in the ``fast`` engine and batched ``compiled``; each beside the
+  hardware limit (every prompt's prefill FLOPs at 790 TFLOP/s + each decode step's KV-cache read at
+  4.3 TB/s, :class:`evalsuite.lab.bench.flops.GenerationCost`), with per-sample bf16 token agreement (a sample
+  that differs is classified at its first differing token by a reference forward: exact bf16 tie or not);
+* ``ruler128k``: niah_single_1 at 131,072 tokens with YaRN x4: one sample one at a time (sent twice, the
+  second timed), then as many samples as one batch holds (``--samples-128k``, 0: what free memory gives);
+* ``hellaswag``: the 10,042 validation items 0-shot with the packed scorer's ``tree_attention`` ``sdpa``
+  (default) and ``flex`` (each warmed up first), per-sample agreement between them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from evalsuite import strict_json
+from evalsuite.lab.bench.flops import ModelShape, generation_cost
+from evalsuite.lab.bench.harness import Recorder, build_model, task_manager
+from evalsuite.lab.bench.timing import measure
+from evalsuite.spec import EngineConfig
+from dataclasses import replace
+
+SYNTHETIC_TASKS = ("niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2",
+                   "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe")
+
+
+def ruler_samples(tokenizer: Any, data_dir: Path, length: int, n: int, tasks: Sequence[str] = SYNTHETIC_TASKS,
+                  seed: int = 1234) -> list[tuple[str, int, str]]:
+    """``n`` samples (prompt, max_gen_toks, task) at ``length`` tokens, round-robin over ``tasks``."""
+    from evalsuite.families.ruler.generate import RulerDataPaths, generate
+
+    paths = RulerDataPaths.from_dir(data_dir)
+    per_task = -(-n // len(tasks))
+    by_task = [generate(t, tokenizer=tokenizer, length=length, n_samples=per_task, seed=seed,
+                        haystack_path=paths.essay, verify="spot") for t in tasks]
+    out = [(s.prompt, s.max_gen_toks, s.task) for i in range(per_task) for samples in by_task for s in samples[i:i + 1]]
+    return out[:n]
+
+
+def _instance(prompt: str, max_gen_toks: int) -> Any:
+    from lm_eval.api.instance import Instance
+
+    kwargs = {"do_sample": False, "temperature": 0.0, "max_gen_toks": max_gen_toks, "until": []}
+    return Instance(request_type="generate_until", doc={}, arguments=(prompt, kwargs), idx=0)
+
+
+def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int | None, mode: str,
+                 shape: ModelShape, device: torch.device) -> dict[str, Any]:
+    """One ``generate_until`` call over ``samples``; seconds, peak memory, the limit, per-sample tokens."""
+    lm.engine = replace(lm.engine, generation=mode, generation_rows=rows)
+    n_tok, n_tim, n_bat = len(lm.generated_tokens), len(lm.generation_timings), len(lm.generation_batches)
+    with measure(device) as m:
+        lm.generate_until([_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
+    tokens = lm.generated_tokens[n_tok:]
+    prompt_tokens = [len(lm.tok_encode(p)) for p, _, _ in samples]
+    costs = [generation_cost(shape, prompt_tokens=n, decode_steps=max(len(t) - 1, 0))
+             for n, t in zip(prompt_tokens, tokens)]
+    limit = sum(c.limit_seconds() for c in costs)
+    timings, batches = lm.generation_timings[n_tim:], lm.generation_batches[n_bat:]
+    out = {"mode": mode, "rows_cap": rows, "samples": len(samples), "seconds": m.seconds, "peak_gib": m.peak_gib,
+           "hardware_limit_s": limit, "x_hardware_limit": m.seconds / limit,
+           "hardware_limit_with_weights_s": sum(c.limit_seconds(with_weights=True) for c in costs),
+           "seconds_per_sample": m.seconds / len(samples), "prompt_tokens_total": sum(prompt_tokens),
+           "generated_tokens_total": sum(len(t) for t in tokens), "tokens": tokens}
+    if batches:
+        out["batches"] = [{k: v for k, v in t.items() if k != "notes"} for t in batches]
+        out["notes"] = batches[-1].get("notes", [])
+        for key in ("setup_s", "prefill_s", "decode_s"):
+            out[key] = sum(t[key] for t in batches)
+        steps = sum(t["decode_steps"] for t in batches)
+        out["decode_ms_per_step"] = 1e3 * out["decode_s"] / max(steps, 1)
+    else:
+        for key in ("setup_s", "prefill_s", "decode_s"):
+            out[key] = sum(t.get(key, 0.0) for t in timings)
+    return out
+
+
+@torch.inference_mode()
+def classify_difference(model: Any, prompt_ids: list[int], a: list[int], b: list[int]) -> dict[str, Any]:
+    """Where two greedy continuations of ``prompt`` first differ, the reference forward's bf16 logits of both
+    choices (transformers-equivalent prefill, :func:`evalsuite.engine.decode.prefill` with ``fast=False``):
+    equal = an exact bf16 tie, which either argmax may take."""
+    from evalsuite.engine.decode import prefill
+    from evalsuite.engine.static_cache import StaticKV
+    from evalsuite.engine.forward import LeanDecoder
+
+    i = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    if i == min(len(a), len(b)):
+        return {"first_difference": i, "kind": "length (one stopped earlier)"}
+    lean = LeanDecoder.wrap(model)
+    ids = list(prompt_ids) + a[:i]
+    kv = StaticKV(lean, len(ids))
+    logits = prefill(lean, kv, torch.tensor([ids], device=lean.device), fast=False)[0]
+    la, lb = float(logits[a[i]]), float(logits[b[i]])
+    top = float(logits.max())
+    return {"first_difference": i, "logit_a": la, "logit_b": lb, "reference_max": top,
+            "kind": "exact bf16 tie" if la == lb else "not a tie"}
+
+
+def agreement(lm: Any, samples: Sequence[tuple[str, int, str]], ours: list[list[int]], ref: list[list[int]], *,
+              classify: int = 8) -> dict[str, Any]:
+    """Per-sample token identity; the first ``classify`` differing samples classified."""
+    differ = [i for i, (x, y) in enumerate(zip(ours, ref)) if x != y]
+    out: dict[str, Any] = {"samples": len(ref), "identical": len(ref) - len(differ), "differ": differ}
+    out["classified"] = {str(i): classify_difference(lm.model, lm.tok_encode(samples[i][0]), ours[i], ref[i])
+                         for i in differ[:classify]}
+    return out
+
+
+def _strip(run: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in run.items() if k != "tokens"}
+
+
+def ruler_4k(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
+             length: int = 4096) -> dict[str, Any] | None:
+    """One at a time, then batched, in the ``fast`` engine; returns what :func:`ruler_4k_compiled` needs."""
+    from evalsuite.engine.lm import EvalsuiteLM
+
+    shape = ModelShape.of(model)
+    samples = rec.step("ruler4k_samples", lambda: ruler_samples(tok, data_dir, length, n),
+                       record=lambda s: {"n": len(s), "tasks": sorted({t for _, _, t in s})})
+    if not samples:
+        return None
+    lm = EvalsuiteLM(model, tok, max_length=length)
+    rec.step("ruler4k_warm", lambda: {r: _strip(generate_run(lm, samples[:2], rows=r, mode="fast", shape=shape,
+                                                             device=device)) for r in (1, None)})
+    runs: dict[str, dict[str, Any]] = {}
+    runs["one_at_a_time"] = rec.step("ruler4k_one_at_a_time", lambda: generate_run(
+        lm, samples, rows=1, mode="fast", shape=shape, device=device), record=_strip)
+    runs["batched"] = rec.step("ruler4k_batched", lambda: generate_run(
+        lm, samples, rows=None, mode="fast", shape=shape, device=device), record=_strip)
+    if runs["one_at_a_time"] and runs["batched"]:
+        rec.step("ruler4k_agreement", lambda: agreement(lm, samples, runs["batched"]["tokens"],
+                                                        runs["one_at_a_time"]["tokens"]))
+    return {"lm": lm, "samples": samples, "shape": shape, "reference": runs["one_at_a_time"]}
+
+
+def ruler_4k_compiled(rec: Recorder, state: dict[str, Any], device: torch.device) -> None:
+    """The same batch in the ``compiled`` engine (a first run compiles the step for this batch shape)."""
+    lm, samples, shape, ref = state["lm"], state["samples"], state["shape"], state["reference"]
+    rec.step("ruler4k_batched_compiled_warm", lambda: _strip(generate_run(
+        lm, samples, rows=None, mode="compiled", shape=shape, device=device)))
+    run = rec.step("ruler4k_batched_compiled", lambda: generate_run(
+        lm, samples, rows=None, mode="compiled", shape=shape, device=device), record=_strip)
+    if ref and run:
+        rec.step("ruler4k_compiled_agreement", lambda: agreement(lm, samples, run["tokens"], ref["tokens"]))
+
+
+def ruler_128k(rec: Recorder, cfg: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
+               length: int = 131072, yarn: float = 4.0) -> None:
+    """One sample one at a time (twice: the first pays allocation and capture), then ``n`` (at most what memory
+    holds; 0: that) samples in one batch, the first of which is the same sample."""
+    from evalsuite.engine.lm import EvalsuiteLM
+    from evalsuite.engine.batch_decode import rows_for
+    from evalsuite.engine.forward import LeanDecoder
+
+    model = build_model(cfg, "none", yarn_factor=yarn)
+    shape = ModelShape.of(model)
+    lm = EvalsuiteLM(model, tok, max_length=length)
+    fits = rows_for(LeanDecoder.wrap(model), length, longest_prompt=length, wanted=16)
+    rows = min(n, fits) if n else fits
+    rec.data["ruler128k_rows"] = {"from_memory": fits, "used": rows}
+    samples = rec.step("ruler128k_samples", lambda: ruler_samples(tok, data_dir, length, rows, ("niah_single_1",)),
+                       record=lambda s: {"n": len(s)})
+    if not samples:
+        return
+    rec.step("ruler128k_one_first", lambda: generate_run(lm, samples[:1], rows=1, mode="fast", shape=shape,
+                                                         device=device), record=_strip)
+    steady = rec.step("ruler128k_one_steady", lambda: generate_run(lm, samples[:1], rows=1, mode="fast",
+                                                                   shape=shape, device=device), record=_strip)
+    batched = rec.step("ruler128k_batched", lambda: generate_run(lm, samples, rows=None, mode="fast", shape=shape,
+                                                                 device=device), record=_strip)
+    if batched and steady:
+        rec.step("ruler128k_agreement", lambda: agreement(lm, samples[:1], batched["tokens"][:1], steady["tokens"]))
+
+
+def hellaswag(rec: Recorder, model: Any, tok: Any, data_dir: Path, device: torch.device, seed: int,
+              limit: int | None = None) -> None:
+    from evalsuite.engine.lm import EvalsuiteLM
+    from evalsuite.lab.bench.agreement import compare_scores
+    from evalsuite.lab.bench.workloads import run_ours
+
+    shape = ModelShape.of(model)
+    tm = task_manager(data_dir)
+    outcomes: dict[str, Any] = {}
+    for name in ("sdpa", "flex"):
+        lm = EvalsuiteLM(model, tok, EngineConfig(batch_tokens=32768, row_tokens=512, tree_attention=name),
+                         max_length=4096)
+        rec.step(f"hellaswag_{name}_warm", lambda lm=lm: run_ours(lm, task="es_hellaswag", shots=0, limit=64, tm=tm,
+                                                                  seed=seed, shape=shape, device=device)[0])
+
+        def full(lm=lm, name=name) -> dict[str, Any]:
+            fig, outcomes[name] = run_ours(lm, task="es_hellaswag", shots=0, limit=limit, tm=tm, seed=seed,
+                                           shape=shape, device=device)
+            return fig
+
+        rec.step(f"hellaswag_{name}", full)
+    if len(outcomes) == 2:
+        rec.step("hellaswag_flex_vs_sdpa", lambda: compare_scores(outcomes["flex"].samples,
+                                                                  outcomes["sdpa"].samples).to_dict())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from transformers import AutoTokenizer
+
+    from evalsuite.lab.bench.cli import environment
+    from evalsuite.lab.bench.config import h200, tiny
+
+    p = argparse.ArgumentParser(prog="python -m evalsuite.lab.bench.batched", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--tokenizer", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--parts", default="ruler4k,ruler128k,hellaswag")
+    p.add_argument("--samples", type=int, default=100)
+    p.add_argument("--samples-128k", type=int, default=0)
+    p.add_argument("--name", default="batched")
+    p.add_argument("--hellaswag-limit", type=int, default=None, help="items (default: all 10,042)")
+    p.add_argument("--tiny", action="store_true", help="the tiny preset's model on CPU at 512/1024 tokens (a smoke run)")
+    args = p.parse_args(argv)
+    cfg = tiny() if args.tiny else h200()
+    short, long, yarn = (1024, 2048, 4.0) if args.tiny else (4096, 131072, 4.0)
+    device = torch.device(cfg.device)
+    tok = AutoTokenizer.from_pretrained(str(args.tokenizer))
+    rec = Recorder(args.out / f"{args.name}.json", {"environment": environment(), "argv": list(argv or [])}, None)
+    parts = args.parts.split(",")
+    model = build_model(cfg, "none")
+    rec.data["model"] = ModelShape.of(model).to_dict()
+    state = ruler_4k(rec, model, tok, args.data, args.samples, device, length=short) if "ruler4k" in parts else None
+    if "ruler128k" in parts:
+        ruler_128k(rec, cfg, tok, args.data, args.samples_128k, device, length=long, yarn=yarn)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    if "hellaswag" in parts:
+        hellaswag(rec, model, tok, args.data, device, cfg.seed, args.hellaswag_limit)
+    if state is not None:  # last: compiling for the batch's shape costs tens of seconds
+        ruler_4k_compiled(rec, state, device)
+    rec.flush()
+    print(strict_json.dumps(dict(rec.data["workloads"]), where="the batched summary", default=str)[:4000])
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,340 @@
+"""The paper's whole protocol, run as a user runs it, with its time extrapolated from reduced sample counts.
+
+    python -m evalsuite.lab.bench.protocol_run --data DATA --tokenizer TOKENIZER_DIR --work DIR --out OUT \\
+        [--samples 1] [--validate 2] [--models 1B_baseline,1B_baseline-yarn4] [--deadline S] [--tiny]
+    python -m evalsuite.lab.bench.protocol_run --price RUN_DIR [RUN_DIR ...] --samples 1 --out FILE
+
+(``--tiny``: toy models of the same format on CPU, RULER at 1K/2K natively and 4K with YaRN: a smoke run.)
+
+1. Writes the baseline, headwise and elementwise 1.7B models in the released on-disk format
+   (:mod:`evalsuite.lab.bench.released`: sharded bf16 safetensors with an index, the paper's config keys, per-KV-group
+   ``q_proj``, tokenizer files, an ``auto_map`` to remote code that must not run) under ``--work``.
+2. Writes ``tasks/suites/paper.yaml`` with those folders as sources and only the sample counts reduced: RULER
+   ``samples: n`` per task and length (4K-32K natively, 64K and 128K with YaRN x4), each QA task's ``limit`` =
+   ``n`` x :data:`QA_UNIT` (MMLU's per subject), the diagnostics as in the suite.
+3. Runs it through ``python -m evalsuite.cli run SUITE --no-publish --quiet`` in a subprocess, as a user would.
+4. Reads every unit's record: wall seconds, peak GPU memory and the work the engine did (``extra["work"]``: tokens
+   scored, prompts prefilled, cached positions read, rows decoded together), priced by the cost model
+   (:mod:`evalsuite.lab.bench.flops`: forward FLOPs at 790 TFLOP/s, KV-cache reads at 4.3 TB/s) as its hardware limit.
+5. Extrapolates each unit to the full protocol (RULER 100 samples per task and length; MMLU's 14,042 test items,
+   HellaSwag's 10,042 validation items, WikiText's 62 test documents) with :func:`predict_unit`, and the limit
+   with it.
+6. ``--validate M`` runs the suite again at ``M`` samples and compares what the ``n`` run predicts for ``M``
+   with what ``M`` measured: the extrapolation's own check.
+
+``--models`` runs a subset of the suite's six entries (the GPU's 10-minute calls take the baseline at two counts
+in one call and the gated models in another); ``--price`` prices finished runs of one count together as the
+whole protocol.
+
+Everything is written to ``OUT/protocol.json`` as it finishes, so a cut-off call keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from evalsuite import strict_json
+from evalsuite.lab.bench.flops import PEAK_BF16_FLOPS, PEAK_BYTES_PER_S, ModelShape, forward_flops
+
+GATES = {"1B_baseline": "none", "1B_gate_headwise": "headwise", "1B_gate_elementwise": "elementwise"}
+SUITE_MODELS = (*GATES, *(f"{name}-yarn4" for name in GATES))  # the suite's six entries (YaRN x4 for 64K-128K)
+RULER_FULL = 100  # samples per task and length in the paper suite
+# Items per QA task in the full protocol (lm-eval's counts for these splits) and per unit of --samples.
+QA_FULL = {"es_mmlu": 14042, "es_hellaswag": 10042, "es_wikitext": 62}
+QA_UNIT = {"es_mmlu": 4, "es_hellaswag": 200, "es_wikitext": 8}  # MMLU: per subject (57 subjects)
+
+
+def paper_suite(folders: dict[str, Path], samples: int, *, tiny: bool = False) -> dict[str, Any]:
+    """``tasks/suites/paper.yaml`` with local sources and the counts reduced (nothing else changed)."""
+    from evalsuite.packaged import tasks_dir
+
+    suite = yaml.safe_load((tasks_dir() / "suites" / "paper.yaml").read_text())
+    suite["name"] = "protocol"
+    for model in suite["models"]:
+        base = next(name for name in GATES if model["source"].get("subfolder") == name)
+        model["source"] = {"path": str(folders[base])}
+    for task in suite["tasks"]:
+        name = task.get("task")
+        if name == "ruler_es":
+            task["samples"] = samples
+            if tiny:  # the toy model's context: the same structure, short (natively, then with YaRN x4)
+                task["lengths"] = [1024, 2048] if max(task["lengths"]) <= 32768 else [4096]
+        elif name in QA_UNIT:
+            task["limit"] = samples * QA_UNIT[name]
+        elif "diagnostics" in task and tiny:
+            task["limit"] = 4
+    if tiny:
+        suite["defaults"] = {"dtype": "float32", "device": "cpu", "batch_tokens": 4096}
+        for model in suite["models"]:
+            if "max_length" in model:
+                model["max_length"] = 4096  # MMLU's 5-shot prompts need ~2.7K tokens of SmolLM2's tokenizer
+            if "yarn" in model:
+                model["yarn"] = {"factor": 4, "original_max_position_embeddings": 2048}
+    return suite
+
+
+def unit_limit_s(work: dict[str, Any], shape: ModelShape) -> float:
+    """The hardware limit of a unit's work: every scored and prefilled token's forward FLOPs at the matmul rate,
+    plus every decode step's KV-cache read at the copy bandwidth (the definition of GenerationCost)."""
+    scoring = forward_flops(shape, tokens=work["scored_tokens"], attended_keys=work["scored_attended_keys"],
+                            head_positions=work["scored_head_positions"])
+    prefill = forward_flops(shape, tokens=work["prompt_tokens"], attended_keys=work["prompt_attended_keys"],
+                            head_positions=work["generation_requests"])
+    kv = shape.kv_bytes_per_position() * work["decode_attended_keys"]
+    return (scoring + prefill) / PEAK_BF16_FLOPS + kv / PEAK_BYTES_PER_S
+
+
+def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape) -> float:
+    """A unit's wall seconds at ``factor`` times its requests, from one measured run.
+
+    Scoring units: the engine's seconds (tokenisation and scoring) scale with the items, the rest (lm-eval's
+    task building) is fixed. Generation units, per batch of rows decoded together: each row's prefill scales with
+    the requests; the decode of a batch costs ``steps x (c + rows x e)``, ``e`` a row's KV-cache read per step at
+    the copy bandwidth (its static cache's capacity) and ``c`` the per-step overhead this run measured; the larger
+    run's batches hold the rows that free memory allowed (``rows_memory``); everything outside the engine
+    (building the RULER samples, tokenising them, scoring) scales with the requests."""
+    work, seconds = unit["work"], unit["seconds"]
+    if work["generation_requests"] == 0:
+        engine = work["tokenize_s"] + work["loglikelihood_s"]
+        return (seconds - engine) + engine * factor
+    batches = work.get("batches") or []
+    outside = seconds - work["generate_s"]
+    if not batches:  # one request at a time: each request's seconds scale with the requests
+        return (outside + work["generate_s"]) * factor
+    engine = 0.0
+    for capacity in sorted({b["capacity"] for b in batches}):
+        group = [b for b in batches if b["capacity"] == capacity]
+        live = sum(b["live_rows"] for b in group)
+        steps = sum(b["decode_steps"] for b in group)
+        e = capacity * shape.kv_bytes_per_position() / PEAK_BYTES_PER_S
+        decode = sum(b["decode_s"] for b in group)
+        c = max(0.0, (decode - e * sum(b["decode_steps"] * b["rows"] for b in group)) / max(steps, 1))
+        rows_memory = max(1, min(b.get("rows_memory", b["rows"]) for b in group))
+        live_n = live * factor
+        n_batches = math.ceil(live_n / rows_memory - 1e-9)
+        rows = min(rows_memory, max(1, round(live_n)))
+        steps_per_batch = steps / len(group)
+        engine += sum(b["prefill_s"] for b in group) * factor
+        engine += n_batches * steps_per_batch * (c + rows * e)
+        engine += group[0]["setup_s"]  # the cache and its captured step, once per shape
+    unaccounted = work["generate_s"] - sum(b["setup_s"] + b["prefill_s"] + b["decode_s"] for b in batches)
+    return (outside + unaccounted) * factor + engine
+
+
+def read_units(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """``model/task`` -> the unit's status, seconds, samples, peak GPU GiB and work, from its record."""
+    from evalsuite.records import load_run
+
+    run = load_run(run_dir, with_samples=False)
+    out = {}
+    for (model, task), unit in run.units.items():
+        work = unit.extra.get("work")
+        out[f"{model}/{task}"] = {"model": model, "task": task, "status": unit.status, "seconds": unit.seconds,
+                                  "samples": unit.n_samples, "peak_gpu_gib": (work or {}).get("peak_gpu_gib"),
+                                  "work": work}
+    out["_run"] = {"wall_seconds": run.manifest.wall_seconds, "status": run.manifest.status}
+    return out
+
+
+def full_factor(unit: dict[str, Any], samples: int) -> float:
+    """Full protocol / this run, in requests: RULER 100 per task and length; QA tasks their full item counts."""
+    if unit["task"] in QA_FULL:
+        return QA_FULL[unit["task"]] / max(unit["samples"], 1)
+    return RULER_FULL / samples
+
+
+def shapes(dims: dict[str, int]) -> dict[str, ModelShape]:
+    """Each model's shape as written (the gated ones have more attention parameters), built on the meta device."""
+    import dataclasses
+
+    import torch
+
+    from evalsuite.lab.bench.released import released_config
+    from evalsuite.models.gated_qwen3 import GatedQwen3ForCausalLM
+    from evalsuite.models.paper_format import paper_config_from_dict
+
+    out = {}
+    for name, gate in GATES.items():
+        with torch.device("meta"):
+            model = GatedQwen3ForCausalLM(paper_config_from_dict(released_config(gate, dims)))
+        out[name] = dataclasses.replace(ModelShape.of(model), bytes_per_param=2)
+    return out
+
+
+def price(units: dict[str, dict[str, Any]], samples: int, shape_of: dict[str, ModelShape]) -> dict[str, Any]:
+    """Per unit: limit, x limit and the full protocol's predicted seconds and limit; totals."""
+    rows, total, total_limit, measured, measured_limit = [], 0.0, 0.0, 0.0, 0.0
+    for key, u in units.items():
+        if key.startswith("_") or u["status"] != "complete":
+            continue
+        base = u["model"].removesuffix("-yarn4")
+        shape = shape_of.get(base)
+        row = {k: u[k] for k in ("model", "task", "samples", "seconds", "peak_gpu_gib")}
+        if u["work"] is None or shape is None:  # diagnostics: not run through the LM; its time is as measured
+            row.update(full_s=u["seconds"])
+        else:
+            f = full_factor(u, samples)
+            limit = unit_limit_s(u["work"], shape)
+            row.update(limit_s=limit, x_limit=u["seconds"] / limit if limit else None, factor=f,
+                       full_s=predict_unit(u, f, shape), full_limit_s=limit * f)
+            measured_limit += limit
+            total_limit += limit * f
+        measured += u["seconds"]
+        total += row["full_s"]
+        rows.append(row)
+    load = (units["_run"]["wall_seconds"] or measured) - measured  # model loading and building, per run
+    return {"units": rows, "measured_units_s": measured, "measured_limit_s": measured_limit,
+            "outside_units_s": load, "full_s": total + load, "full_limit_s": total_limit,
+            "full_x_limit": (total + load) / total_limit if total_limit else None}
+
+
+def run_suite(suite: dict[str, Any], out: Path, run_id: str, models: Sequence[str] = (),
+              timeout: float | None = None) -> dict[str, Any]:
+    """``evalsuite run`` in a subprocess (a user's run); its log kept beside the suite file."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{run_id}.yaml"
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    cmd = [sys.executable, "-m", "evalsuite.cli", "run", str(path), "--out", str(out / "runs"), "--run-id", run_id,
+           "--no-publish", "--quiet"] + [a for m in models for a in ("--model", m)]
+    t0 = time.perf_counter()
+    with open(out / f"{run_id}.log", "w") as log:
+        try:
+            rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, env=os.environ).returncode
+        except subprocess.TimeoutExpired:  # the units it finished are on disk; the one it was in is not
+            rc = 124
+    return {"command": " ".join(cmd), "rc": rc, "wall_s": time.perf_counter() - t0,
+            "run_dir": str(out / "runs" / "protocol" / run_id)}
+
+
+def _run_count(record: dict[str, Any], samples: int, folders: dict[str, Path], models: Sequence[str],
+               args: argparse.Namespace, t0: float, shape_of: dict[str, ModelShape]) -> None:
+    """One suite run at ``samples``, read back and priced into ``record[f"n{samples}"]``."""
+    run_id = f"n{samples}"
+    left = None if args.deadline is None else args.deadline - (time.perf_counter() - t0) - 15
+    if left is not None and left < 30:
+        record[run_id] = {"skipped": f"{left + 15:.0f} s left of --deadline {args.deadline:.0f}"}
+        return
+    got = record[run_id] = run_suite(paper_suite(folders, samples, tiny=args.tiny), args.out, run_id, models, left)
+    try:
+        units = read_units(Path(got["run_dir"]))
+    except Exception as exc:  # noqa: BLE001 - a run that wrote nothing readable is recorded as such
+        got["error"] = f"{type(exc).__name__}: {exc}"
+        return
+    got["units"] = units
+    got["priced"] = price(units, samples, shape_of)
+
+
+def combine(run_dirs: Sequence[Path], samples: int, shape_of: dict[str, ModelShape]) -> dict[str, Any]:
+    """Price the units of several runs at the same count as one protocol (e.g. the baseline and the gated
+    models measured in two calls); a unit in more than one run is taken from the first."""
+    units: dict[str, Any] = {}
+    outside = 0.0
+    for run_dir in run_dirs:
+        got = read_units(Path(run_dir))
+        run = got.pop("_run")
+        measured = sum(u["seconds"] for u in got.values() if u["status"] == "complete")
+        outside += (run["wall_seconds"] or measured) - measured
+        for key, unit in got.items():
+            units.setdefault(key, unit)
+    units["_run"] = {"wall_seconds": None, "status": None}
+    priced = price(units, samples, shape_of)
+    priced["outside_units_s"] = outside
+    priced["full_s"] = sum(r["full_s"] for r in priced["units"]) + outside
+    priced["full_x_limit"] = priced["full_s"] / priced["full_limit_s"] if priced["full_limit_s"] else None
+    return {"runs": [str(d) for d in run_dirs], "units": units, "priced": priced}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m evalsuite.lab.bench.protocol_run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, help="benchmark data (with --price: not needed)")
+    p.add_argument("--tokenizer", type=Path, help="tokenizer folder copied into each checkpoint")
+    p.add_argument("--work", type=Path, help="where the checkpoint folders are written")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--samples", type=int, default=1, help="RULER samples per task and length (QA: x QA_UNIT)")
+    p.add_argument("--validate", type=int, default=0, help="a second, larger count run for the check (0: none)")
+    p.add_argument("--models", default=",".join(SUITE_MODELS), help="suite models to run (default: all six)")
+    p.add_argument("--deadline", type=float, default=None,
+                   help="seconds for the whole command: each run is stopped in time to read and price its records")
+    p.add_argument("--tiny", action="store_true", help="toy models on CPU, short RULER lengths (a smoke run)")
+    p.add_argument("--price", type=Path, nargs="+", help="only price these finished runs (same --samples) as one")
+    args = p.parse_args(argv)
+    from evalsuite.lab.bench.released import PAPER_DIMS, TINY_DIMS, write_released
+
+    dims = TINY_DIMS if args.tiny else PAPER_DIMS
+    shape_of = shapes(dims)
+    if args.price:
+        got = combine(args.price, args.samples, shape_of)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        strict_json.write(args.out, got)
+        print(strict_json.dumps({k: v for k, v in got["priced"].items() if k != "units"}, where="priced", indent=1))
+        return 0
+    models = tuple(args.models.split(","))
+    unknown = sorted(set(models) - set(SUITE_MODELS))
+    bad = (f"--models {unknown[0]}: not a model of the paper suite ({', '.join(SUITE_MODELS)})" if unknown else
+           f"--validate {args.validate}: must be larger than --samples {args.samples}"
+           if args.validate and args.validate <= args.samples else
+           "--data, --tokenizer and --work are needed to run" if None in (args.data, args.tokenizer, args.work)
+           else None)
+    if bad:
+        print(bad, file=sys.stderr)
+        return 2
+    os.environ.setdefault("EVALSUITE_DATA", str(args.data))
+    record: dict[str, Any] = {"argv": list(argv if argv is not None else sys.argv[1:]), "checkpoints": {}}
+    t0 = time.perf_counter()
+    folders = {name: args.work / name for name in GATES}
+    for name, gate in GATES.items():
+        if any(m.removesuffix("-yarn4") == name for m in models):
+            record["checkpoints"][name] = write_released(folders[name], gate=gate, tokenizer_dir=args.tokenizer,
+                                                         dims=dims)
+    record["checkpoints_s"] = time.perf_counter() - t0
+    args.out.mkdir(parents=True, exist_ok=True)
+    strict_json.write(args.out / "protocol.json", record)
+    for samples in [args.samples] + ([args.validate] if args.validate else []):
+        _run_count(record, samples, folders, models, args, t0, shape_of)
+        strict_json.write(args.out / "protocol.json", record)
+    small, large = record.get(f"n{args.samples}", {}), record.get(f"n{args.validate}", {})
+    if args.validate and "units" in small and "units" in large:
+        record["validation"] = validate(small["units"], large["units"], args.validate / args.samples, shape_of)
+        strict_json.write(args.out / "protocol.json", record)
+    for key in ("validation", f"n{args.samples}", f"n{args.validate}"):
+        got = record.get(key, {})
+        summary = got if key == "validation" else got.get("priced", {})
+        print(key, strict_json.dumps({k: v for k, v in summary.items() if k != "units"}, where="protocol"))
+    return 0
+
+
+def validate(small: dict[str, Any], large: dict[str, Any], factor: float,
+             shape_of: dict[str, ModelShape]) -> dict[str, Any]:
+    """What the small run predicts for each unit of the large run, against what the large run measured."""
+    rows, predicted, measured = [], 0.0, 0.0
+    for key, u in large.items():
+        if key.startswith("_") or key not in small or u["status"] != "complete" or small[key]["status"] != "complete":
+            continue
+        s = small[key]
+        shape = shape_of.get(s["model"].removesuffix("-yarn4"))
+        if s["work"] is None or shape is None:
+            guess = s["seconds"]
+        else:
+            f = u["samples"] / max(s["samples"], 1) if s["task"] in QA_FULL else factor
+            guess = predict_unit(s, f, shape)
+        rows.append({"unit": key, "small_s": s["seconds"], "predicted_s": guess, "measured_s": u["seconds"],
+                     "error": guess / u["seconds"] - 1 if u["seconds"] else None})
+        predicted += guess
+        measured += u["seconds"]
+    return {"units": rows, "predicted_s": predicted, "measured_s": measured,
+            "error": predicted / measured - 1 if measured else None,
+            "within_10_percent": bool(measured) and abs(predicted / measured - 1) <= 0.10}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,7 @@
+"""``python -m evalsuite.lab.zoo``."""
+
+import sys
+
+from evalsuite.lab.zoo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,117 @@
+"""The engine's knobs, the one type: :class:`EngineConfig` travels unchanged from the suite (or lm-eval's
+``--model_args``, parsed once at the adapter) to where each knob takes effect in :mod:`evalsuite.engine`.
+
+Adding a knob: a field here (with its choices and why its default is what it is), its use, its test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal, Mapping, Sequence
+
+from evalsuite.errors import SpecError
+
+AttentionChoice = Literal["auto", "fa4", "cudnn", "flash"]
+ATTENTION_CHOICES: tuple[str, ...] = ("auto", "fa4", "cudnn", "flash")
+TreeAttention = Literal["sdpa", "flex"]
+TREE_ATTENTION_CHOICES: tuple[str, ...] = ("sdpa", "flex")
+GenerationMode = Literal["fast", "compiled", "exact", "hf"]
+GENERATION_MODES: tuple[str, ...] = ("fast", "compiled", "exact", "hf")
+TRUNCATIONS: tuple[str, ...] = ("refuse", "left")
+FORWARDS: tuple[str, ...] = ("auto", "hf")
+
+#: The knobs a suite's model entry may set (the others are for the lab and tests, or lm-eval's --model_args).
+SUITE_KEYS = ("batch_tokens", "generation", "compile_scoring", "attention", "tree_attention", "truncation")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How the engine scores and generates; none of it changes what a model is.
+
+    ``compile_scoring`` and ``generation`` left at None are decided by the device when the LM is built
+    (:meth:`resolved`): compiled scoring and the ``fast`` decoder on CUDA (24-35 % off the H200 benchmark's
+    scoring time; CUDA-graph steps), eager scoring and the ``exact`` decoder on CPU (the fp32 parity path).
+    """
+
+    batch_tokens: int = 8192  # bounds B*L per forward pass of the packed scorer
+    row_tokens: int = 2048  # packed row length (a row is never shorter than the longest request)
+    compile_scoring: bool | None = None  # the scorer's layer halves + LM-head log-softmax through torch.compile
+    attention: AttentionChoice = "auto"  # causal kernel for plain rows and prompts on CUDA (engine.kernels)
+    tree_attention: TreeAttention = "sdpa"  # packed rows: the dense mask (sdpa) or FlexAttention's block mask
+    generation: GenerationMode | None = None  # decoder for generate_until (engine.generate)
+    generation_rows: int | None = None  # rows decoded together (None: as many as memory holds; 1: one at a time)
+    truncation: Literal["refuse", "left"] = "refuse"  # over-long requests: an error, or stock hf's left cut
+    lm_head_chunk: int = 2048  # distinct positions per LM-head matmul: bounds the [n, V] fp32 logits buffer
+    forward: Literal["auto", "hf"] = "auto"  # "hf" forces transformers' decoder instead of engine.forward
+    check_finite: bool = True  # refuse a non-finite log-likelihood (off only in the benchmark's "nocheck" variant)
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], where: str, *, strings: bool = False) -> "EngineConfig":
+        """The one validation: every key of ``raw`` that names a field, checked, with errors naming
+        ``where.key``. ``strings``: values may be lm-eval ``k=v`` strings (``"true"``, ``"auto"``, ``"4096"``)."""
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key not in known:
+                raise SpecError(f"{where}: unknown engine key {key!r} (allowed: {', '.join(sorted(known))})")
+            values[key] = _check(key, _from_string(key, value) if strings else value, f"{where}.{key}")
+        return cls(**values)
+
+    def resolved(self, *, on_cuda: bool) -> "EngineConfig":
+        """The device's defaults filled in (see the class docstring); set values are kept."""
+        return replace(self, compile_scoring=on_cuda if self.compile_scoring is None else self.compile_scoring,
+                       generation=self.generation or ("fast" if on_cuda else "exact"))
+
+
+_INTS = ("batch_tokens", "row_tokens", "lm_head_chunk")
+_CHOICES: dict[str, Sequence[str]] = {"attention": ATTENTION_CHOICES, "tree_attention": TREE_ATTENTION_CHOICES,
+                                      "generation": GENERATION_MODES, "truncation": TRUNCATIONS,
+                                      "forward": FORWARDS}
+
+
+def _from_string(key: str, value: Any) -> Any:
+    """lm-eval's ``--model_args`` values arrive as strings (or its guesses at a type): read them once, here."""
+    if key in ("compile_scoring", "check_finite") and type(value) is int and value in (0, 1):
+        return bool(value)  # lm-eval reads "1" as the integer 1
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if key in ("compile_scoring", "check_finite"):
+        lowered = text.lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+        if lowered in ("auto", "none", "") and key == "compile_scoring":
+            return None
+        return value
+    if key in (*_INTS, "generation_rows"):
+        if key == "generation_rows" and text.lower() in ("none", ""):
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            return value
+    return value
+
+
+def _check(key: str, value: Any, where: str) -> Any:
+    if key in _CHOICES:
+        if value is None and key == "generation":
+            return None
+        if value not in _CHOICES[key]:
+            raise SpecError(f"{where}: must be one of {', '.join(_CHOICES[key])}, found {value!r}")
+        return value
+    if key in ("compile_scoring", "check_finite"):
+        if value is None and key == "compile_scoring":
+            return None
+        if not isinstance(value, bool):
+            raise SpecError(f"{where}: expected bool, found {value!r}")
+        return value
+    if key == "generation_rows" and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"{where}: expected int, found {value!r}")
+    if value < 1:
+        raise SpecError(f"{where}: must be a positive integer, found {value!r}")
+    return value

@@ -1,7 +1,0 @@
-"""``python -m evalsuite.zoo``."""
-
-import sys
-
-from evalsuite.zoo.cli import main
-
-sys.exit(main())

@@ -1,0 +1,163 @@
+"""Batched greedy decoding gives each request the one-at-a-time decoder's tokens (CPU, fp32, tiny models)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from evalsuite.engine import batch_decode as batch
+from evalsuite.engine.batch_decode import BatchDecodeCache, BatchItem, greedy_batched, rows_for
+from evalsuite.engine.decode import NonFiniteLogitsError, greedy
+from evalsuite.engine.forward import LeanDecoder
+from dataclasses import replace
+
+LENGTHS = (5, 60, 33, 17, 48, 2, 90)
+MAX_NEW = (12, 6, 20, 1, 9, 15, 12)
+
+
+def _load(folder, yarn=None):
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
+
+    return load(SourceSpec(path=str(folder)), dtype="float32", device="cpu", hash_weights=False, yarn=yarn).model
+
+
+@pytest.fixture(scope="module", params=["none", "headwise", "elementwise", "elementwise+yarn"])
+def lean(request, tiny_folder):
+    from evalsuite.spec import YarnSpec
+
+    gate, _, yarn = request.param.partition("+")
+    # YaRN x4 from 32 original positions: the longer prompts here run in its interpolated range.
+    model = _load(tiny_folder(gate), YarnSpec(factor=4.0, original_max_position_embeddings=32) if yarn else None)
+    return LeanDecoder.wrap(model)
+
+
+def _prompts() -> list[list[int]]:
+    return [torch.randint(3, 40000, (n,), generator=torch.Generator().manual_seed(n)).tolist() for n in LENGTHS]
+
+
+def _one_at_a_time(lean, items, eos, *, fast):
+    return [greedy(lean, list(it.prompt), max_new_tokens=it.max_new_tokens, eos_token_id=eos, stop=it.stop,
+                   fast=fast) for it in items]
+
+
+def _stop_at(token: int):
+    return lambda tokens: tokens[-1] == token
+
+
+def _items_with_stops(lean) -> tuple[list[BatchItem], int]:
+    """Requests whose rows end at different steps: by EOS, by a stop check, by max_new_tokens."""
+    never = _stop_at(-5)
+    free = [BatchItem(p, m, never) for p, m in zip(_prompts(), MAX_NEW)]
+    ref = _one_at_a_time(lean, free, None, fast=False)
+    eos = ref[0][4]  # row 0 ends at its fifth token (others may too, wherever they produce it)
+    items = list(free)
+    items[2] = BatchItem(free[2].prompt, free[2].max_new_tokens, _stop_at(ref[2][3]))
+    items[6] = BatchItem(free[6].prompt, free[6].max_new_tokens, _stop_at(ref[6][7]))
+    return items, eos
+
+
+@torch.inference_mode()
+def test_batched_tokens_equal_one_at_a_time(lean):
+    items, eos = _items_with_stops(lean)
+    exact = _one_at_a_time(lean, items, eos, fast=False)
+    timings: list[dict] = []
+    got = greedy_batched(lean, items, eos_token_id=eos, max_rows=3, timings=timings)
+    assert got == exact
+    assert got == _one_at_a_time(lean, items, eos, fast=True)
+    assert len(exact[0]) <= 4 and len(exact[3]) == 1  # EOS and max_new_tokens really ended rows early
+    # 7 requests, 3 rows: three batches, the last with one live row among two ignored ones.
+    assert [(t["rows"], t["live_rows"]) for t in timings] == [(3, 3), (3, 3), (3, 1)]
+
+
+@torch.inference_mode()
+def test_one_batch_of_every_request_equals_batches_of_two(lean):
+    items, eos = _items_with_stops(lean)
+    assert greedy_batched(lean, items, eos_token_id=eos) == greedy_batched(lean, items, eos_token_id=eos, max_rows=2)
+
+
+@torch.inference_mode()
+def test_compiled_batched_step_equals_one_at_a_time(tiny_folder):
+    lean = LeanDecoder.wrap(_load(tiny_folder("headwise")))
+    items = [BatchItem(p, 5, _stop_at(-5)) for p in _prompts()[:3]]
+    timings: list[dict] = []
+    got = greedy_batched(lean, items, eos_token_id=None, compile=True, timings=timings)
+    assert timings[0]["decode_engine"] == "torch.compile'd step"
+    assert got == _one_at_a_time(lean, items, None, fast=False)
+
+
+def test_rows_are_sized_from_free_memory(tiny_folder):
+    lean = LeanDecoder.wrap(_load(tiny_folder("none")))
+    per_row, workspace = batch.row_bytes(lean, 4096), batch.prefill_workspace_bytes(lean, 4000)
+    free = int((workspace + 3.5 * per_row) / batch.MEMORY_FRACTION)
+    assert rows_for(lean, 4096, longest_prompt=4000, wanted=100, free_bytes=free) == 3
+    assert rows_for(lean, 4096, longest_prompt=4000, wanted=2, free_bytes=free) == 2
+    assert rows_for(lean, 4096, longest_prompt=4000, wanted=100, free_bytes=0) == 1  # never 0: one row always
+    assert rows_for(lean, 4096, longest_prompt=4000, wanted=100, max_rows=8) == 8  # CPU: memory is not asked
+
+
+@torch.inference_mode()
+def test_out_of_memory_halves_the_rows(tiny_folder, monkeypatch):
+    lean = LeanDecoder.wrap(_load(tiny_folder("elementwise")))
+    items = [BatchItem(p, 6, _stop_at(-5)) for p in _prompts()]
+    real = batch.StaticKV
+
+    def small_card(lean_, capacity, rows=1):
+        if rows > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (test)")
+        return real(lean_, capacity, rows)
+
+    monkeypatch.setattr(batch, "StaticKV", small_card)
+    cache, timings = BatchDecodeCache(lean), []
+    got = greedy_batched(lean, items, eos_token_id=None, max_rows=4, cache=cache, timings=timings)
+    assert got == _one_at_a_time(lean, items, None, fast=False)
+    assert {t["rows"] for t in timings} == {2} and any("out of memory at 4 rows" in n for n in cache.notes)
+
+
+@torch.inference_mode()
+def test_non_finite_logits_in_a_decode_step_are_an_error(tiny_folder):
+    model = _load(tiny_folder("headwise"))
+    lean = LeanDecoder.wrap(model)
+    items = [BatchItem(p, 6, _stop_at(-5)) for p in _prompts()[:2]]
+    first = _one_at_a_time(lean, items[:1], None, fast=False)[0][0]
+    assert first not in items[0].prompt and first not in items[1].prompt
+
+
+    def poison(_module, args, out):  # feeding that token makes the step's hidden states NaN (the head is tied)
+        return out.masked_fill((args[0] == first)[..., None], float("nan"))
+
+    hook = model.get_input_embeddings().register_forward_hook(poison)
+    try:
+        with pytest.raises(NonFiniteLogitsError, match="non-finite logits at position 5 ") as exc:
+            greedy_batched(lean, items, eos_token_id=None)
+    finally:
+        hook.remove()
+    # The error names the model's first non-finite module (a hook pass) and the caller's index of the request.
+    assert "first non-finite output: the embeddings" in str(exc.value)
+    assert _one_at_a_time(lean, [items[exc.value.request]], None, fast=False)[0][0] == first
+
+
+def test_adapter_batches_generate_until_with_the_same_texts(tiny_folder):
+    """``generate_until`` in the ``fast`` engine (batched) gives the one-at-a-time ``exact`` engine's texts,
+    stop strings cut as lm-eval does."""
+    from lm_eval.api.instance import Instance
+
+    from evalsuite.engine.lm import EvalsuiteLM
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
+
+    loaded = load(SourceSpec(path=str(tiny_folder("elementwise"))), hash_weights=False)
+    lm = EvalsuiteLM(loaded.model, loaded.tokenizer, max_length=256)
+    free = lm.generate_until([Instance("generate_until", {}, ("Once upon a time", {"max_gen_toks": 8, "until": []}),
+                                       0)], disable_tqdm=True)[0]
+    stop = free[len(free) // 2: len(free) // 2 + 2]
+    args = [("Once upon a time", {"max_gen_toks": 8, "until": [stop]}), ("The quick brown fox", {"max_gen_toks": 5}),
+            ("A", {"max_gen_toks": 3, "until": []})]
+    requests = [Instance("generate_until", {}, a, i) for i, a in enumerate(args)]
+    lm.engine = replace(lm.engine, generation="exact")
+    one_at_a_time = lm.generate_until(requests, disable_tqdm=True)
+    lm.engine, n_batches = replace(lm.engine, generation="fast"), len(lm.generation_batches)
+    batched = lm.generate_until(requests, disable_tqdm=True)
+    assert batched == one_at_a_time and batched[0] == free[: free.find(stop)]
+    assert [b["live_rows"] for b in lm.generation_batches[n_batches:]] == [3]  # one batch of three rows
+    assert len(lm.generation_timings) == 1 + 2 * len(requests)  # a record per request either way

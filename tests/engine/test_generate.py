@@ -1,0 +1,199 @@
+"""Our greedy decoder equals transformers' greedy generate, stops at stop strings and refuses long prompts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from evalsuite.errors import ContextLengthError
+from evalsuite.engine.generate import GenerationRequest, greedy_generate
+
+
+@pytest.fixture(scope="module")
+def model_and_tok(tiny_folder):
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
+
+    loaded = load(SourceSpec(path=str(tiny_folder("headwise"))), hash_weights=False)
+    return loaded.model, loaded.tokenizer
+
+
+def test_equals_hf_greedy_generate(model_and_tok):
+    model, tok = model_and_tok
+    prompt = tok("The quick brown fox jumps over the lazy dog and then").input_ids
+    ref = model.generate(torch.tensor([prompt]), max_new_tokens=12, do_sample=False, eos_token_id=None,
+                         pad_token_id=0)[0, len(prompt):]
+    text = greedy_generate(model, tok, GenerationRequest(prompt, 12, ()), max_length=512, eos_token_id=None)
+    assert text == tok.decode(ref, skip_special_tokens=True)
+
+
+def test_stops_at_first_stop_string(model_and_tok):
+    model, tok = model_and_tok
+    prompt = tok("Once upon a time").input_ids
+    full = greedy_generate(model, tok, GenerationRequest(prompt, 16, ()), max_length=512, eos_token_id=None)
+    stop = full[len(full) // 2: len(full) // 2 + 2]
+    assert stop.strip(), "the tiny model should generate non-blank text"
+    cut = greedy_generate(model, tok, GenerationRequest(prompt, 16, (stop,)), max_length=512, eos_token_id=None)
+    assert cut == full[: full.find(stop)]
+
+
+def test_prompt_too_long_is_an_error(model_and_tok):
+    model, tok = model_and_tok
+    with pytest.raises(ContextLengthError, match="exceeds max_length 40"):
+        greedy_generate(model, tok, GenerationRequest(list(range(30)), 20, ()), max_length=40, eos_token_id=None)
+
+
+@pytest.fixture(scope="module")
+def gated(tiny_folder):
+    from evalsuite.models.paper_format import load_paper_checkpoint
+
+    return load_paper_checkpoint(tiny_folder("elementwise"), dtype=torch.float32, device="cpu",
+                                 attn_implementation="sdpa")
+
+
+def test_split_decode_attention_equals_sdpa():
+    from evalsuite.engine.static_cache import split_decode_attention
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(1, 8, 1, 16, generator=g)
+    k, v = torch.randn(1, 2, 4096, 16, generator=g), torch.randn(1, 2, 4096, 16, generator=g)
+    valid = torch.arange(4096) <= 3000
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k[:, :, :3001], v[:, :, :3001], enable_gqa=True)
+    assert torch.allclose(split_decode_attention(q, k, v, valid, 16 ** -0.5), ref, atol=1e-5)
+
+
+def test_static_shape_step_equals_eager_step_teacher_forced(gated):
+    """The CUDA-graph step (run eagerly on CPU) gives the exact step's logits for the same tokens."""
+    from evalsuite.engine.decode import GraphDecoder, exact_step, prefill
+    from evalsuite.engine.static_cache import StaticKV
+    from evalsuite.engine.forward import LeanDecoder
+
+    lean = LeanDecoder.wrap(gated)
+    prompt = torch.randint(0, 1000, (1, 50), generator=torch.Generator().manual_seed(1))
+    forced = [5, 17, 99, 3, 250]
+    with torch.inference_mode():
+        kv_a, kv_b = StaticKV(lean, 60), StaticKV(lean, 2048)
+        la, lb = prefill(lean, kv_a, prompt, fast=False), prefill(lean, kv_b, prompt, fast=True)
+        assert torch.allclose(la, lb, atol=1e-5)
+        step = GraphDecoder(lean, kv_b)
+        step.start(forced[0], 50)
+        for i, tok in enumerate(forced):
+            want = exact_step(lean, kv_a, tok, 50 + i)
+            step.token.fill_(tok)
+            step.step()
+            assert torch.allclose(step.logits, want, atol=1e-4), i
+
+
+@pytest.mark.parametrize("mode", ["fast", "compiled", "exact", "hf"])
+def test_every_mode_equals_hf_generate_on_the_gated_model(gated, mode):
+    from evalsuite.engine.generate import greedy_generate_tokens
+
+    prompt = torch.randint(0, 1000, (40,), generator=torch.Generator().manual_seed(2)).tolist()
+    ref = gated.generate(torch.tensor([prompt]), max_new_tokens=10, do_sample=False, eos_token_id=None,
+                         pad_token_id=0)[0, 40:].tolist()
+    got = greedy_generate_tokens(gated, None, GenerationRequest(prompt, 10, ()), max_length=256, eos_token_id=None,
+                                 mode=mode)
+    assert got == ref
+
+
+def test_decode_cache_is_reused_across_requests(gated):
+    from evalsuite.engine.decode import DecodeCache
+    from evalsuite.engine.forward import LeanDecoder
+    from evalsuite.engine.generate import greedy_generate_tokens
+
+    cache = DecodeCache(LeanDecoder.wrap(gated))
+    prompts = [torch.randint(0, 1000, (n,), generator=torch.Generator().manual_seed(n)).tolist() for n in (60, 30)]
+    fresh = [greedy_generate_tokens(gated, None, GenerationRequest(p, 6, ()), max_length=256, eos_token_id=None)
+             for p in prompts]
+    reused = [greedy_generate_tokens(gated, None, GenerationRequest(p, 6, ()), max_length=256, eos_token_id=None,
+                                     mode="fast", cache=cache) for p in prompts]
+    assert reused == fresh and cache.kv is not None
+
+
+def test_compiled_step_is_used_and_reported(gated):
+    """``compiled`` really runs the torch.compile'd step (a silent fallback would still pass the test above)."""
+    from evalsuite.engine.generate import greedy_generate_tokens
+
+    phases: dict = {}
+    greedy_generate_tokens(gated, None, GenerationRequest(list(range(5, 25)), 4, ()), max_length=128,
+                           eos_token_id=None, mode="compiled", timings=phases)
+    assert phases["decode_engine"] == "torch.compile'd step"
+
+
+def test_fused_norm_matches_the_module(gated):
+    import dataclasses
+
+    from evalsuite.engine.forward import LeanDecoder
+
+    lean = LeanDecoder.wrap(gated)
+    x = torch.randn(2, 7, gated.config.hidden_size, generator=torch.Generator().manual_seed(3))
+    norm = gated.model.layers[0].input_layernorm
+    fused = dataclasses.replace(lean, fused_norm=True).norm(norm, x)
+    assert torch.allclose(fused, norm(x), atol=1e-6) and lean.norm(norm, x).equal(norm(x))
+
+
+def test_compile_falls_back_to_compiling_around_attention(gated, monkeypatch):
+    """If inductor cannot take the whole layer (cache write, fp32-output bmm), only the pure halves compile."""
+    from evalsuite.engine import decode
+    from evalsuite.engine.forward import LeanDecoder
+    from evalsuite.engine.generate import greedy_generate_tokens
+
+    real = decode.compiled_decode_layer
+
+    def refuse_whole_layer(*, split: bool = False):
+        if not split:
+            def broken(*args):
+                raise RuntimeError("inductor cannot lower this")
+            return broken
+        return real(split=True)
+
+    monkeypatch.setattr(decode, "compiled_decode_layer", refuse_whole_layer)
+    prompt = torch.randint(0, 1000, (40,), generator=torch.Generator().manual_seed(2)).tolist()
+    ref = gated.generate(torch.tensor([prompt]), max_new_tokens=10, do_sample=False, eos_token_id=None,
+                         pad_token_id=0)[0, 40:].tolist()
+    cache, phases = decode.DecodeCache(LeanDecoder.wrap(gated), compile=True), {}
+    got = greedy_generate_tokens(gated, None, GenerationRequest(prompt, 10, ()), max_length=256, eos_token_id=None,
+                                 mode="compiled", cache=cache, timings=phases)
+    assert got == ref and phases["decode_engine"] == "torch.compile'd step (attention eager)"
+    assert any("inductor cannot lower this" in n for n in cache.notes)
+
+
+def test_compiled_prefill_is_used_and_falls_back(gated, monkeypatch):
+    """``compiled`` also compiles the prefill's layer halves; if that fails, the eager prefill runs, with a note."""
+    from evalsuite.engine import decode
+    from evalsuite.engine import forward as lean_module
+    from evalsuite.engine.forward import LeanDecoder
+    from evalsuite.engine.generate import greedy_generate_tokens
+
+    prompt = torch.randint(0, 1000, (40,), generator=torch.Generator().manual_seed(3)).tolist()
+    ref = gated.generate(torch.tensor([prompt]), max_new_tokens=8, do_sample=False, eos_token_id=None,
+                         pad_token_id=0)[0, 40:].tolist()
+    for broken in (False, True):
+        if broken:
+            def refuse(*args):
+                raise RuntimeError("no lowering for the prefill")
+            monkeypatch.setattr(lean_module, "compiled_halves", lambda: (refuse, refuse))
+        cache, phases = decode.DecodeCache(LeanDecoder.wrap(gated), compile=True), {}
+        got = greedy_generate_tokens(gated, None, GenerationRequest(prompt, 8, ()), max_length=256,
+                                     eos_token_id=None, mode="compiled", cache=cache, timings=phases)
+        assert got == ref
+        assert phases["prefill_compiled"] is (not broken)
+        assert any("no lowering for the prefill" in n for n in cache.notes) is broken
+
+
+def test_a_released_compiled_cache_frees_its_memory(gated):
+    """The compiled step must not keep a finished request's KV cache alive (15 GB at 128K on the 1.7B)."""
+    import gc
+    import weakref
+
+    from evalsuite.engine.decode import DecodeCache
+    from evalsuite.engine.forward import LeanDecoder
+    from evalsuite.engine.generate import greedy_generate_tokens
+
+    cache = DecodeCache(LeanDecoder.wrap(gated), compile=True)
+    greedy_generate_tokens(gated, None, GenerationRequest(list(range(5, 45)), 4, ()), max_length=256,
+                           eos_token_id=None, mode="compiled", cache=cache)
+    kv = weakref.ref(cache.kv.k[0])
+    cache.release()
+    gc.collect()
+    assert kv() is None

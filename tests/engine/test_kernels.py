@@ -1,0 +1,102 @@
+"""Choosing the causal attention kernel: validation, and falling back when a chosen kernel raises.
+
+On a GPU the chain is FlashAttention-4 -> cuDNN -> FlashAttention-2; here (CPU) the choice is simulated by
+patching :func:`evalsuite.engine.kernels.causal_backend`, and the "FlashAttention-4" kernel is one that raises,
+as a real kernel does at a shape it cannot take.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from evalsuite.engine import kernels
+from evalsuite.engine.loglikelihood import score_requests
+from evalsuite.spec import EngineConfig
+
+
+@pytest.fixture(scope="module")
+def gated(tiny_folder):
+    from evalsuite.models.paper_format import load_paper_checkpoint
+
+    return load_paper_checkpoint(tiny_folder("elementwise"), dtype=torch.float32, device="cpu",
+                                 attn_implementation="sdpa")
+
+
+def test_off_cuda_every_choice_is_sdpa():
+    for choice in kernels.ATTENTION_CHOICES:
+        assert kernels.causal_backend(torch.device("cpu"), choice) == "sdpa"
+
+
+def test_unknown_choice_is_an_error():
+    with pytest.raises(ValueError, match="attention must be one of"):
+        kernels.causal_backend(torch.device("cpu"), "fa3")
+
+
+@pytest.fixture
+def failing_fa4(monkeypatch):
+    """A "FlashAttention-4" that raises on every call, chosen until it is disabled."""
+    calls = []
+
+    def broken(scale):
+        def attend(i, q, k, v):
+            calls.append(q.shape)
+            raise RuntimeError("kernel limit at this shape")
+        return attend
+
+    monkeypatch.setattr(kernels, "DISABLED", set())
+    monkeypatch.setattr(kernels, "_fa4_causal", broken)
+    monkeypatch.setattr(kernels, "causal_backend",
+                        lambda device, choice="auto": "sdpa" if "fa4" in kernels.DISABLED else "fa4")
+    return calls
+
+
+def test_scoring_falls_back_when_the_chosen_kernel_raises(gated, failing_fa4):
+    g = torch.Generator().manual_seed(0)
+    reqs = [(torch.randint(0, 1000, (40,), generator=g).tolist(), torch.randint(0, 1000, (30,), generator=g).tolist())
+            for _ in range(3)]  # plain rows: the causal kernel's path
+    cfg = EngineConfig(batch_tokens=512, row_tokens=128)
+    kernels.DISABLED.add("fa4")
+    ref = score_requests(gated, reqs, max_length=128, pad_id=0, engine=cfg)
+    kernels.DISABLED.clear()
+    got = score_requests(gated, reqs, max_length=128, pad_id=0, engine=cfg)
+    assert failing_fa4, "the failing kernel was tried first"
+    assert "fa4" in kernels.DISABLED, "a kernel that raised is switched off"
+    assert got == ref
+
+
+def test_prefill_falls_back_when_the_chosen_kernel_raises(gated, failing_fa4):
+    from evalsuite.engine.decode import greedy
+    from evalsuite.engine.forward import LeanDecoder
+
+    lean = LeanDecoder.wrap(gated)
+    prompt = list(range(5, 45))
+    kernels.DISABLED.add("fa4")
+    ref = greedy(lean, prompt, max_new_tokens=6, eos_token_id=None, stop=lambda t: False, fast=True)
+    kernels.DISABLED.clear()
+    got = greedy(lean, prompt, max_new_tokens=6, eos_token_id=None, stop=lambda t: False, fast=True)
+    assert failing_fa4 and "fa4" in kernels.DISABLED
+    assert got == ref
+
+
+def test_suite_attention_is_validated():
+    from evalsuite.errors import SpecError
+    from evalsuite.spec import parse_suite
+
+    base = {"name": "s", "tasks": ["es_hellaswag"]}
+    with pytest.raises(SpecError, match=r"models\[0\]\.attention: must be one of auto, fa4, cudnn, flash"):
+        parse_suite({**base, "models": [{"name": "m", "source": {"builtin": "smollm2"}, "attention": "fa3"}]})
+    suite = parse_suite({**base, "models": [{"name": "m", "source": {"builtin": "smollm2"}, "attention": "cudnn"}]})
+    assert suite.models[0].engine.attention == "cudnn"
+    with pytest.raises(SpecError, match=r"models\[0\]\.tree_attention: must be one of sdpa, flex, found 'block'"):
+        parse_suite({**base, "models": [{"name": "m", "source": {"builtin": "smollm2"}, "tree_attention": "block"}]})
+
+
+@pytest.mark.parametrize("args, message", [(["--variants", "compiled,fast"], "unknown scoring variant"),
+                                           (["--ruler-modes", "compiled@fa3"], "bad RULER mode")])
+def test_bench_options_are_validated(args, message, tmp_path):
+    from evalsuite.lab.bench.cli import main
+    from evalsuite.errors import SpecError
+
+    with pytest.raises(SpecError, match=message):
+        main(["--preset", "tiny", "--data", str(tmp_path), "--out", str(tmp_path)] + args)

@@ -1,0 +1,87 @@
+"""``truncation: left`` reproduces stock hf's left cut per sample; the default still refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalsuite.lab.parity import run_parity
+from evalsuite.models.builtin import ZOO_DIR
+from evalsuite.spec import EngineConfig
+from evalsuite.errors import SpecError
+
+MAX_LENGTH = 192  # 5-shot MMLU prompts are ~400-900 tokens: every item is cut
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
+
+    loaded = load(SourceSpec(path=str(ZOO_DIR / "tiny-baseline")), dtype="float32", device="cpu",
+                  hash_weights=False)
+    return loaded.model, loaded.tokenizer
+
+
+def test_left_truncation_equals_stock_hf_per_sample(tiny, real_data_dir):
+    model, tok = tiny
+    (row,) = run_parity(model, tok, tasks={"es_mmlu_anatomy": (4, 5)}, data_dir=real_data_dir,
+                        max_length=MAX_LENGTH, truncation="left")
+    assert row.n_logliks == 16 and row.n_outside_tolerance == 0 and row.decisions_identical, row
+    assert row.max_abs_delta <= 1e-4
+
+
+def test_the_default_refuses_and_left_flags_each_cut_sample(tiny, real_data_dir):
+    from lm_eval.tasks import TaskManager
+
+    from evalsuite.engine.lm import EvalsuiteLM
+    from evalsuite.errors import ContextLengthError
+    from evalsuite.run.unit_eval import run_lm_eval
+    from evalsuite.run.runner import TASKS_DIR
+
+    model, tok = tiny
+    tm = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"data_dir": str(real_data_dir)})
+    refuse = EvalsuiteLM(model, tok, max_length=MAX_LENGTH)
+    with pytest.raises(ContextLengthError, match="instead of truncating"):
+        run_lm_eval(refuse, task="es_mmlu_anatomy", task_manager=tm, shots=5, limit=2, seed=1234)
+    left = EvalsuiteLM(model, tok, EngineConfig(truncation="left"), max_length=MAX_LENGTH)
+    out = run_lm_eval(left, task="es_mmlu_anatomy", task_manager=tm, shots=5, limit=2, seed=1234)
+    assert all(s.scores["truncated_tokens"] > 0 for s in out.samples)
+    short = run_lm_eval(left, task="es_mmlu_anatomy", task_manager=tm, shots=0, limit=2, seed=1234)
+    assert not any("truncated_tokens" in s.scores for s in short.samples)  # flags are per unit and per item
+
+
+def test_left_truncation_of_a_generation_prompt_keeps_its_last_tokens(tiny):
+    from lm_eval.api.instance import Instance
+
+    from evalsuite.engine.lm import EvalsuiteLM
+
+    model, tok = tiny
+    lm = EvalsuiteLM(model, tok, EngineConfig(truncation="left"), max_length=64)
+    prompt = " ".join(f"word{i}" for i in range(200))
+    req = Instance("generate_until", {}, (prompt, {"until": ["\n"], "max_gen_toks": 8}), 0)
+    lm.generate_until([req])
+    n_prompt = len(lm.tok_encode(prompt))
+    assert lm.truncated_tokens[prompt] == n_prompt - (64 - 8)  # stock's left_truncate_len = max_length - max_gen
+
+
+def test_an_unknown_truncation_is_refused(tiny):
+    from evalsuite.engine.lm import EvalsuiteLM
+
+    with pytest.raises(SpecError, match="--model_args.truncation: must be one of refuse, left, found 'right'"):
+        EvalsuiteLM.from_model_args({"pretrained": tiny[0], "tokenizer": tiny[1], "truncation": "right"})
+
+
+def test_the_unit_records_left_truncation_and_its_default_keeps_the_hash(tiny):
+    from types import SimpleNamespace
+
+    from evalsuite.run.runner import _model_info
+    from evalsuite.spec import parse_suite
+
+    model, _ = tiny
+    loaded = SimpleNamespace(model=model, kind="hf", weights_sha256="x")
+    lm = SimpleNamespace(max_length=MAX_LENGTH, scoring=None)
+    spec = {"name": "s", "models": [{"name": "m", "source": "/x"}], "tasks": ["es_mmlu"]}
+    default = _model_info(parse_suite(spec).models[0], loaded, lm)
+    assert "truncation" not in default  # so every existing unit hash (and the CI reference) stays valid
+    spec["models"][0]["truncation"] = "left"
+    assert _model_info(parse_suite(spec).models[0], loaded, lm) == {**default, "truncation": "left"}

@@ -1,0 +1,116 @@
+"""The protocol benchmark's pieces: released-format checkpoints, the reduced suite, the limit and the predictor."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evalsuite.lab.bench.flops import PEAK_BYTES_PER_S, ModelShape, generation_cost
+from evalsuite.lab.bench.protocol_run import GATES, QA_UNIT, paper_suite, predict_unit, unit_limit_s, validate
+from evalsuite.lab.bench.released import TINY_DIMS, write_released
+
+SHAPE = ModelShape(n_layers=2, hidden=64, n_heads=4, n_kv_heads=2, head_dim=16, vocab=1000, linear_params=50_000,
+                   total_params=120_000, bytes_per_param=2)
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir() -> Path:
+    from evalsuite.models.tiny import smollm2_tokenizer_dir
+
+    return smollm2_tokenizer_dir()
+
+
+@pytest.mark.parametrize("gate", ["none", "headwise", "elementwise"])
+def test_released_folder_has_the_released_format_and_loads_natively(tmp_path, tokenizer_dir, gate):
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
+
+    folder = tmp_path / gate
+    info = write_released(folder, gate=gate, tokenizer_dir=tokenizer_dir, dims=TINY_DIMS, device="cpu",
+                          shard_bytes=2_000_000)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == "qwen3" and config["auto_map"] and config["torch_dtype"] == "bfloat16"
+    assert config["headwise_attn_output_gate"] == (gate == "headwise")
+    assert config["elementwise_attn_output_gate"] == (gate == "elementwise")
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    assert len(info["shards"]) >= 2 and set(index["weight_map"].values()) == set(info["shards"])
+    assert (folder / "tokenizer.json").is_file()
+    loaded = load(SourceSpec(path=str(folder)), dtype="float32", device="cpu", hash_weights=False)
+    assert loaded.model.config.num_hidden_layers == TINY_DIMS["layers"]
+    assert getattr(loaded.model.config, "headwise_attn_output_gate", False) == (gate == "headwise")
+    assert getattr(loaded.model.config, "elementwise_attn_output_gate", False) == (gate == "elementwise")
+    again = write_released(folder, gate=gate, tokenizer_dir=tokenizer_dir, dims=TINY_DIMS, device="cpu",
+                           shard_bytes=2_000_000)
+    assert again["reused"] is True  # same config: gigabytes are not rewritten
+
+
+def test_reduced_suite_changes_only_sources_and_counts(tmp_path):
+    from evalsuite.packaged import tasks_dir
+
+    paper = yaml.safe_load((tasks_dir() / "suites" / "paper.yaml").read_text())
+    folders = {name: tmp_path / name for name in GATES}
+    got = paper_suite(folders, 3)
+    assert [(m["name"], m.get("role"), m.get("compare_to"), m.get("yarn"), m.get("max_length"))
+            for m in got["models"]] == [(m["name"], m.get("role"), m.get("compare_to"), m.get("yarn"),
+                                         m.get("max_length")) for m in paper["models"]]
+    assert all(m["source"] == {"path": str(folders[m["source"]["path"].split("/")[-1]])} for m in got["models"])
+    assert got["defaults"] == paper["defaults"] and got["seed"] == paper["seed"]
+    for mine, theirs in zip(got["tasks"], paper["tasks"]):
+        changed = {k for k in mine if mine.get(k) != theirs.get(k)}
+        if theirs.get("task") == "ruler_es":
+            assert changed == {"samples"} and mine["samples"] == 3 and mine["lengths"] == theirs["lengths"]
+        elif theirs.get("task") in QA_UNIT:
+            assert changed == {"limit"} and mine["limit"] == 3 * QA_UNIT[theirs["task"]]
+        else:
+            assert changed == set()
+
+
+def test_unit_limit_is_the_generation_cost_of_its_requests():
+    requests = [(1000, 127), (3000, 31)]
+    work = {"scored_tokens": 0, "scored_attended_keys": 0, "scored_head_positions": 0,
+            "generation_requests": len(requests), "prompt_tokens": sum(n for n, _ in requests),
+            "prompt_attended_keys": sum(n * (n + 1) // 2 for n, _ in requests),
+            "decode_attended_keys": sum((n + k) * (n + k + 1) // 2 - n * (n + 1) // 2 for n, k in requests)}
+    expected = sum(generation_cost(SHAPE, prompt_tokens=n, decode_steps=k).limit_seconds() for n, k in requests)
+    assert unit_limit_s(work, SHAPE) == pytest.approx(expected, rel=1e-12)
+
+
+def _gen_unit(*, live: int, rows_memory: int, prefill_per_row: float, c: float, capacity: int, steps: int,
+              outside: float) -> dict:
+    e = capacity * SHAPE.kv_bytes_per_position() / PEAK_BYTES_PER_S
+    batch = {"rows": live, "live_rows": live, "capacity": capacity, "rows_memory": rows_memory, "setup_s": 0.5,
+             "prefill_s": prefill_per_row * live, "decode_s": steps * (c + live * e), "decode_steps": steps}
+    generate = batch["setup_s"] + batch["prefill_s"] + batch["decode_s"]
+    return {"seconds": outside + generate, "work": {"generation_requests": live, "generate_s": generate,
+                                                    "batches": [batch]}}, e
+
+
+def test_predictor_follows_batches_of_the_rows_memory_allows():
+    unit, e = _gen_unit(live=4, rows_memory=6, prefill_per_row=0.25, c=0.003, capacity=8192, steps=127,
+                        outside=2.0)
+    # x3: 12 rows = two batches of 6 (each decodes 6 rows), prefill x3, outside x3, the setup once.
+    want = 2.0 * 3 + 0.25 * 12 + 2 * 127 * (0.003 + 6 * e) + 0.5
+    assert predict_unit(unit, 3.0, SHAPE) == pytest.approx(want, rel=1e-9)
+    # x1 reproduces the measurement.
+    assert predict_unit(unit, 1.0, SHAPE) == pytest.approx(unit["seconds"], rel=1e-9)
+
+
+def test_predictor_scales_only_the_engine_of_a_scoring_unit():
+    unit = {"seconds": 10.0, "work": {"generation_requests": 0, "tokenize_s": 1.0, "loglikelihood_s": 3.0}}
+    assert predict_unit(unit, 5.0, SHAPE) == pytest.approx(6.0 + 4.0 * 5)
+
+
+def test_validation_reports_the_error_of_the_prediction():
+    small, _ = _gen_unit(live=2, rows_memory=8, prefill_per_row=0.1, c=0.003, capacity=4096, steps=127, outside=1.0)
+    large, _ = _gen_unit(live=4, rows_memory=8, prefill_per_row=0.1, c=0.003, capacity=4096, steps=127, outside=2.0)
+    base = {"model": "1B_baseline", "task": "ruler_es", "status": "complete", "samples": 2}
+    got = validate({"1B_baseline/ruler_es": base | small}, {"1B_baseline/ruler_es": base | large | {"samples": 4}},
+                   2.0, {"1B_baseline": SHAPE})
+    assert got["within_10_percent"] and abs(got["error"]) < 1e-9
+    slow = base | large | {"samples": 4, "seconds": large["seconds"] * 1.5}
+    got = validate({"1B_baseline/ruler_es": base | small}, {"1B_baseline/ruler_es": slow}, 2.0, {"1B_baseline": SHAPE})
+    assert not got["within_10_percent"] and math.isclose(got["error"], 1 / 1.5 - 1, rel_tol=1e-9)

@@ -1,0 +1,48 @@
+"""EngineConfig: one validation for the suite's engine keys and lm-eval's --model_args strings."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalsuite.errors import SpecError
+from evalsuite.spec import EngineConfig, parse_suite
+
+
+def test_model_args_strings_are_read_once_into_typed_fields():
+    got = EngineConfig.parse({"compile_scoring": "True", "batch_tokens": "4096", "generation_rows": "1",
+                              "attention": "flash", "check_finite": 0}, "--model_args", strings=True)
+    assert got == EngineConfig(compile_scoring=True, batch_tokens=4096, generation_rows=1, attention="flash",
+                               check_finite=False)
+    assert EngineConfig.parse({"compile_scoring": "auto"}, "--model_args", strings=True).compile_scoring is None
+    assert EngineConfig.parse({"compile_scoring": 1}, "--model_args", strings=True).compile_scoring is True
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"compile_scoring": "yes"}, r"--model_args.compile_scoring: expected bool, found 'yes'"),
+    ({"batch_tokens": "many"}, r"--model_args.batch_tokens: expected int, found 'many'"),
+    ({"generation_rows": 0}, r"--model_args.generation_rows: must be a positive integer, found 0"),
+    ({"tree_attention": "dense"}, r"--model_args.tree_attention: must be one of sdpa, flex, found 'dense'"),
+    ({"batch": 1}, r"--model_args: unknown engine key 'batch'"),
+])
+def test_a_bad_value_names_its_key(raw, message):
+    with pytest.raises(SpecError, match=message):
+        EngineConfig.parse(raw, "--model_args", strings=True)
+
+
+def test_a_suite_model_entry_becomes_one_engine_config():
+    suite = parse_suite({"name": "s", "models": [{"name": "m", "source": "/x", "compile_scoring": False,
+                                                  "generation": "exact", "tree_attention": "flex"}],
+                         "tasks": ["es_mmlu"]})
+    engine = suite.models[0].engine
+    assert engine == EngineConfig(batch_tokens=4096, compile_scoring=False, generation="exact", tree_attention="flex")
+    # written back flat, under the keys suites and manifests have always had
+    record = suite.models[0].as_record()
+    assert {k: record[k] for k in ("batch_tokens", "compile_scoring", "generation", "tree_attention")} == {
+        "batch_tokens": 4096, "compile_scoring": False, "generation": "exact", "tree_attention": "flex"}
+
+
+def test_the_device_decides_what_was_left_open_and_nothing_else():
+    assert EngineConfig().resolved(on_cuda=True) == EngineConfig(compile_scoring=True, generation="fast")
+    assert EngineConfig().resolved(on_cuda=False) == EngineConfig(compile_scoring=False, generation="exact")
+    asked = EngineConfig(compile_scoring=False, generation="hf")
+    assert asked.resolved(on_cuda=True) == asked
