@@ -23,20 +23,20 @@ REPO = Path(__file__).resolve().parents[1]
 #: The one place that says which way imports flow. A unit (a top-level package or module of ``evalsuite``)
 #: may import units of its own stage and of earlier stages only. ``base`` holds the standard-library-only
 #: helpers any stage may use; records come early because every stage from the run on reads or writes them;
-#: the task families (data, ruler) know tasks and files, not models; the lab comes last: it may import
+#: the task families know tasks and files, not models; the lab comes last: it may import
 #: anything, nothing imports it.
 STAGES: tuple[tuple[str, frozenset[str]], ...] = (
-    ("base", frozenset({"errors", "strict_json", "_env", "launch", "packaged", "paths", "__init__"})),
+    ("base", frozenset({"errors", "strict_json", "_env", "launch", "lazy", "packaged", "paths", "__init__"})),
     ("spec", frozenset({"spec"})),
     ("records", frozenset({"records"})),
-    ("families", frozenset({"families", "data", "ruler"})),
+    ("families", frozenset({"families"})),
     ("models", frozenset({"models"})),
     ("engine", frozenset({"engine"})),
     ("diagnostics", frozenset({"diagnostics"})),
     ("run", frozenset({"run"})),
     ("stats", frozenset({"stats"})),
     ("compare", frozenset({"compare"})),
-    ("report", frozenset({"report", "publish", "check"})),
+    ("report", frozenset({"report"})),
     ("cli", frozenset({"cli"})),
     ("lab", frozenset({"lab"})),
 )

@@ -23,6 +23,7 @@ from evalsuite.stats.paired import (
     paired_bootstrap_mean,
 )
 from evalsuite.stats.power import PowerResult, paired_power
+from evalsuite.stats._resample import signflip_pvalue  # the exact sign-flip test the clustered tests are built on
 from evalsuite.stats.results import (
     AdjustedResult,
     ConfidenceInterval,
@@ -51,6 +52,7 @@ __all__ = [
     "minimum_detectable_effect",
     "paired_bootstrap_log_ppl",
     "paired_bootstrap_mean",
+    "signflip_pvalue",
     "worse_by_margin_binary",
     "worse_by_margin_log_ppl",
     "worse_by_margin_mean",

@@ -45,7 +45,7 @@ from evalsuite.compare.choices import choice_scores, companion, gold_index
 from evalsuite.families.mmlu import SUBJECT_CATEGORY
 from evalsuite.records import load_run
 from evalsuite.stats import mcnemar_exact_pvalue
-from evalsuite.stats._resample import signflip_pvalue
+from evalsuite.stats import signflip_pvalue
 
 SUBJECTS = tuple(sorted(SUBJECT_CATEGORY))
 ALPHA = 0.05
