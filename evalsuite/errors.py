@@ -61,6 +61,11 @@ class DistributedSetupError(EvalsuiteError):
     """The launcher's environment is inconsistent (e.g. more ranks per node than GPUs)."""
 
 
+class RankLostError(EvalsuiteError):
+    """A collective failed because another rank of the process group is gone. Not a unit's failure: the run
+    ends on every surviving rank (rerunning resumes), instead of recording the unit as an error."""
+
+
 class DataMissingError(DataError):
     """A task's data file is absent (not malformed): the unit is recorded ``not run``, never faked or dropped.
     The runner decides a unit's status from this type, not from its message."""

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from evalsuite.errors import NonFiniteError, SpecError
+from evalsuite.errors import NonFiniteError, RankLostError, SpecError
 from evalsuite.packaged import tasks_dir
 from evalsuite.records import RunManifest, UnitRecord, atomic_write_json, load_run, write_unit
 from evalsuite.records.io import verified_complete
@@ -291,6 +291,8 @@ def _run_units(suite: SuiteSpec, options: RunOptions, dist: Any, log: Callable[[
         try:
             with dist.unit_scope():
                 unit = _run_unit(suite, mspec, tspec, loaded, lm, data_dir, unit_hash, options.task_dirs)
+        except RankLostError:  # not this unit's failure: a peer is gone, so the run ends here (rerun resumes)
+            raise
         except Exception as exc:  # noqa: BLE001 - contained: recorded as this unit's error, the next unit runs
             if isinstance(exc, NonFiniteError):  # the adapter named the document; the message names the unit too
                 exc = exc.within(f"model {mspec.name!r} on {tspec.task}")

@@ -12,15 +12,17 @@ the group starts, so a user can still override them deliberately.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 import torch.distributed as tdist
 
-from evalsuite.errors import DistributedSetupError
+from evalsuite.errors import DistributedSetupError, RankLostError
 from evalsuite.launch import capture_local_rank, env_int as _env_int, gpus_per_rank, local_rank
 
 MULTICAST_OFF = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
@@ -121,7 +123,8 @@ class TorchCollective:
         if self.world_size == 1:
             return [obj]
         out: list[Any] = [None] * self.world_size
-        tdist.all_gather_object(out, obj)
+        with _peer_loss("all_gather_object"):
+            tdist.all_gather_object(out, obj)
         return out
 
     def broadcast_object(self, obj: Any) -> Any:
@@ -129,8 +132,23 @@ class TorchCollective:
         if self.world_size == 1:
             return obj
         box = [obj]
-        tdist.broadcast_object_list(box, src=0)
+        with _peer_loss("broadcast_object_list"):
+            tdist.broadcast_object_list(box, src=0)
         return box[0]
 
     def barrier(self) -> None:
-        barrier()
+        with _peer_loss("barrier"):
+            barrier()
+
+
+@contextlib.contextmanager
+def _peer_loss(op: str) -> Iterator[None]:
+    """A collective's transport failure (gloo: "connection closed"; NCCL: a remote error), typed: the runner
+    ends the run on :class:`RankLostError` instead of recording the unit in hand as failed."""
+    try:
+        yield
+    except RankLostError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError or DistBackendError, by backend
+        raise RankLostError(f"{op} failed on rank {rank()}: a peer rank is gone ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
