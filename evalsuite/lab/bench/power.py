@@ -534,7 +534,8 @@ def interaction_section(run_dir: Path, reference: str, candidate: str, *, sims: 
     return "\n".join([
         INTERACTION_HEADING, "",
         f"Made by `{command}`. The trend test the leaderboard runs for RULER with three or more lengths (slope of "
-        "the paired Δ on log2 length, per-length bootstrap, Wald p-value) on the real per-item RULER scores of "
+        "the paired Δ on log2 length, per-length bootstrap, Student-t p-value with the smallest length's n - 1 "
+        "degrees of freedom) on the real per-item RULER scores of "
         f"`{candidate}` and `{reference}` in `{run_dir}` (lengths {', '.join(map(str, lengths))}; "
         f"{', '.join(map(str, sizes))} items), each item's two scores swapped by a fair coin in each of {sims} "
         f"draws ({n_resamples} bootstrap resamples): A/A rejection rate at α = 0.05 **{_pct(rate)}** (a test of "

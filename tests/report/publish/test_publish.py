@@ -1,7 +1,7 @@
 """publish: the rendered page against a golden file, escaping, partial runs, CSV/JSON and PNG files.
 
 Regenerate the golden file after an intended change with
-``EVALSUITE_UPDATE_GOLDEN=1 pytest tests/publish`` and review the diff.
+``EVALSUITE_UPDATE_GOLDEN=1 pytest tests/report/publish`` and review the diff.
 """
 
 from __future__ import annotations
