@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalsuite.compare.choices import (COMPANION_FOR, Companion, argmax_correct, choice_scores, companion,
-                                       gold_index, gold_shift_for_accuracy)
+                                       gold_index, paper_delta_for_companion)
 from evalsuite.compare.clusters import recover_clusters
 from evalsuite.compare.family import FAMILIES, RULER, task_family
 from evalsuite.compare.join import PairedItems, pair_units
@@ -188,7 +188,7 @@ def _companion(paired: PairedItems, acc: MetricArrays) -> MetricArrays | None:
         return None
     (ref_scores, gold), (cand_scores, _) = sides
     paper = acc.paper_delta
-    translated = None if paper is None else gold_shift_for_accuracy(ref_scores, gold, paper, kind)[1]
+    translated = None if paper is None else paper_delta_for_companion(ref_scores, gold, paper, kind)
     return MetricArrays(FIXED_METRICS[key], companion(ref_scores, gold, kind), companion(cand_scores, gold, kind),
                         strata=acc.strata, clusters=acc.clusters,
                         paper_delta=translated if translated is None or np.isfinite(translated) else None)

@@ -15,7 +15,7 @@ from evalsuite import stats
 from evalsuite.report.check import check
 from evalsuite.compare import compare_runs
 from evalsuite.report.check._summary import summary_markdown
-from evalsuite.compare.choices import gold_shift_for_accuracy
+from evalsuite.compare.choices import gold_shift_for_accuracy, paper_delta_for_companion, swap_for_accuracy
 from evalsuite.compare.display import metric_text
 from evalsuite.compare.tests import row_rng
 from evalsuite.records import UnitRecord, load_run
@@ -106,12 +106,14 @@ def test_mmlu_pgold_is_stratified_and_carries_the_translated_paper_delta(choice_
     ref_s = _sorted(choice_run, "base", "es_mmlu")
     scores = np.array([s.resps for s in ref_s])
     gold = np.array([int(s.target) for s in ref_s])
-    assert row.paper_delta == pytest.approx(gold_shift_for_accuracy(scores, gold, 0.0051, "pgold")[1])
-    hs = table.row("gated", "hellaswag_margin")  # a gold shift moves every margin by the shift itself
+    assert row.paper_delta == pytest.approx(paper_delta_for_companion(scores, gold, 0.0051, "pgold"))
+    hs = table.row("gated", "hellaswag_margin")
     hs_s = _sorted(choice_run, "base", "es_hellaswag")
-    shift, moved = gold_shift_for_accuracy(np.array([s.resps for s in hs_s]), np.array([int(s.target) for s in hs_s]),
-                                           0.0082, "margin")
-    assert hs.paper_delta == pytest.approx(moved) == pytest.approx(shift, rel=1e-6)
+    hs_scores, hs_gold = np.array([s.resps for s in hs_s]), np.array([int(s.target) for s in hs_s])
+    shift, moved = gold_shift_for_accuracy(hs_scores, hs_gold, 0.0082, "margin")
+    assert moved == pytest.approx(shift, rel=1e-6)  # a gold shift moves every margin by the shift itself
+    swapped = swap_for_accuracy(hs_scores, hs_gold, 0.0082, "margin")
+    assert hs.paper_delta == pytest.approx(min(moved, swapped, key=abs))  # never the optimistic translation
     acc = table.row("gated", "mmlu_acc")
     expected = stats.paired_power(0.0051, n=acc.n, discordance=(acc.result.n10 + acc.result.n01) / acc.n)
     assert acc.paper_delta == pytest.approx(0.0051) and acc.paper_power == pytest.approx(expected.power)
@@ -153,3 +155,13 @@ def test_check_signal_companion_gates_the_companion(choice_run: Path, tmp_path: 
     lenient = check(choice_run, worse, n_resamples=200, signal=signal, margins={"hellaswag_margin": 1.5})
     assert [r.margin for r in lenient.rows if r.metric == "hellaswag_margin"] == [1.5, 1.5]
     assert check(choice_run, worse, n_resamples=500).exit_code == 0  # the accuracy did not move
+
+
+def test_swap_translation_by_hand() -> None:
+    scores = np.array([[0.0, 2.0, 1.0], [3.0, 1.0, 0.0]])  # item 0 wrong (margin -2), item 1 right
+    gold = np.array([0, 0])
+    # +50 points needs one wrong item swapped: gold takes 2.0, the distractor 0.0, the margin becomes 2 - 1 = 1.
+    assert swap_for_accuracy(scores, gold, 0.5, "margin") == pytest.approx((1.0 - -2.0) / 2)
+    assert gold_shift_for_accuracy(scores, gold, 0.5, "margin")[1] == pytest.approx(2.0, rel=1e-6)
+    assert paper_delta_for_companion(scores, gold, 0.5, "margin") == pytest.approx(1.5)  # the smaller one
+    assert np.isnan(swap_for_accuracy(scores, gold, 1.0, "margin"))  # only one item can gain
