@@ -151,10 +151,11 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
         order = sorted(groups[bucket], key=lambda i: -len(items[i].prompt))
         group = [items[i] for i in order]
         capacity = batch_capacity(group)
-        rows = rows_for(lean, capacity, longest_prompt=len(group[0].prompt), wanted=len(group), max_rows=max_rows)
-        # What memory would allow for a larger group (recorded: it prices a larger run of the same prompts).
+        # What free memory allows at this capacity (recorded: it prices a larger run of the same prompts); this
+        # group needs no more rows than it has requests (rows_for with wanted=len(group) gives the same).
         rows_memory = rows_for(lean, capacity, longest_prompt=len(group[0].prompt), wanted=max_rows,
                                max_rows=max_rows)
+        rows = min(len(group), rows_memory)
         start = 0
         while start < len(group):
             chunk = group[start:start + rows]

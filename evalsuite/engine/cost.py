@@ -34,6 +34,12 @@ from typing import Any, Callable, Sequence
 # constant, 790e12, here).
 PEAK_BF16_FLOPS = 790e12  # bf16 dense matmul, measured on the H200 (8192^3 GEMM, random data)
 PEAK_BYTES_PER_S = 4.3e12  # device-to-device copy, bytes read + written, measured on the H200
+
+
+def causal_keys(start: int, stop: int) -> int:
+    """Sum of (t + 1) for t in [start, stop): the keys attended by the tokens at those depths of a causal
+    sequence (a prefill of n tokens: ``causal_keys(0, n)``; k decode steps after it: ``causal_keys(n, n + k)``)."""
+    return (stop * (stop + 1) - start * (start + 1)) // 2
 CHARS_PER_TOKEN_FALLBACK = 4.0  # without a tokenizer; English BPE averages ~4 characters per token
 DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's default when a task does not say
 

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from evalsuite.errors import NonFiniteError
 from evalsuite.engine import lmeval_templates
 from evalsuite.engine.decode import DecodeCache
-from evalsuite.engine.cost import request_costs
+from evalsuite.engine.cost import causal_keys, request_costs
 from evalsuite.engine.encode import EncodeStats, PairEncoder
 from evalsuite.engine.forward import LeanDecoder
 from evalsuite.engine.generate import (GenerationRequest, batchable, generation_path,
@@ -152,10 +152,10 @@ class EvalsuiteLM(HFLM):
             "scored_head_positions": sum(t.scored_positions for t in trees),
             "generation_requests": len(self.generated_tokens),
             "prompt_tokens": sum(prompts),
-            "prompt_attended_keys": sum(n * (n + 1) // 2 for n in prompts),
+            "prompt_attended_keys": sum(causal_keys(0, n) for n in prompts),
             "generated_tokens": sum(len(t) for t in self.generated_tokens),
             "decode_steps": sum(steps),
-            "decode_attended_keys": sum((n + k) * (n + k + 1) // 2 - n * (n + 1) // 2 for n, k in zip(prompts, steps)),
+            "decode_attended_keys": sum(causal_keys(n, n + k) for n, k in zip(prompts, steps)),
             "generation_batches": len(self.generation_batches) or len(self.generation_timings),
             **{key: self.timings.get(key, 0.0) for key in ("tokenize_s", "loglikelihood_s", "generate_s")},
         }

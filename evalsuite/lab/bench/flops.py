@@ -26,7 +26,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from evalsuite.engine.cost import PEAK_BF16_FLOPS, PEAK_BYTES_PER_S  # the product's cost model: one figure
+from evalsuite.engine.cost import (  # the product's cost model: one figure, one count
+    PEAK_BF16_FLOPS, PEAK_BYTES_PER_S, causal_keys)
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,6 @@ def forward_flops(shape: ModelShape, *, tokens: int, attended_keys: int, head_po
     """2*N_lin*tokens + 4*L*H*D*sum(keys attended) + 2*hidden*V*head_positions."""
     return (2.0 * shape.linear_params * tokens + 4.0 * shape.n_layers * shape.attn_width * attended_keys
             + 2.0 * shape.hidden * shape.vocab * head_positions)
-
-
-def causal_keys(start: int, stop: int) -> int:
-    """Sum of (t + 1) for t in [start, stop): keys attended by the tokens at those depths."""
-    return (stop * (stop + 1) - start * (start + 1)) // 2
 
 
 @dataclass(frozen=True)

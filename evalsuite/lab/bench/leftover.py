@@ -38,10 +38,14 @@ def _settle() -> float:
     return torch.cuda.memory_allocated() / GIB
 
 
+def _active(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    """The allocator snapshot's blocks in use (allocated and not freed)."""
+    return [b for seg in snapshot["segments"] for b in seg["blocks"] if b["state"] == "active_allocated"]
+
+
 def live_blocks_since(snapshot: dict[str, Any], before: set[int], *, top: int = 6) -> list[dict[str, Any]]:
     """The largest live blocks of ``snapshot`` whose address is not in ``before``, with their allocating frames."""
-    blocks = [b for seg in snapshot["segments"] for b in seg["blocks"]
-              if b["state"] == "active_allocated" and b["address"] not in before]
+    blocks = [b for b in _active(snapshot) if b["address"] not in before]
     blocks.sort(key=lambda b: -b["size"])
     out = []
     for b in blocks[:top]:
@@ -52,8 +56,7 @@ def live_blocks_since(snapshot: dict[str, Any], before: set[int], *, top: int = 
 
 
 def _live_addresses() -> set[int]:
-    snap = torch.cuda.memory._snapshot()
-    return {b["address"] for seg in snap["segments"] for b in seg["blocks"] if b["state"] == "active_allocated"}
+    return {b["address"] for b in _active(torch.cuda.memory._snapshot())}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -170,8 +170,10 @@ def shapes(dims: dict[str, int]) -> dict[str, ModelShape]:
     return out
 
 
-def price(units: dict[str, dict[str, Any]], samples: int, shape_of: dict[str, ModelShape]) -> dict[str, Any]:
-    """Per unit: limit, x limit and the full protocol's predicted seconds and limit; totals."""
+def price(units: dict[str, dict[str, Any]], samples: int, shape_of: dict[str, ModelShape], *,
+          outside_s: float | None = None) -> dict[str, Any]:
+    """Per unit: limit, x limit and the full protocol's predicted seconds and limit; totals. ``outside_s``: the
+    seconds spent outside any unit (model loading and building); default: the run's wall time less its units'."""
     rows, total, total_limit, measured, measured_limit = [], 0.0, 0.0, 0.0, 0.0
     for key, u in units.items():
         if key.startswith("_") or u["status"] != "complete":
@@ -191,7 +193,7 @@ def price(units: dict[str, dict[str, Any]], samples: int, shape_of: dict[str, Mo
         measured += u["seconds"]
         total += row["full_s"]
         rows.append(row)
-    load = (units["_run"]["wall_seconds"] or measured) - measured  # model loading and building, per run
+    load = outside_s if outside_s is not None else (units["_run"]["wall_seconds"] or measured) - measured
     return {"units": rows, "measured_units_s": measured, "measured_limit_s": measured_limit,
             "outside_units_s": load, "full_s": total + load, "full_limit_s": total_limit,
             "full_x_limit": (total + load) / total_limit if total_limit else None}
@@ -245,12 +247,8 @@ def combine(run_dirs: Sequence[Path], samples: int, shape_of: dict[str, ModelSha
         outside += (run["wall_seconds"] or measured) - measured
         for key, unit in got.items():
             units.setdefault(key, unit)
-    units["_run"] = {"wall_seconds": None, "status": None}
-    priced = price(units, samples, shape_of)
-    priced["outside_units_s"] = outside
-    priced["full_s"] = sum(r["full_s"] for r in priced["units"]) + outside
-    priced["full_x_limit"] = priced["full_s"] / priced["full_limit_s"] if priced["full_limit_s"] else None
-    return {"runs": [str(d) for d in run_dirs], "units": units, "priced": priced}
+    return {"runs": [str(d) for d in run_dirs], "units": units,
+            "priced": price(units, samples, shape_of, outside_s=outside)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
