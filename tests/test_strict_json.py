@@ -201,7 +201,7 @@ _ALLOWED = {
     ("evalsuite/families/ruler/haystack.py", "loads"), ("evalsuite/families/ruler/qa.py", "loads"),
     ("evalsuite/records/io.py", "dumps"), ("evalsuite/records/io.py", "loads"),  # record_sha256, an in-memory copy
     ("evalsuite/run/folder.py", "dump"), ("evalsuite/run/folder.py", "loads"),  # the run lock: a pid and a host
-    ("evalsuite/lab/bench/power.py", "loads"),  # HellaSwag's own rows (third-party data, like ruler/qa.py)
+    ("evalsuite/lab/bench/power/fixture.py", "loads"),  # HellaSwag's own rows (third-party data, like ruler/qa.py)
     ("evalsuite/compare/clusters.py", "dumps"),  # lm-eval's doc_hash of a row, recomputed (never written)
 }
 
