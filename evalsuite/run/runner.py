@@ -185,7 +185,7 @@ def _work_start(lm: Any) -> tuple[dict[str, Any], int] | None:
     """The LM's counters before a unit (and the CUDA peak reset), for :func:`_work_done`."""
     if not hasattr(lm, "work_counters"):
         return None
-    if _on_cuda(lm):
+    if lm.on_cuda:
         import torch
 
         torch.cuda.reset_peak_memory_stats()
@@ -198,20 +198,11 @@ def _work_done(lm: Any, before: tuple[dict[str, Any], int]) -> dict[str, Any]:
     out: dict[str, Any] = {k: v - counters[k] for k, v in lm.work_counters().items()}
     out["batches"] = [{k: v for k, v in b.items() if k not in ("notes", "decode_engine")}
                       for b in lm.generation_batches[n_batches:]]
-    if _on_cuda(lm):
+    if lm.on_cuda:
         import torch
 
         out["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2 ** 30, 3)
     return out
-
-
-def _on_cuda(lm: Any) -> bool:
-    """Whether the LM's model sits on a CUDA device (peak memory is recorded only there)."""
-    model = getattr(lm, "model", None)
-    try:
-        return next(model.parameters()).device.type == "cuda"
-    except (AttributeError, StopIteration, TypeError):
-        return False
 
 
 def run_suite(suite: SuiteSpec, options: RunOptions = RunOptions()) -> Path:
