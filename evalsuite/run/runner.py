@@ -122,8 +122,10 @@ def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
         info["compile_scoring"] = "auto"  # the CUDA default; CPU units (eager) keep their hashes
     if asked.attention != "auto":
         info["attention"] = asked.attention
-    if asked.tree_attention != "sdpa":
-        info["tree_attention"] = asked.tree_attention
+    if asked.tree_attention == "flex":
+        info["tree_attention"] = "flex"
+    elif asked.tree_attention is None and getattr(getattr(lm, "engine", None), "tree_attention", None) == "flex":
+        info["tree_attention"] = "auto"  # the CUDA default; CPU units (the dense mask) keep their hashes
     if asked.truncation != "refuse":
         info["truncation"] = asked.truncation  # stock hf's left cut; the samples it touched say so
     return info

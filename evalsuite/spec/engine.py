@@ -28,16 +28,19 @@ SUITE_KEYS = ("batch_tokens", "generation", "compile_scoring", "attention", "tre
 class EngineConfig:
     """How the engine scores and generates; none of it changes what a model is.
 
-    ``compile_scoring`` and ``generation`` left at None are decided by the device when the LM is built
-    (:meth:`resolved`): compiled scoring and the ``fast`` decoder on CUDA (24-35 % off the H200 benchmark's
-    scoring time; CUDA-graph steps), eager scoring and the ``exact`` decoder on CPU (the fp32 parity path).
+    ``compile_scoring``, ``tree_attention`` and ``generation`` left at None are decided by the device when the
+    LM is built (:meth:`resolved`): compiled scoring, FlexAttention's block mask for packed rows and the ``fast``
+    decoder on CUDA (compiled scoring took 24-35 % off the H200 benchmark's scoring time; the block mask, which
+    skips a packed row's empty blocks, HellaSwag's 15.8 -> 14.9 s on an H100 with the same agreement with stock,
+    results/bench/run5; CUDA-graph steps), eager scoring, the dense mask and the ``exact`` decoder on CPU (the
+    fp32 parity path).
     """
 
     batch_tokens: int = 8192  # bounds B*L per forward pass of the packed scorer
     row_tokens: int = 2048  # packed row length (a row is never shorter than the longest request)
     compile_scoring: bool | None = None  # the scorer's layer halves + LM-head log-softmax through torch.compile
     attention: AttentionChoice = "auto"  # causal kernel for plain rows and prompts on CUDA (engine.kernels)
-    tree_attention: TreeAttention = "sdpa"  # packed rows: the dense mask (sdpa) or FlexAttention's block mask
+    tree_attention: TreeAttention | None = None  # packed rows: the dense mask (sdpa) or FlexAttention's block mask
     generation: GenerationMode | None = None  # decoder for generate_until (engine.generate)
     generation_rows: int | None = None  # rows decoded together (None: as many as memory holds; 1: one at a time)
     truncation: Literal["refuse", "left"] = "refuse"  # over-long requests: an error, or stock hf's left cut
@@ -60,6 +63,7 @@ class EngineConfig:
     def resolved(self, *, on_cuda: bool) -> "EngineConfig":
         """The device's defaults filled in (see the class docstring); set values are kept."""
         return replace(self, compile_scoring=on_cuda if self.compile_scoring is None else self.compile_scoring,
+                       tree_attention=self.tree_attention or ("flex" if on_cuda else "sdpa"),
                        generation=self.generation or ("fast" if on_cuda else "exact"))
 
 
@@ -85,6 +89,8 @@ def _from_string(key: str, value: Any) -> Any:
         if lowered in ("auto", "none", "") and key == "compile_scoring":
             return None
         return value
+    if key == "tree_attention" and text.lower() in ("auto", "none", ""):
+        return None  # the device decides
     if key in (*_INTS, "generation_rows"):
         if key == "generation_rows" and text.lower() in ("none", ""):
             return None
@@ -97,7 +103,7 @@ def _from_string(key: str, value: Any) -> Any:
 
 def _check(key: str, value: Any, where: str) -> Any:
     if key in _CHOICES:
-        if value is None and key == "generation":
+        if value is None and key in ("generation", "tree_attention"):
             return None
         if value not in _CHOICES[key]:
             raise SpecError(f"{where}: must be one of {', '.join(_CHOICES[key])}, found {value!r}")

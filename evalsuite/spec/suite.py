@@ -97,6 +97,8 @@ class SuiteSpec:
         for m in body["models"]:  # a knob at its default leaves the fingerprint (and the run folder) as before
             if m["truncation"] == "refuse":
                 del m["truncation"]
+            if m["tree_attention"] is None:  # the device's choice since run 5; "sdpa" was the default before
+                m["tree_attention"] = "sdpa"
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -85,3 +85,27 @@ def test_the_unit_records_left_truncation_and_its_default_keeps_the_hash(tiny):
     assert "truncation" not in default  # so every existing unit hash (and the CI reference) stays valid
     spec["models"][0]["truncation"] = "left"
     assert _model_info(parse_suite(spec).models[0], loaded, lm) == {**default, "truncation": "left"}
+
+
+def test_the_cuda_default_tree_attention_enters_the_hash_and_the_cpu_one_does_not(tiny):
+    from types import SimpleNamespace
+
+    from evalsuite.run.runner import _model_info
+    from evalsuite.spec import EngineConfig, parse_suite
+
+    model, _ = tiny
+    loaded = SimpleNamespace(model=model, kind="hf", weights_sha256="x")
+    spec = {"name": "s", "models": [{"name": "m", "source": "/x"}], "tasks": ["es_mmlu"]}
+
+    def info(entry, on_cuda: bool):
+        lm = SimpleNamespace(max_length=MAX_LENGTH, engine=entry.engine.resolved(on_cuda=on_cuda))
+        return _model_info(entry, loaded, lm)
+
+    default = parse_suite(spec).models[0]
+    assert "tree_attention" not in info(default, False)  # CPU: the dense mask, as before; the CI reference holds
+    assert info(default, True)["tree_attention"] == "auto"  # CUDA: the block mask by default (scores within bf16)
+    spec["models"][0]["tree_attention"] = "sdpa"
+    assert "tree_attention" not in info(parse_suite(spec).models[0], True)  # the old CUDA default, its old hash
+    spec["models"][0]["tree_attention"] = "flex"
+    assert info(parse_suite(spec).models[0], False)["tree_attention"] == "flex"
+    assert EngineConfig().tree_attention is None

@@ -42,7 +42,17 @@ def test_a_suite_model_entry_becomes_one_engine_config():
 
 
 def test_the_device_decides_what_was_left_open_and_nothing_else():
-    assert EngineConfig().resolved(on_cuda=True) == EngineConfig(compile_scoring=True, generation="fast")
-    assert EngineConfig().resolved(on_cuda=False) == EngineConfig(compile_scoring=False, generation="exact")
-    asked = EngineConfig(compile_scoring=False, generation="hf")
+    assert EngineConfig().resolved(on_cuda=True) == EngineConfig(compile_scoring=True, tree_attention="flex",
+                                                                 generation="fast")
+    assert EngineConfig().resolved(on_cuda=False) == EngineConfig(compile_scoring=False, tree_attention="sdpa",
+                                                                  generation="exact")
+    asked = EngineConfig(compile_scoring=False, tree_attention="sdpa", generation="hf")
     assert asked.resolved(on_cuda=True) == asked
+
+
+def test_tree_attention_auto_is_the_device_default():
+    assert EngineConfig.parse({"tree_attention": "auto"}, "--model_args", strings=True).tree_attention is None
+    assert EngineConfig.parse({"tree_attention": "sdpa"}, "--model_args", strings=True).tree_attention == "sdpa"
+    with pytest.raises(SpecError, match=r"models\[0\]\.tree_attention: must be one of sdpa, flex, found 'auto'"):
+        parse_suite({"name": "s", "models": [{"name": "m", "source": "/x", "tree_attention": "auto"}],
+                     "tasks": ["es_mmlu"]})  # a suite leaves the key out for the default (no string guessing there)

@@ -78,3 +78,11 @@ def test_truncation_is_a_model_key_whose_default_leaves_the_fingerprint_as_befor
         {**spec, "models": [{"name": "m", "source": "/x"}]}).fingerprint()
     with pytest.raises(SpecError, match=r"models\[0\].truncation: must be one of refuse, left, found 'right'"):
         parse_suite({**spec, "models": [{"name": "m", "source": "/x", "truncation": "right"}]})
+
+
+def test_the_device_default_tree_attention_leaves_the_fingerprint_of_the_old_sdpa_default():
+    base = {"name": "s", "models": [{"name": "m", "source": "/x"}], "tasks": ["es_mmlu"]}
+    sdpa = {**base, "models": [{"name": "m", "source": "/x", "tree_attention": "sdpa"}]}
+    flex = {**base, "models": [{"name": "m", "source": "/x", "tree_attention": "flex"}]}
+    assert parse_suite(base).models[0].engine.tree_attention is None  # the device decides (flex on CUDA)
+    assert parse_suite(base).fingerprint() == parse_suite(sdpa).fingerprint() != parse_suite(flex).fingerprint()

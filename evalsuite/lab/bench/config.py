@@ -23,6 +23,7 @@ SCORING_VARIANTS: dict[str, dict[str, Any]] = {
     "fa4": {"attention": "fa4"},
     "compiled_cudnn": {"compile_scoring": True, "attention": "cudnn"},
     "flex": {"tree_attention": "flex"},
+    "sdpa": {"tree_attention": "sdpa"},  # the dense mask for packed rows (the CUDA default before run 5)
 }
 
 
@@ -94,7 +95,7 @@ def h200() -> BenchConfig:
                  ScoringWorkload("wikitext", "es_wikitext", 0, None, None, 4096, 32768, 4096)),
         ruler=(RulerWorkload(32768), RulerWorkload(131072, 4.0)),
         quick_tasks=_quick((1024, 2048), 1, hellaswag=40, mmlu=1, wikitext=4),  # quick.yaml has 2 RULER samples
-        deadline_s=330.0, scoring_variants=("eager", "flex"))  # default on CUDA: compiled; eager, flex compared
+        deadline_s=330.0, scoring_variants=("eager", "sdpa"))  # CUDA default: compiled + flex; eager, sdpa compared
 
 
 def tiny() -> BenchConfig:
