@@ -26,3 +26,20 @@ def test_units_record_their_work(tmp_path, tiny_folder, real_data_dir):
     assert g["prompt_attended_keys"] > g["prompt_tokens"] > 400 and g["generated_tokens"] > 0
     assert g["decode_steps"] == g["generated_tokens"] - 2 and g["generate_s"] > 0
     assert "peak_gpu_gib" not in g  # CPU: no device peak to report
+    assert 0.0 <= w["compile_s"] <= w["loglikelihood_s"]  # eager on CPU: nothing (or little) compiled
+
+
+def test_compile_seconds_reads_torchs_own_account(monkeypatch):
+    import torch._dynamo.utils as dynamo_utils
+
+    from evalsuite.engine.lm import compile_seconds
+
+    monkeypatch.setattr(dynamo_utils, "compile_times",
+                        lambda repr="str", aggregate=False: (["x", "_compile.compile_inner"], ["1.0", "12.5"]))
+    assert compile_seconds() == 12.5
+
+    def broken(repr="str", aggregate=False):
+        raise RuntimeError("gone in this torch")
+
+    monkeypatch.setattr(dynamo_utils, "compile_times", broken)
+    assert compile_seconds() == 0.0

@@ -104,6 +104,28 @@ def test_predictor_scales_only_the_engine_of_a_scoring_unit():
     assert predict_unit(unit, 5.0, SHAPE) == pytest.approx(6.0 + 4.0 * 5)
 
 
+def test_predictor_keeps_a_scoring_units_compilation_fixed():
+    unit = {"seconds": 10.0, "work": {"generation_requests": 0, "tokenize_s": 1.0, "loglikelihood_s": 3.0,
+                                      "compile_s": 2.5}}
+    # 6 s outside the engine and 2.5 s compiling are paid once; the 1.5 s of tokenising and scoring scale.
+    assert predict_unit(unit, 5.0, SHAPE) == pytest.approx(6.0 + 2.5 + 1.5 * 5)
+    assert predict_unit(unit, 1.0, SHAPE) == pytest.approx(10.0)
+
+
+def test_validation_checks_the_seconds_beyond_compilation_too():
+    base = {"model": "1B_baseline", "task": "es_wikitext", "status": "complete"}
+    small = base | {"samples": 8, "seconds": 16.0,
+                    "work": {"generation_requests": 0, "tokenize_s": 0.0, "loglikelihood_s": 15.0, "compile_s": 14.0}}
+    large = base | {"samples": 16, "seconds": 11.0,  # a new process compiles again, faster (a warm cache)
+                    "work": {"generation_requests": 0, "tokenize_s": 0.0, "loglikelihood_s": 10.0, "compile_s": 8.0}}
+    got = validate({"u": small}, {"u": large}, 2.0, {"1B_baseline": SHAPE})
+    assert got["predicted_s"] == pytest.approx(1.0 + 14.0 + 1.0 * 2)  # outside + compile + scoring x2
+    assert not got["within_10_percent"]  # 17 s predicted against 11 s: the totals differ by the compile times
+    beyond = got["beyond_compile"]
+    assert beyond["predicted_s"] == pytest.approx(3.0) and beyond["measured_s"] == pytest.approx(3.0)
+    assert beyond["within_10_percent"]
+
+
 def test_validation_reports_the_error_of_the_prediction():
     small, _ = _gen_unit(live=2, rows_memory=8, prefill_per_row=0.1, c=0.003, capacity=4096, steps=127, outside=1.0)
     large, _ = _gen_unit(live=4, rows_memory=8, prefill_per_row=0.1, c=0.003, capacity=4096, steps=127, outside=2.0)
