@@ -2,7 +2,7 @@
 
     python -m evalsuite.lab.bench.protocol_run --data DATA --tokenizer TOKENIZER_DIR --work DIR --out OUT \\
         [--samples 1] [--validate 2] [--models 1B_baseline,1B_baseline-yarn4] [--deadline S] [--tiny]
-    python -m evalsuite.lab.bench.protocol_run --price RUN_DIR [RUN_DIR ...] --samples 1 --out FILE
+    python -m evalsuite.lab.bench.protocol_run --price RUN [RUN ...] --samples 1 [--card h100] --out FILE
 
 (``--tiny``: toy models of the same format on CPU, RULER at 1K/2K natively and 4K with YaRN: a smoke run.)
 
@@ -37,6 +37,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -51,6 +52,20 @@ RULER_FULL = 100  # samples per task and length in the paper suite
 # Items per QA task in the full protocol (lm-eval's counts for these splits) and per unit of --samples.
 QA_FULL = {"es_mmlu": 14042, "es_hellaswag": 10042, "es_wikitext": 62}
 QA_UNIT = {"es_mmlu": 4, "es_hellaswag": 200, "es_wikitext": 8}  # MMLU: per subject (57 subjects)
+
+
+@dataclass(frozen=True)
+class Rates:
+    """The roofline a limit is priced at: bf16 matmul FLOP/s and copy bytes/s."""
+
+    flops: float = PEAK_BF16_FLOPS
+    bytes_per_s: float = PEAK_BYTES_PER_S
+
+
+# The project's cost model is the H200's (engine.cost). A run that landed on an H100 is priced at that card's
+# rates as well: the same matmul rate (788-798 TFLOP/s measured on both kinds, device/KINDS.md) and its copy
+# bandwidth, 3.0 TB/s measured (H200: 4.3), so each ratio is against the card that ran it.
+CARDS = {"h200": Rates(), "h100": Rates(bytes_per_s=3.0e12)}
 
 
 def paper_suite(folders: dict[str, Path], samples: int, *, tiny: bool = False) -> dict[str, Any]:
@@ -82,7 +97,7 @@ def paper_suite(folders: dict[str, Path], samples: int, *, tiny: bool = False) -
     return suite
 
 
-def unit_limit_s(work: dict[str, Any], shape: ModelShape) -> float:
+def unit_limit_s(work: dict[str, Any], shape: ModelShape, rates: Rates = Rates()) -> float:
     """The hardware limit of a unit's work: every scored and prefilled token's forward FLOPs at the matmul rate,
     plus every decode step's KV-cache read at the copy bandwidth (the definition of GenerationCost)."""
     scoring = forward_flops(shape, tokens=work["scored_tokens"], attended_keys=work["scored_attended_keys"],
@@ -90,10 +105,10 @@ def unit_limit_s(work: dict[str, Any], shape: ModelShape) -> float:
     prefill = forward_flops(shape, tokens=work["prompt_tokens"], attended_keys=work["prompt_attended_keys"],
                             head_positions=work["generation_requests"])
     kv = shape.kv_bytes_per_position() * work["decode_attended_keys"]
-    return (scoring + prefill) / PEAK_BF16_FLOPS + kv / PEAK_BYTES_PER_S
+    return (scoring + prefill) / rates.flops + kv / rates.bytes_per_s
 
 
-def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape) -> float:
+def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape, rates: Rates = Rates()) -> float:
     """A unit's wall seconds at ``factor`` times its requests, from one measured run.
 
     Scoring units: the engine's seconds (tokenisation and scoring) scale with the items, except its compilation
@@ -116,7 +131,7 @@ def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape) -> floa
         group = [b for b in batches if b["capacity"] == capacity]
         live = sum(b["live_rows"] for b in group)
         steps = sum(b["decode_steps"] for b in group)
-        e = capacity * shape.kv_bytes_per_position() / PEAK_BYTES_PER_S
+        e = capacity * shape.kv_bytes_per_position() / rates.bytes_per_s
         decode = sum(b["decode_s"] for b in group)
         c = max(0.0, (decode - e * sum(b["decode_steps"] * b["rows"] for b in group)) / max(steps, 1))
         rows_memory = max(1, min(b.get("rows_memory", b["rows"]) for b in group))
@@ -172,7 +187,7 @@ def shapes(dims: dict[str, int]) -> dict[str, ModelShape]:
 
 
 def price(units: dict[str, dict[str, Any]], samples: int, shape_of: dict[str, ModelShape], *,
-          outside_s: float | None = None) -> dict[str, Any]:
+          outside_s: float | None = None, rates: Rates = Rates()) -> dict[str, Any]:
     """Per unit: limit, x limit and the full protocol's predicted seconds and limit; totals. ``outside_s``: the
     seconds spent outside any unit (model loading and building); default: the run's wall time less its units'."""
     rows, total, total_limit, measured, measured_limit = [], 0.0, 0.0, 0.0, 0.0
@@ -186,9 +201,9 @@ def price(units: dict[str, dict[str, Any]], samples: int, shape_of: dict[str, Mo
             row.update(full_s=u["seconds"])
         else:
             f = full_factor(u, samples)
-            limit = unit_limit_s(u["work"], shape)
+            limit = unit_limit_s(u["work"], shape, rates)
             row.update(limit_s=limit, x_limit=u["seconds"] / limit if limit else None, factor=f,
-                       full_s=predict_unit(u, f, shape), full_limit_s=limit * f)
+                       full_s=predict_unit(u, f, shape, rates), full_limit_s=limit * f)
             measured_limit += limit
             total_limit += limit * f
         measured += u["seconds"]
@@ -236,20 +251,25 @@ def _run_count(record: dict[str, Any], samples: int, folders: dict[str, Path], m
     got["priced"] = price(units, samples, shape_of)
 
 
-def combine(run_dirs: Sequence[Path], samples: int, shape_of: dict[str, ModelShape]) -> dict[str, Any]:
+def combine(runs: Sequence[Path], samples: int, shape_of: dict[str, ModelShape],
+            rates: Rates = Rates()) -> dict[str, Any]:
     """Price the units of several runs at the same count as one protocol (e.g. the baseline and the gated
-    models measured in two calls); a unit in more than one run is taken from the first."""
+    models measured in two calls); a unit in more than one run is taken from the first. Each run is its run
+    folder or this command's ``protocol.json`` (its ``n<samples>`` units, read from the folder when it ran)."""
     units: dict[str, Any] = {}
     outside = 0.0
-    for run_dir in run_dirs:
-        got = read_units(Path(run_dir))
+    for path in runs:
+        if Path(path).is_file():
+            got = dict(strict_json.loads(Path(path).read_text(), source=str(path))[f"n{samples}"]["units"])
+        else:
+            got = read_units(Path(path))
         run = got.pop("_run")
         measured = sum(u["seconds"] for u in got.values() if u["status"] == "complete")
         outside += (run["wall_seconds"] or measured) - measured
         for key, unit in got.items():
             units.setdefault(key, unit)
-    return {"runs": [str(d) for d in run_dirs], "units": units,
-            "priced": price(units, samples, shape_of, outside_s=outside)}
+    return {"runs": [str(d) for d in runs], "rates": {"flops": rates.flops, "bytes_per_s": rates.bytes_per_s},
+            "units": units, "priced": price(units, samples, shape_of, outside_s=outside, rates=rates)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -265,14 +285,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--deadline", type=float, default=None,
                    help="seconds for the whole command: each run is stopped in time to read and price its records")
     p.add_argument("--tiny", action="store_true", help="toy models on CPU, short RULER lengths (a smoke run)")
-    p.add_argument("--price", type=Path, nargs="+", help="only price these finished runs (same --samples) as one")
+    p.add_argument("--price", type=Path, nargs="+",
+                   help="only price these finished runs (run folders or protocol.json files, same --samples) as one")
+    p.add_argument("--card", choices=sorted(CARDS), default="h200",
+                   help="with --price: the card whose roofline prices the limits (default: the project's H200)")
     args = p.parse_args(argv)
     from evalsuite.lab.bench.released import PAPER_DIMS, TINY_DIMS, write_released
 
     dims = TINY_DIMS if args.tiny else PAPER_DIMS
     shape_of = shapes(dims)
     if args.price:
-        got = combine(args.price, args.samples, shape_of)
+        got = combine(args.price, args.samples, shape_of, CARDS[args.card])
         args.out.parent.mkdir(parents=True, exist_ok=True)
         strict_json.write(args.out, got)
         print(strict_json.dumps({k: v for k, v in got["priced"].items() if k != "units"}, where="priced", indent=1))
@@ -291,10 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     record: dict[str, Any] = {"argv": list(argv if argv is not None else sys.argv[1:]), "checkpoints": {}}
     t0 = time.perf_counter()
     folders = {name: args.work / name for name in GATES}
+    # All three, whatever --models runs: the suite names every source, and `evalsuite run` checks each before it
+    # runs any (run 5's first call ran the baseline alone and was refused: the gated folders were not there yet).
     for name, gate in GATES.items():
-        if any(m.removesuffix("-yarn4") == name for m in models):
-            record["checkpoints"][name] = write_released(folders[name], gate=gate, tokenizer_dir=args.tokenizer,
-                                                         dims=dims)
+        record["checkpoints"][name] = write_released(folders[name], gate=gate, tokenizer_dir=args.tokenizer, dims=dims)
     record["checkpoints_s"] = time.perf_counter() - t0
     args.out.mkdir(parents=True, exist_ok=True)
     strict_json.write(args.out / "protocol.json", record)

@@ -136,3 +136,40 @@ def test_validation_reports_the_error_of_the_prediction():
     slow = base | large | {"samples": 4, "seconds": large["seconds"] * 1.5}
     got = validate({"1B_baseline/ruler_es": base | small}, {"1B_baseline/ruler_es": slow}, 2.0, {"1B_baseline": SHAPE})
     assert not got["within_10_percent"] and math.isclose(got["error"], 1 / 1.5 - 1, rel_tol=1e-9)
+
+
+def test_a_subset_of_models_still_gets_every_checkpoint_the_suite_names(tmp_path, monkeypatch):
+    """`evalsuite run` checks every source of the suite before it runs any model (run 5's first call: the baseline
+    alone was refused, the gated folders did not exist yet)."""
+    import evalsuite.lab.bench.protocol_run as protocol_run
+    import evalsuite.lab.bench.released as released
+
+    written = []
+    monkeypatch.setattr(released, "write_released", lambda folder, **kw: written.append(folder.name) or {})
+    monkeypatch.setattr(protocol_run, "_run_count", lambda *a, **kw: None)
+    rc = protocol_run.main(["--data", str(tmp_path), "--tokenizer", str(tmp_path), "--work", str(tmp_path / "w"),
+                            "--out", str(tmp_path / "out"), "--models", "1B_baseline", "--tiny"])
+    assert rc == 0 and sorted(written) == sorted(GATES)
+
+
+def test_a_run_is_priced_at_the_roofline_of_the_card_that_ran_it(tmp_path):
+    from evalsuite import strict_json
+    from evalsuite.lab.bench.protocol_run import CARDS, combine
+
+    n, k = 4096, 127
+    work = {"scored_tokens": 0, "scored_attended_keys": 0, "scored_head_positions": 0, "generation_requests": 1,
+            "prompt_tokens": n, "prompt_attended_keys": n * (n + 1) // 2, "generated_tokens": k + 1,
+            "decode_attended_keys": (n + k) * (n + k + 1) // 2 - n * (n + 1) // 2, "generate_s": 1.0,
+            "batches": []}
+    unit = {"model": "1B_baseline", "task": "ruler_es", "status": "complete", "seconds": 2.0, "samples": 1,
+            "peak_gpu_gib": 1.0, "work": work}
+    path = tmp_path / "protocol.json"  # what the command writes (a cut-off run: its wall time unknown)
+    strict_json.write(path, {"n1": {"units": {"1B_baseline/ruler_es": unit,
+                                              "_run": {"wall_seconds": None, "status": "running"}}}})
+    h200, h100 = (combine([path], 1, {"1B_baseline": SHAPE}, CARDS[c])["priced"] for c in ("h200", "h100"))
+    cost = generation_cost(SHAPE, prompt_tokens=n, decode_steps=k)
+    assert h200["measured_limit_s"] == pytest.approx(cost.limit_seconds(), rel=1e-12)
+    # Same matmul rate, 3.0 instead of 4.3 TB/s: only the KV-cache reads cost more on the H100.
+    assert h100["measured_limit_s"] == pytest.approx(
+        cost.prefill_flops / CARDS["h100"].flops + cost.decode_kv_bytes / 3.0e12, rel=1e-12)
+    assert h100["full_x_limit"] < h200["full_x_limit"] and h100["outside_units_s"] == 0.0
