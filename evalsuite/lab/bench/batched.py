@@ -15,7 +15,8 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
 * ``ruler128k``: niah_single_1 at 131,072 tokens with YaRN x4: one sample one at a time (sent twice, the
   second timed), then as many samples as one batch holds (``--samples-128k``, 0: what free memory gives);
 * ``hellaswag``: the 10,042 validation items 0-shot with the packed scorer's ``tree_attention`` ``sdpa``
-  (default) and ``flex`` (each warmed up first), per-sample agreement between them.
+  (the dense mask) and ``flex`` (the block mask, the CUDA default since run 5), each warmed up first, with
+  per-sample agreement between them.
 """
 
 from __future__ import annotations
