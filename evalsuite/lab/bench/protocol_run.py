@@ -112,11 +112,12 @@ def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape, rates: 
     """A unit's wall seconds at ``factor`` times its requests, from one measured run.
 
     Scoring units: the engine's seconds (tokenisation and scoring) scale with the items, except its compilation
-    (``compile_s``, paid once per process and shape); the rest (lm-eval's task building) is fixed. Generation units, per batch of rows decoded together: each row's prefill scales with
-    the requests; the decode of a batch costs ``steps x (c + rows x e)``, ``e`` a row's KV-cache read per step at
-    the copy bandwidth (its static cache's capacity) and ``c`` the per-step overhead this run measured; the larger
-    run's batches hold the rows that free memory allowed (``rows_memory``); everything outside the engine
-    (building the RULER samples, tokenising them, scoring) scales with the requests."""
+    (``compile_s``, paid once per process and shape); the rest (lm-eval's task building) is fixed. Generation
+    units, per batch of rows decoded together: each row's prefill scales with the requests; the decode of a batch
+    costs ``steps x (c + rows x e)``, ``e`` a row's KV-cache read per step at the copy bandwidth (its static
+    cache's capacity) and ``c`` the per-step overhead this run measured; the larger run's batches hold the rows
+    that free memory allowed (``rows_memory``); everything outside the engine (building the RULER samples,
+    tokenising them, scoring) scales with the requests."""
     work, seconds = unit["work"], unit["seconds"]
     if work["generation_requests"] == 0:
         engine = work["tokenize_s"] + work["loglikelihood_s"]
