@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from evalsuite.engine import batch_decode as batch
-from evalsuite.engine.batch_decode import BatchDecodeCache, BatchItem, greedy_batched, rows_for
+from evalsuite.engine.batch_decode import BatchDecodeCache, BatchItem, balanced_rows, greedy_batched, rows_for
 from evalsuite.engine.decode import NonFiniteLogitsError, greedy
 from evalsuite.engine.forward import LeanDecoder
 from dataclasses import replace
@@ -68,6 +68,18 @@ def test_batched_tokens_equal_one_at_a_time(lean):
     assert len(exact[0]) <= 4 and len(exact[3]) == 1  # EOS and max_new_tokens really ended rows early
     # 7 requests, 3 rows: three batches, the last with one live row among two ignored ones.
     assert [(t["rows"], t["live_rows"]) for t in timings] == [(3, 3), (3, 3), (3, 1)]
+
+
+@torch.inference_mode()
+def test_the_batches_memory_needs_are_evened_out(lean):
+    items, eos = _items_with_stops(lean)
+    timings: list[dict] = []
+    got = greedy_batched(lean, items, eos_token_id=eos, max_rows=5, timings=timings)
+    assert got == _one_at_a_time(lean, items, eos, fast=False)
+    # 7 requests where 5 rows fit: two batches either way, of 4 rows (4 + 3 live), not of 5 (5 + 2 live).
+    assert [(t["rows"], t["live_rows"]) for t in timings] == [(4, 4), (4, 3)]
+    assert [balanced_rows(n, 8) for n in (1, 8, 9, 11, 16, 17)] == [1, 8, 5, 6, 8, 6]
+    assert balanced_rows(1100, 8) == 8 and balanced_rows(3, 1) == 1
 
 
 @torch.inference_mode()

@@ -44,6 +44,7 @@ from typing import Any, Sequence
 import yaml
 
 from evalsuite import strict_json
+from evalsuite.engine.batch_decode import balanced_rows
 from evalsuite.lab.bench.flops import PEAK_BF16_FLOPS, PEAK_BYTES_PER_S, ModelShape, forward_flops
 
 GATES = {"1B_baseline": "none", "1B_gate_headwise": "headwise", "1B_gate_elementwise": "elementwise"}
@@ -138,7 +139,7 @@ def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape, rates: 
         rows_memory = max(1, min(b.get("rows_memory", b["rows"]) for b in group))
         live_n = live * factor
         n_batches = math.ceil(live_n / rows_memory - 1e-9)
-        rows = min(rows_memory, max(1, round(live_n)))
+        rows = balanced_rows(max(1, round(live_n)), rows_memory)  # as the engine sizes them
         steps_per_batch = steps / len(group)
         engine += sum(b["prefill_s"] for b in group) * factor
         engine += n_batches * steps_per_batch * (c + rows * e)
