@@ -146,11 +146,13 @@ class BatchDecodeCache:
 
 @torch.inference_mode()
 def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_id: int | None,
-                   compile: bool = False, attention: kernels.AttentionChoice = "auto",
+                   compile: bool = False, compile_prefill: bool | None = None,
+                   attention: kernels.AttentionChoice = "auto",
                    cache: BatchDecodeCache | None = None, max_rows: int = MAX_ROWS,
                    timings: list[dict[str, Any]] | None = None) -> list[list[int]]:
     """Each item's greedy continuation (EOS excluded), as :func:`evalsuite.engine.decode.greedy` gives it with
-    ``fast=True``; ``timings`` gets one dict per batch (rows, live rows, capacity, seconds by phase)."""
+    ``fast=True``; ``timings`` gets one dict per batch (rows, live rows, capacity, seconds by phase).
+    ``compile``: the decode step (and, unless ``compile_prefill`` says otherwise, the prefill) compiled."""
     owned = cache is None or cache.compile != compile
     if owned:
         cache = BatchDecodeCache(lean, compile=compile)
@@ -172,7 +174,8 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
         while start < len(group):
             chunk = group[start:start + rows]
             try:
-                tokens = _run_batch(lean, cache, chunk, rows, capacity, eos_token_id, attention, timings)
+                tokens = _run_batch(lean, cache, chunk, rows, capacity, eos_token_id, attention, timings,
+                                    compile if compile_prefill is None else compile_prefill)
             except NonFiniteLogitsError as exc:
                 if exc.request is not None:  # the row of this chunk -> the caller's index, to name its document
                     exc.request = order[start + exc.request]
@@ -196,7 +199,7 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
 
 def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[BatchItem], rows: int, capacity: int,
                eos_token_id: int | None, attention: kernels.AttentionChoice,
-               timings: list[dict[str, Any]] | None) -> list[list[int]]:
+               timings: list[dict[str, Any]] | None, compile_prefill: bool) -> list[list[int]]:
     """Prefill ``chunk`` into the first rows of a ``rows``-row cache, decode all rows until every live row is done.
     Rows past the chunk decode token 0 from position 0: ignored, and finite."""
     t0 = time.perf_counter()
@@ -210,7 +213,7 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     flat = torch.tensor([t for it in chunk for t in it.prompt], dtype=torch.long, device=dev)
     offset = 0
     for b, it in enumerate(chunk):
-        compiled = cache.compile and not any(n.startswith(failed) for n in cache.notes)
+        compiled = compile_prefill and not any(n.startswith(failed) for n in cache.notes)
         prompt = flat[offset:offset + len(it.prompt)][None]
         offset += len(it.prompt)
         logits = prefill(lean, kv, prompt, fast=True, attention=attention, compiled=compiled, notes=cache.notes,

@@ -248,12 +248,13 @@ StopCheck = Callable[[list[int]], bool]
 
 def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_token_id: int | None,
            stop: StopCheck, fast: bool, cache: "DecodeCache | None" = None,
-           timings: dict[str, Any] | None = None, compile: bool = False,
+           timings: dict[str, Any] | None = None, compile: bool = False, compile_prefill: bool | None = None,
            attention: kernels.AttentionChoice = "auto") -> list[int]:
     """Greedy continuation tokens (EOS excluded), ended by EOS, ``stop(tokens)`` or ``max_new_tokens``.
 
     ``fast`` uses the static-shape step of :class:`GraphDecoder` (captured as a CUDA graph on CUDA,
-    run eagerly elsewhere; ``compile``: torch.compile'd first); otherwise :func:`exact_step`.
+    run eagerly elsewhere; ``compile``: torch.compile'd first); otherwise :func:`exact_step`. ``compile_prefill``
+    (None: as ``compile``) runs a ``fast`` prefill through the compiled layer halves.
     ``timings`` (if given) receives ``setup_s`` (cache allocation, compilation, graph capture),
     ``prefill_s`` (until the first token is known), ``decode_s``, ``decode_steps``, ``decode_engine`` and
     ``prefill_attention`` (the causal kernel of a ``fast`` prefill, ``attention`` choosing; see :func:`prefill`).
@@ -265,7 +266,8 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
     kv, graph = cache.get(capacity_for(n + max_new_tokens) if fast else n + max_new_tokens, graph=fast)
     t1 = time.perf_counter()
     failed = "compiled prefill failed"  # once per cache: later requests go straight to the eager layers
-    compiled_prefill = fast and compile and not any(n.startswith(failed) for n in cache.notes)
+    wanted = compile if compile_prefill is None else compile_prefill  # None: as the step
+    compiled_prefill = fast and wanted and not any(n.startswith(failed) for n in cache.notes)
     logits = prefill(lean, kv, torch.tensor([prompt], device=lean.device), fast=fast, attention=attention,
                      compiled=compiled_prefill, notes=cache.notes)
     out: list[int] = []

@@ -79,7 +79,7 @@ class _StopStrings:
 def greedy_generate_tokens(model: torch.nn.Module, tokenizer, request: GenerationRequest, *, max_length: int,
                            eos_token_id: int | None, mode: GenerationMode = "fast",
                            cache: DecodeCache | None = None, prefill_chunk: int = 32768,
-                           attention: AttentionChoice = "auto",
+                           attention: AttentionChoice = "auto", compile_prefill: bool | None = None,
                            timings: dict[str, float] | None = None) -> list[int]:
     """The greedy continuation's token ids (EOS excluded; tokens after a stop string may follow).
 
@@ -94,7 +94,8 @@ def greedy_generate_tokens(model: torch.nn.Module, tokenizer, request: Generatio
             cache = None
         return greedy(lean, list(request.prompt_tokens), max_new_tokens=request.max_gen_toks,
                       eos_token_id=eos_token_id, stop=stop, fast=mode in ("fast", "compiled"), cache=cache,
-                      timings=timings, compile=mode == "compiled", attention=attention)
+                      timings=timings, compile=mode == "compiled", compile_prefill=compile_prefill,
+                      attention=attention)
     if has_recurrent_layers(model):
         prefill_chunk = max(prefill_chunk, len(request.prompt_tokens))  # one call: see the module docstring
     return _hf_greedy(model, request, eos_token_id, stop, prefill_chunk)
@@ -125,7 +126,8 @@ def batchable(model: torch.nn.Module, mode: GenerationMode) -> bool:
 def greedy_generate_batch(model: torch.nn.Module, tokenizer, requests: Sequence[GenerationRequest], *,
                           max_length: int, eos_token_id: int | None, mode: GenerationMode = "fast",
                           cache: BatchDecodeCache | None = None, attention: AttentionChoice = "auto",
-                          max_rows: int | None = None, timings: list[dict] | None = None) -> list[list[int]]:
+                          compile_prefill: bool | None = None, max_rows: int | None = None,
+                          timings: list[dict] | None = None) -> list[list[int]]:
     """:func:`greedy_generate_tokens` for every request, decoded together in batches of rows (see
     :mod:`evalsuite.engine.batch_decode`); only for :func:`batchable` engines. Every prompt is checked first: one that
     does not fit is a :class:`ContextLengthError` before any work."""
@@ -139,8 +141,9 @@ def greedy_generate_batch(model: torch.nn.Module, tokenizer, requests: Sequence[
     if cache is not None and cache.lean.model is not model:
         cache = None
     kwargs = {"max_rows": max_rows} if max_rows is not None else {}
-    return greedy_batched(lean, items, eos_token_id=eos_token_id, compile=mode == "compiled", attention=attention,
-                          cache=cache, timings=timings, **kwargs)
+    return greedy_batched(lean, items, eos_token_id=eos_token_id, compile=mode == "compiled",
+                          compile_prefill=compile_prefill, attention=attention, cache=cache, timings=timings,
+                          **kwargs)
 
 
 def _hf_greedy(model, request: GenerationRequest, eos_token_id: int | None, stop: _StopStrings,

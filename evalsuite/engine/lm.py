@@ -296,6 +296,7 @@ class EvalsuiteLM(HFLM):
                 generated = greedy_generate_batch(self.model, self.tokenizer, reqs, max_length=self.max_length,
                                                   eos_token_id=self.eot_token_id, mode=self.engine.generation,
                                                   attention=self.engine.attention, max_rows=self.engine.generation_rows,
+                                                  compile_prefill=self.engine.compile_prefill,
                                                   timings=self.generation_batches)
             except NonFiniteError as exc:
                 raise _named(exc, requests, exc.request) from None
@@ -328,7 +329,8 @@ class EvalsuiteLM(HFLM):
             try:
                 out.append(greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,
                                                   eos_token_id=self.eot_token_id, mode=self.engine.generation, cache=cache,
-                                                  attention=self.engine.attention, timings=phases))
+                                                  attention=self.engine.attention, timings=phases,
+                                                  compile_prefill=self.engine.compile_prefill))
             except NonFiniteError as exc:
                 raise _named(exc, requests, len(out)) from None  # the request in hand
             phases["request_s"] = time.perf_counter() - t_req  # setup + prefill + decode, synchronised

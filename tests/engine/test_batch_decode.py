@@ -98,6 +98,26 @@ def test_compiled_batched_step_equals_one_at_a_time(tiny_folder):
     assert got == _one_at_a_time(lean, items, None, fast=False)
 
 
+@torch.inference_mode()
+def test_a_compiled_prefill_with_the_uncompiled_step_gives_the_same_tokens(tiny_folder, monkeypatch):
+    lean = LeanDecoder.wrap(_load(tiny_folder("elementwise")))
+    items = [BatchItem(p, 5, _stop_at(-5)) for p in _prompts()[:3]]
+    seen, real = [], batch.prefill
+
+    def spy(*args, compiled=False, **kwargs):
+        seen.append(compiled)
+        return real(*args, compiled=compiled, **kwargs)
+
+    monkeypatch.setattr(batch, "prefill", spy)
+    timings: list[dict] = []
+    got = greedy_batched(lean, items, eos_token_id=None, compile_prefill=True, timings=timings)
+    assert got == _one_at_a_time(lean, items, None, fast=False)
+    assert seen == [True] * 3 and "compile" not in timings[0]["decode_engine"]  # the step as "fast" has it
+    seen.clear()
+    greedy_batched(lean, items, eos_token_id=None, compile=True, compile_prefill=False)
+    assert seen == [False] * 3
+
+
 def test_rows_are_sized_from_free_memory(tiny_folder):
     lean = LeanDecoder.wrap(_load(tiny_folder("none")))
     per_row, workspace = batch.row_bytes(lean, 4096), batch.prefill_workspace_bytes(lean, 4000)

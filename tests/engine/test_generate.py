@@ -181,6 +181,19 @@ def test_compiled_prefill_is_used_and_falls_back(gated, monkeypatch):
         assert any("no lowering for the prefill" in n for n in cache.notes) is broken
 
 
+def test_fast_mode_with_a_compiled_prefill_keeps_its_step(gated):
+    """``compile_prefill`` compiles the prompt's layer halves only; the decode step stays as ``fast`` has it."""
+    from evalsuite.engine.generate import greedy_generate_tokens
+
+    prompt = torch.randint(0, 1000, (40,), generator=torch.Generator().manual_seed(4)).tolist()
+    ref = gated.generate(torch.tensor([prompt]), max_new_tokens=8, do_sample=False, eos_token_id=None,
+                         pad_token_id=0)[0, 40:].tolist()
+    phases: dict = {}
+    got = greedy_generate_tokens(gated, None, GenerationRequest(prompt, 8, ()), max_length=256, eos_token_id=None,
+                                 mode="fast", compile_prefill=True, timings=phases)
+    assert got == ref and phases["prefill_compiled"] is True and "compile" not in phases["decode_engine"]
+
+
 def test_a_released_compiled_cache_frees_its_memory(gated):
     """The compiled step must not keep a finished request's KV cache alive (15 GB at 128K on the 1.7B)."""
     import gc

@@ -50,6 +50,14 @@ def test_the_device_decides_what_was_left_open_and_nothing_else():
     assert asked.resolved(on_cuda=True) == asked
 
 
+def test_compile_prefill_is_read_like_compile_scoring():
+    read = lambda v: EngineConfig.parse({"compile_prefill": v}, "--model_args", strings=True).compile_prefill  # noqa: E731
+    assert (read("true"), read("0"), read("auto"), read(1)) == (True, False, None, True)
+    assert EngineConfig().compile_prefill is None  # the generation mode decides, as before the knob
+    with pytest.raises(SpecError, match=r"--model_args.compile_prefill: expected bool, found 'yes'"):
+        read("yes")
+
+
 def test_tree_attention_auto_is_the_device_default():
     assert EngineConfig.parse({"tree_attention": "auto"}, "--model_args", strings=True).tree_attention is None
     assert EngineConfig.parse({"tree_attention": "sdpa"}, "--model_args", strings=True).tree_attention == "sdpa"
