@@ -13,6 +13,7 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
   hardware limit (every prompt's prefill FLOPs at 790 TFLOP/s + each decode step's KV-cache read at
   4.3 TB/s, :class:`evalsuite.lab.bench.flops.GenerationCost`), with per-sample bf16 token agreement (a sample
   that differs is classified at its first differing token by a reference forward: exact bf16 tie or not);
+* ``prefill4k``: the short form of ``ruler4k``: only the batch in ``fast`` and with the compiled prefill;
 * ``ruler128k``: niah_single_1 at 131,072 tokens with YaRN x4: one sample one at a time (sent twice, the
   second timed), then as many samples as one batch holds (``--samples-128k``, 0: what free memory gives);
 * ``hellaswag``: the 10,042 validation items 0-shot with the packed scorer's ``tree_attention`` ``sdpa``
@@ -150,6 +151,31 @@ def ruler_4k(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device
     return {"lm": lm, "samples": samples, "shape": shape, "reference": runs["one_at_a_time"]}
 
 
+@torch.inference_mode()
+def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
+                     length: int = 4096) -> None:
+    """Only the batch in ``fast`` and in ``fast`` with the compiled prefill, their agreement: the short form of
+    ``ruler4k`` for a call with little device time (no one-at-a-time reference, no ``compiled`` mode)."""
+    from evalsuite.engine.lm import EvalsuiteLM
+
+    shape = ModelShape.of(model)
+    samples = rec.step("prefill4k_samples", lambda: ruler_samples(tok, data_dir, length, n),
+                       record=lambda s: {"n": len(s), "tasks": sorted({t for _, _, t in s})})
+    if not samples:
+        return
+    lm = EvalsuiteLM(model, tok, max_length=length)
+    rec.step("prefill4k_warm", lambda: _strip(generate_run(lm, samples[:2], rows=None, mode="fast", shape=shape,
+                                                           device=device)))
+    fast = rec.step("prefill4k_batched", lambda: generate_run(
+        lm, samples, rows=None, mode="fast", shape=shape, device=device), record=_strip)
+    rec.step("prefill4k_compiled_prefill_warm", lambda: _strip(generate_run(
+        lm, samples, rows=None, mode="fast", compile_prefill=True, shape=shape, device=device)))
+    mixed = rec.step("prefill4k_compiled_prefill", lambda: generate_run(
+        lm, samples, rows=None, mode="fast", compile_prefill=True, shape=shape, device=device), record=_strip)
+    if fast and mixed:
+        rec.step("prefill4k_agreement", lambda: agreement(lm, samples, mixed["tokens"], fast["tokens"]))
+
+
 def ruler_4k_compiled(rec: Recorder, state: dict[str, Any], device: torch.device) -> None:
     """The same batch in the ``compiled`` engine (a first run compiles the step for this batch shape), then in
     ``fast`` with the compiled prefill (``compile_prefill``: run 5 found the compiled prefill 1.6x faster and the
@@ -249,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parts = args.parts.split(",")
     model = build_model(cfg, "none")
     rec.data["model"] = ModelShape.of(model).to_dict()
+    if "prefill4k" in parts:
+        ruler_4k_prefill(rec, model, tok, args.data, args.samples, device, length=short)
     state = ruler_4k(rec, model, tok, args.data, args.samples, device, length=short) if "ruler4k" in parts else None
     if "ruler128k" in parts:
         ruler_128k(rec, cfg, tok, args.data, args.samples_128k, device, length=long, yarn=yarn)
