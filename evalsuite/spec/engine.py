@@ -72,6 +72,10 @@ class EngineConfig:
 
 
 _INTS = ("batch_tokens", "row_tokens", "lm_head_chunk")
+_BOOLS = ("compile_scoring", "check_finite", "compile_prefill")
+# Knobs that may be left open (None): the device, the generation mode or free memory decides (see resolved()).
+_OPEN = ("compile_scoring", "compile_prefill", "tree_attention", "generation", "generation_rows")
+_AUTO = ("compile_scoring", "compile_prefill", "tree_attention")  # "auto" (or "none", "") in --model_args: open
 _CHOICES: dict[str, Sequence[str]] = {"attention": ATTENTION_CHOICES, "tree_attention": TREE_ATTENTION_CHOICES,
                                       "generation": GENERATION_MODES, "truncation": TRUNCATIONS,
                                       "forward": FORWARDS}
@@ -79,24 +83,22 @@ _CHOICES: dict[str, Sequence[str]] = {"attention": ATTENTION_CHOICES, "tree_atte
 
 def _from_string(key: str, value: Any) -> Any:
     """lm-eval's ``--model_args`` values arrive as strings (or its guesses at a type): read them once, here."""
-    if key in ("compile_scoring", "check_finite", "compile_prefill") and type(value) is int and value in (0, 1):
+    if key in _BOOLS and type(value) is int and value in (0, 1):
         return bool(value)  # lm-eval reads "1" as the integer 1
     if not isinstance(value, str):
         return value
     text = value.strip()
-    if key in ("compile_scoring", "check_finite", "compile_prefill"):
-        lowered = text.lower()
+    lowered = text.lower()
+    if key in _AUTO and lowered in ("auto", "none", ""):
+        return None  # the device (or the generation mode) decides
+    if key in _BOOLS:
         if lowered in ("true", "1"):
             return True
         if lowered in ("false", "0"):
             return False
-        if lowered in ("auto", "none", "") and key in ("compile_scoring", "compile_prefill"):
-            return None
         return value
-    if key == "tree_attention" and text.lower() in ("auto", "none", ""):
-        return None  # the device decides
     if key in (*_INTS, "generation_rows"):
-        if key == "generation_rows" and text.lower() in ("none", ""):
+        if key == "generation_rows" and lowered in ("none", ""):
             return None
         try:
             return int(text)
@@ -106,20 +108,16 @@ def _from_string(key: str, value: Any) -> Any:
 
 
 def _check(key: str, value: Any, where: str) -> Any:
+    if value is None and key in _OPEN:
+        return None
     if key in _CHOICES:
-        if value is None and key in ("generation", "tree_attention"):
-            return None
         if value not in _CHOICES[key]:
             raise SpecError(f"{where}: must be one of {', '.join(_CHOICES[key])}, found {value!r}")
         return value
-    if key in ("compile_scoring", "check_finite", "compile_prefill"):
-        if value is None and key in ("compile_scoring", "compile_prefill"):
-            return None
+    if key in _BOOLS:
         if not isinstance(value, bool):
             raise SpecError(f"{where}: expected bool, found {value!r}")
         return value
-    if key == "generation_rows" and value is None:
-        return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpecError(f"{where}: expected int, found {value!r}")
     if value < 1:

@@ -127,17 +127,40 @@ def _strip(run: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in run.items() if k != "tokens"}
 
 
+def _setup(rec: Recorder, prefix: str, model: Any, tok: Any, data_dir: Path, n: int,
+           length: int) -> tuple[Any, list[tuple[str, int, str]]] | None:
+    """The samples (recorded as ``<prefix>_samples``) and the LM that generates them; None without samples."""
+    from evalsuite.engine.lm import EvalsuiteLM
+
+    samples = rec.step(f"{prefix}_samples", lambda: ruler_samples(tok, data_dir, length, n),
+                       record=lambda s: {"n": len(s), "tasks": sorted({t for _, _, t in s})})
+    return (EvalsuiteLM(model, tok, max_length=length), samples) if samples else None
+
+
+def _variant(rec: Recorder, lm: Any, samples: Sequence[tuple[str, int, str]], shape: ModelShape,
+             device: torch.device, reference: dict[str, Any] | None, *, run: str, agreement_step: str,
+             mode: str = "fast", compile_prefill: bool | None = None) -> dict[str, Any] | None:
+    """The whole batch in one engine variant: a first run (``<run>_warm``: it compiles for this batch shape), the
+    timed run, and its tokens against ``reference``'s."""
+    def go() -> dict[str, Any]:
+        return generate_run(lm, samples, rows=None, mode=mode, compile_prefill=compile_prefill, shape=shape,
+                            device=device)
+
+    rec.step(f"{run}_warm", lambda: _strip(go()))
+    got = rec.step(run, go, record=_strip)
+    if reference and got:
+        rec.step(agreement_step, lambda: agreement(lm, samples, got["tokens"], reference["tokens"]))
+    return got
+
+
 def ruler_4k(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
              length: int = 4096) -> dict[str, Any] | None:
     """One at a time, then batched, in the ``fast`` engine; returns what :func:`ruler_4k_compiled` needs."""
-    from evalsuite.engine.lm import EvalsuiteLM
-
     shape = ModelShape.of(model)
-    samples = rec.step("ruler4k_samples", lambda: ruler_samples(tok, data_dir, length, n),
-                       record=lambda s: {"n": len(s), "tasks": sorted({t for _, _, t in s})})
-    if not samples:
+    got = _setup(rec, "ruler4k", model, tok, data_dir, n, length)
+    if got is None:
         return None
-    lm = EvalsuiteLM(model, tok, max_length=length)
+    lm, samples = got
     rec.step("ruler4k_warm", lambda: {r: _strip(generate_run(lm, samples[:2], rows=r, mode="fast", shape=shape,
                                                              device=device)) for r in (1, None)})
     runs: dict[str, dict[str, Any]] = {}
@@ -156,43 +179,27 @@ def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int
                      length: int = 4096) -> None:
     """Only the batch in ``fast`` and in ``fast`` with the compiled prefill, their agreement: the short form of
     ``ruler4k`` for a call with little device time (no one-at-a-time reference, no ``compiled`` mode)."""
-    from evalsuite.engine.lm import EvalsuiteLM
-
     shape = ModelShape.of(model)
-    samples = rec.step("prefill4k_samples", lambda: ruler_samples(tok, data_dir, length, n),
-                       record=lambda s: {"n": len(s), "tasks": sorted({t for _, _, t in s})})
-    if not samples:
+    got = _setup(rec, "prefill4k", model, tok, data_dir, n, length)
+    if got is None:
         return
-    lm = EvalsuiteLM(model, tok, max_length=length)
+    lm, samples = got
     rec.step("prefill4k_warm", lambda: _strip(generate_run(lm, samples[:2], rows=None, mode="fast", shape=shape,
                                                            device=device)))
     fast = rec.step("prefill4k_batched", lambda: generate_run(
         lm, samples, rows=None, mode="fast", shape=shape, device=device), record=_strip)
-    rec.step("prefill4k_compiled_prefill_warm", lambda: _strip(generate_run(
-        lm, samples, rows=None, mode="fast", compile_prefill=True, shape=shape, device=device)))
-    mixed = rec.step("prefill4k_compiled_prefill", lambda: generate_run(
-        lm, samples, rows=None, mode="fast", compile_prefill=True, shape=shape, device=device), record=_strip)
-    if fast and mixed:
-        rec.step("prefill4k_agreement", lambda: agreement(lm, samples, mixed["tokens"], fast["tokens"]))
+    _variant(rec, lm, samples, shape, device, fast, run="prefill4k_compiled_prefill",
+             agreement_step="prefill4k_agreement", compile_prefill=True)
 
 
 def ruler_4k_compiled(rec: Recorder, state: dict[str, Any], device: torch.device) -> None:
-    """The same batch in the ``compiled`` engine (a first run compiles the step for this batch shape), then in
-    ``fast`` with the compiled prefill (``compile_prefill``: run 5 found the compiled prefill 1.6x faster and the
-    compiled step 3.3x slower at 100 rows)."""
+    """The same batch in ``fast`` with the compiled prefill (``compile_prefill``: run 5 found the compiled prefill
+    1.6x faster and the compiled step 3.3x slower at 100 rows), then in the ``compiled`` engine."""
     lm, samples, shape, ref = state["lm"], state["samples"], state["shape"], state["reference"]
-    rec.step("ruler4k_batched_compiled_prefill_warm", lambda: _strip(generate_run(
-        lm, samples, rows=None, mode="fast", compile_prefill=True, shape=shape, device=device)))
-    mixed = rec.step("ruler4k_batched_compiled_prefill", lambda: generate_run(
-        lm, samples, rows=None, mode="fast", compile_prefill=True, shape=shape, device=device), record=_strip)
-    if ref and mixed:
-        rec.step("ruler4k_compiled_prefill_agreement", lambda: agreement(lm, samples, mixed["tokens"], ref["tokens"]))
-    rec.step("ruler4k_batched_compiled_warm", lambda: _strip(generate_run(
-        lm, samples, rows=None, mode="compiled", shape=shape, device=device)))
-    run = rec.step("ruler4k_batched_compiled", lambda: generate_run(
-        lm, samples, rows=None, mode="compiled", shape=shape, device=device), record=_strip)
-    if ref and run:
-        rec.step("ruler4k_compiled_agreement", lambda: agreement(lm, samples, run["tokens"], ref["tokens"]))
+    _variant(rec, lm, samples, shape, device, ref, run="ruler4k_batched_compiled_prefill",
+             agreement_step="ruler4k_compiled_prefill_agreement", compile_prefill=True)
+    _variant(rec, lm, samples, shape, device, ref, run="ruler4k_batched_compiled",
+             agreement_step="ruler4k_compiled_agreement", mode="compiled")
 
 
 def ruler_128k(rec: Recorder, cfg: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
