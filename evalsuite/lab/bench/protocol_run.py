@@ -44,6 +44,7 @@ from typing import Any, Sequence
 import yaml
 
 from evalsuite import strict_json
+from evalsuite.errors import EvalsuiteError
 from evalsuite.engine.batch_decode import balanced_rows
 from evalsuite.lab.bench.flops import PEAK_BF16_FLOPS, PEAK_BYTES_PER_S, ModelShape, forward_flops
 
@@ -297,7 +298,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     dims = TINY_DIMS if args.tiny else PAPER_DIMS
     shape_of = shapes(dims)
     if args.price:
-        got = combine(args.price, args.samples, shape_of, CARDS[args.card])
+        try:
+            got = combine(args.price, args.samples, shape_of, CARDS[args.card])
+        except (OSError, KeyError, EvalsuiteError) as exc:  # a missing run, or a record without n<samples>
+            print(f"--price: cannot read the runs at --samples {args.samples}: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            return 2
         args.out.parent.mkdir(parents=True, exist_ok=True)
         strict_json.write(args.out, got)
         print(strict_json.dumps({k: v for k, v in got["priced"].items() if k != "units"}, where="priced", indent=1))

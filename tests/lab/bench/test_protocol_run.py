@@ -173,3 +173,16 @@ def test_a_run_is_priced_at_the_roofline_of_the_card_that_ran_it(tmp_path):
     assert h100["measured_limit_s"] == pytest.approx(
         cost.prefill_flops / CARDS["h100"].flops + cost.decode_kv_bytes / 3.0e12, rel=1e-12)
     assert h100["full_x_limit"] < h200["full_x_limit"] and h100["outside_units_s"] == 0.0
+
+
+def test_pricing_runs_that_cannot_be_read_is_one_line_and_exit_2(tmp_path, capsys):
+    from evalsuite import strict_json
+    from evalsuite.lab.bench.protocol_run import main
+
+    record = tmp_path / "protocol.json"
+    strict_json.write(record, {"n1": {"units": {}}})
+    for runs, samples in (([str(tmp_path / "absent")], "1"), ([str(record)], "2")):
+        assert main(["--price", *runs, "--samples", samples, "--tiny", "--out", str(tmp_path / "o.json")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("--price: cannot read the runs") and err.count("\n") == 1
+    assert not (tmp_path / "o.json").exists()
