@@ -41,7 +41,7 @@ from typing import Any, Sequence
 import torch
 
 from evalsuite.engine import finite, kernels
-from evalsuite.engine.decode import GraphDecoder, NonFiniteLogitsError, StopCheck, pick_next, prefill
+from evalsuite.engine.decode import GraphDecoder, NonFiniteLogitsError, StopCheck, build_step, pick_next, prefill
 from evalsuite.engine.static_cache import StaticKV, capacity_for
 from evalsuite.engine.forward import LeanDecoder
 
@@ -115,8 +115,8 @@ def balanced_rows(requests: int, rows_memory: int) -> int:
 class BatchDecodeCache:
     """One batched :class:`StaticKV` and its captured step, reused by the next batch of the same shape."""
 
-    def __init__(self, lean: LeanDecoder, *, compile: bool = False) -> None:
-        self.lean, self.compile = lean, compile
+    def __init__(self, lean: LeanDecoder, *, compile: bool = False, decode_attention: str = "split") -> None:
+        self.lean, self.compile, self.decode_attention = lean, compile, decode_attention
         self.kv: StaticKV | None = None
         self.graph: GraphDecoder | None = None
         self.notes: list[str] = []
@@ -125,16 +125,8 @@ class BatchDecodeCache:
         if self.kv is None or (self.kv.rows, self.kv.capacity) != (rows, capacity):
             self.release()
             self.kv = StaticKV(self.lean, capacity, rows)
-            self.graph = GraphDecoder(self.lean, self.kv, compile=self.compile)
-            self.graph.compile_step(self.notes)
-            if self.lean.device.type == "cuda":
-                try:
-                    self.graph.capture()
-                except torch.cuda.OutOfMemoryError:
-                    raise
-                except RuntimeError as exc:  # replay is an optimisation: run the same step eagerly
-                    self.graph.graph = None
-                    self.notes.append(f"CUDA graph capture failed ({exc}); eager static-shape steps")
+            self.graph = build_step(self.lean, self.kv, compile=self.compile, decode_attention=self.decode_attention,
+                                    notes=self.notes)
         assert self.graph is not None
         return self.kv, self.graph
 
@@ -147,15 +139,16 @@ class BatchDecodeCache:
 @torch.inference_mode()
 def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_id: int | None,
                    compile: bool = False, compile_prefill: bool | None = None,
-                   attention: kernels.AttentionChoice = "auto",
+                   attention: kernels.AttentionChoice = "auto", decode_attention: str = "split",
                    cache: BatchDecodeCache | None = None, max_rows: int = MAX_ROWS,
                    timings: list[dict[str, Any]] | None = None) -> list[list[int]]:
     """Each item's greedy continuation (EOS excluded), as :func:`evalsuite.engine.decode.greedy` gives it with
     ``fast=True``; ``timings`` gets one dict per batch (rows, live rows, capacity, seconds by phase).
-    ``compile``: the decode step (and, unless ``compile_prefill`` says otherwise, the prefill) compiled."""
-    owned = cache is None or cache.compile != compile
+    ``compile``: the decode step (and, unless ``compile_prefill`` says otherwise, the prefill) compiled;
+    ``decode_attention``: the step's attention (:mod:`evalsuite.engine.static_cache`)."""
+    owned = cache is None or (cache.compile, cache.decode_attention) != (compile, decode_attention)
     if owned:
-        cache = BatchDecodeCache(lean, compile=compile)
+        cache = BatchDecodeCache(lean, compile=compile, decode_attention=decode_attention)
     out: list[list[int] | None] = [None] * len(items)
     groups: dict[int, list[int]] = {}
     for i, it in enumerate(items):

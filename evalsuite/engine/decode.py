@@ -17,7 +17,9 @@ sequence grows) and computes logits only at the last position. Then:
   all keys, one softmax, then per-chunk P·V products summed in fp32), which
   reads the cache once at full bandwidth. Launch overhead (about 28 x 15
   kernels per step) disappears; what is left is reading the KV cache and the
-  weights once per token. RMSNorms run fused (``LeanDecoder.fused_norm``);
+  weights once per token. RMSNorms run fused (``LeanDecoder.fused_norm``). ``decode_attention="flex"`` attends
+  with FlexAttention's decoding kernel instead, each row reading only the blocks it has filled
+  (:mod:`evalsuite.engine.static_cache`);
 * ``compiled``: the ``fast`` prefill with its layers' pure halves compiled
   (dynamic shapes, shared with compiled scoring), and the ``fast`` step with its decoder layer compiled by
   ``torch.compile`` (inductor fuses the ~1,500 small elementwise kernels of a
@@ -43,8 +45,8 @@ import torch.nn.functional as F
 from evalsuite.errors import NonFiniteError
 from evalsuite.engine import finite, kernels
 from evalsuite.engine.forward import LeanDecoder
-from evalsuite.engine.static_cache import (StaticKV, bmm_out_dtype_ok, capacity_for, split_decode_attention,
-                                          write_step_kv)
+from evalsuite.engine.static_cache import (DECODE_ATTENTIONS, FlexDecodeMask, StaticKV, attend_cache,
+                                          bmm_out_dtype_ok, capacity_for, write_step_kv)
 
 def prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool,
             attention: kernels.AttentionChoice = "auto", compiled: bool = False,
@@ -118,28 +120,29 @@ class NonFiniteLogitsError(NonFiniteError):
 
 
 def decode_layer(lean: LeanDecoder, layer: torch.nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                 keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor, pos: torch.Tensor,
+                 keys: torch.Tensor, values: torch.Tensor, valid: "torch.Tensor | FlexDecodeMask", pos: torch.Tensor,
                  f32_out: bool) -> torch.Tensor:
-    """One layer of a decode step: write this token's K/V at ``pos`` into the layer's cache, attend over it.
+    """One layer of a decode step: write this token's K/V at ``pos`` into the layer's cache, attend over it
+    (``valid``: the (B,T) valid keys, or the flex block mask; :func:`~evalsuite.engine.static_cache.attend_cache`).
 
     A module-level function of its inputs only, so that its compiled form (:func:`compiled_decode_layer`) is
     shared by every layer and every cache and refers to none of them."""
     def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         write_step_kv(keys, pos, k)
         write_step_kv(values, pos, v)
-        return split_decode_attention(q, keys, values, valid, lean.scaling, f32_out)
+        return attend_cache(q, keys, values, valid, lean.scaling, f32_out)
 
     return lean.block(layer, x, cos, sin, attend)
 
 
 def _decode_layer_split(pre: Callable, post: Callable, lean: LeanDecoder, layer: torch.nn.Module, x: torch.Tensor,
                         cos: torch.Tensor, sin: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                        valid: torch.Tensor, pos: torch.Tensor, f32_out: bool) -> torch.Tensor:
+                        valid: "torch.Tensor | FlexDecodeMask", pos: torch.Tensor, f32_out: bool) -> torch.Tensor:
     """:func:`decode_layer` with ``pre``/``post`` (compiled halves); the cache write and attention eager."""
     q, k, v, gate = pre(lean, layer, x, cos, sin)
     write_step_kv(keys, pos, k)
     write_step_kv(values, pos, v)
-    return post(lean, layer, x, split_decode_attention(q, keys, values, valid, lean.scaling, f32_out), gate)
+    return post(lean, layer, x, attend_cache(q, keys, values, valid, lean.scaling, f32_out), gate)
 
 
 @functools.lru_cache(maxsize=None)
@@ -157,15 +160,19 @@ def compiled_decode_layer(*, split: bool = False) -> Callable[..., torch.Tensor]
 class GraphDecoder:
     """A decode step for every row of one :class:`StaticKV`, captured as a CUDA graph; ``compile``:
     torch.compile'd first. Each row has its own token and position (no padding: a row's cache holds exactly its
-    own sequence, as a one-row decode's would)."""
+    own sequence, as a one-row decode's would). ``decode_attention``: ``"split"`` or ``"flex"`` (see
+    :mod:`evalsuite.engine.static_cache`)."""
 
-    def __init__(self, lean: LeanDecoder, kv: StaticKV, *, compile: bool = False) -> None:
+    def __init__(self, lean: LeanDecoder, kv: StaticKV, *, compile: bool = False,
+                 decode_attention: str = "split") -> None:
+        if decode_attention not in DECODE_ATTENTIONS:
+            raise ValueError(f"decode_attention must be one of {DECODE_ATTENTIONS}, not {decode_attention!r}")
         self.lean, self.kv = dataclasses.replace(lean, fused_norm=True), kv
         dev = lean.device
         self.compile = compile
         self._f32_out = bmm_out_dtype_ok(dev.type)
         self._layer_fn: Callable[..., torch.Tensor] = decode_layer
-        self.engine = "eager static-shape step"
+        self.step_engine = "eager static-shape step"
         rows = kv.rows
         self.token = torch.zeros((rows, 1), dtype=torch.long, device=dev)
         self.position = torch.zeros((rows,), dtype=torch.long, device=dev)
@@ -175,12 +182,22 @@ class GraphDecoder:
         probe = torch.zeros((1, 1), dtype=lean.dtype, device=dev)
         self.cos, self.sin = lean.rope(probe, self.key_positions[None])  # (1, T, D) each, model dtype
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.flex = FlexDecodeMask(self.position, kv.capacity) if decode_attention == "flex" else None
+
+    @property
+    def engine(self) -> str:
+        """What runs a step, for the records: the step (eager, compiled, captured) and, for flex, its attention."""
+        return self.step_engine + (", flex attention" if self.flex is not None else "")
 
     def _step(self) -> None:
         lean, kv, pos = self.lean, self.kv, self.position
         x = lean.decoder.embed_tokens(self.token)  # (B, 1, hidden)
         cos, sin = self.cos[0].index_select(0, pos)[:, None], self.sin[0].index_select(0, pos)[:, None]  # (B,1,D)
-        valid = self.key_positions[None, :] <= pos[:, None]  # (B, T)
+        if self.flex is not None:
+            self.flex.update()
+            valid: torch.Tensor | FlexDecodeMask = self.flex
+        else:
+            valid = self.key_positions[None, :] <= pos[:, None]  # (B, T)
         for i, layer in enumerate(lean.decoder.layers):
             x = self._layer_fn(lean, layer, x, cos, sin, kv.k[i], kv.v[i], valid, pos, self._f32_out)
         logits = lean.head(lean.norm(lean.decoder.norm, x)[:, -1])  # (B, V)
@@ -199,7 +216,7 @@ class GraphDecoder:
         # Regional compilation: one graph for "a decoder layer", reused by all of them (their weights and caches
         # are inputs, not constants), so compile time does not grow with depth. First the whole layer (cache
         # write and attention included); if inductor cannot take that, the layer minus the cache and attention.
-        self.engine = "eager static-shape step (compile failed)"
+        self.step_engine = "eager static-shape step (compile failed)"
         for engine in ("torch.compile'd step", "torch.compile'd step (attention eager)"):
             try:
                 self._layer_fn = compiled_decode_layer(split=engine != "torch.compile'd step")
@@ -207,7 +224,7 @@ class GraphDecoder:
                     self._step()
                 if self.lean.device.type == "cuda":
                     torch.cuda.synchronize(self.lean.device)
-                self.engine = engine
+                self.step_engine = engine
                 break
             except Exception as exc:  # noqa: BLE001 - compilation is an optimisation; the eager step is correct
                 notes.append(f"{engine}: compilation failed ({type(exc).__name__}: {str(exc)[:300]})")
@@ -223,7 +240,7 @@ class GraphDecoder:
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self._step()
-        self.engine = f"CUDA graph of the {self.engine}"
+        self.step_engine = f"CUDA graph of the {self.step_engine}"
 
     def start(self, token: int | torch.Tensor, position: int | torch.Tensor) -> None:
         """Set every row's current token and position (scalars, or (B,) tensors)."""
@@ -243,17 +260,54 @@ class GraphDecoder:
         return int(self.next_token[0].item())  # -1: not finite (the caller raises, naming the layer)
 
 
+def build_step(lean: LeanDecoder, kv: StaticKV, *, compile: bool, decode_attention: str, notes: list[str],
+               capture_oom_raises: bool = True) -> GraphDecoder:
+    """The decode step over ``kv``, compiled if asked and captured on CUDA; its failures noted in ``notes``.
+
+    ``flex`` attention whose kernel does not build or run here falls back to ``split`` (a line in ``notes``);
+    a capture that fails leaves the same step eager. Out of memory is the caller's (the batched decoder sizes
+    its rows by it); ``capture_oom_raises=False``: a capture out of memory leaves the step eager too (one row)."""
+    for attention in dict.fromkeys((decode_attention, "split")):
+        graph = GraphDecoder(lean, kv, compile=compile, decode_attention=attention)
+        try:
+            if graph.flex is not None:  # compile FlexAttention's kernel now, where a failure can fall back
+                graph.advance()
+                graph.position.zero_()
+            graph.compile_step(notes)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the flex kernel is an optimisation; the split one is correct
+            if attention == "split":
+                raise
+            notes.append(f"flex decode attention failed ({type(exc).__name__}: {str(exc)[:300]}); split attention")
+            continue
+        if lean.device.type == "cuda":
+            try:
+                graph.capture()
+            except torch.cuda.OutOfMemoryError:
+                if capture_oom_raises:
+                    raise
+                graph.graph = None
+                notes.append("CUDA graph capture failed (out of memory); eager static-shape steps")
+            except RuntimeError as exc:  # replay is an optimisation: run the same step eagerly
+                graph.graph = None
+                notes.append(f"CUDA graph capture failed ({exc}); eager static-shape steps")
+        return graph
+    raise AssertionError("unreachable: the split step either builds or raises")
+
+
 StopCheck = Callable[[list[int]], bool]
 
 
 def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_token_id: int | None,
            stop: StopCheck, fast: bool, cache: "DecodeCache | None" = None,
            timings: dict[str, Any] | None = None, compile: bool = False, compile_prefill: bool | None = None,
-           attention: kernels.AttentionChoice = "auto") -> list[int]:
+           attention: kernels.AttentionChoice = "auto", decode_attention: str = "split") -> list[int]:
     """Greedy continuation tokens (EOS excluded), ended by EOS, ``stop(tokens)`` or ``max_new_tokens``.
 
     ``fast`` uses the static-shape step of :class:`GraphDecoder` (captured as a CUDA graph on CUDA,
-    run eagerly elsewhere; ``compile``: torch.compile'd first); otherwise :func:`exact_step`. ``compile_prefill``
+    run eagerly elsewhere; ``compile``: torch.compile'd first; ``decode_attention``: its attention, see
+    :mod:`evalsuite.engine.static_cache`); otherwise :func:`exact_step`. ``compile_prefill``
     (None: as ``compile``) runs a ``fast`` prefill through the compiled layer halves.
     ``timings`` (if given) receives ``setup_s`` (cache allocation, compilation, graph capture),
     ``prefill_s`` (until the first token is known), ``decode_s``, ``decode_steps``, ``decode_engine`` and
@@ -261,8 +315,8 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
     """
     t0 = time.perf_counter()
     n = len(prompt)
-    if cache is None or cache.compile != compile:
-        cache = DecodeCache(lean, compile=compile)
+    if cache is None or (cache.compile, cache.decode_attention) != (compile, decode_attention):
+        cache = DecodeCache(lean, compile=compile, decode_attention=decode_attention)
     kv, graph = cache.get(capacity_for(n + max_new_tokens) if fast else n + max_new_tokens, graph=fast)
     t1 = time.perf_counter()
     failed = "compiled prefill failed"  # once per cache: later requests go straight to the eager layers
@@ -299,9 +353,9 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
 class DecodeCache:
     """Keeps one :class:`StaticKV` (and its captured graph) for reuse by the next request of similar length."""
 
-    def __init__(self, lean: LeanDecoder, *, compile: bool = False) -> None:
+    def __init__(self, lean: LeanDecoder, *, compile: bool = False, decode_attention: str = "split") -> None:
         self.lean = lean
-        self.compile = compile
+        self.compile, self.decode_attention = compile, decode_attention
         self.kv: StaticKV | None = None
         self.graph: GraphDecoder | None = None
         self.notes: list[str] = []
@@ -311,14 +365,9 @@ class DecodeCache:
             self.release()
             self.kv = StaticKV(self.lean, capacity)
             if graph:
-                self.graph = GraphDecoder(self.lean, self.kv, compile=self.compile)
-                self.graph.compile_step(self.notes)
-                if self.lean.device.type == "cuda":
-                    try:
-                        self.graph.capture()
-                    except RuntimeError as exc:  # replay is an optimisation: run the same step eagerly
-                        self.graph.graph = None
-                        self.notes.append(f"CUDA graph capture failed ({exc}); eager static-shape steps")
+                self.graph = build_step(self.lean, self.kv, compile=self.compile,
+                                        decode_attention=self.decode_attention, notes=self.notes,
+                                        capture_oom_raises=False)
         return self.kv, (self.graph if graph else None)
 
     def release(self) -> None:

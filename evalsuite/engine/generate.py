@@ -80,7 +80,7 @@ def greedy_generate_tokens(model: torch.nn.Module, tokenizer, request: Generatio
                            eos_token_id: int | None, mode: GenerationMode = "fast",
                            cache: DecodeCache | None = None, prefill_chunk: int = 32768,
                            attention: AttentionChoice = "auto", compile_prefill: bool | None = None,
-                           timings: dict[str, float] | None = None) -> list[int]:
+                           decode_attention: str = "split", timings: dict[str, float] | None = None) -> list[int]:
     """The greedy continuation's token ids (EOS excluded; tokens after a stop string may follow).
 
     ``timings`` receives the phases of the static-cache engines (see :func:`evalsuite.engine.decode.greedy`);
@@ -95,7 +95,7 @@ def greedy_generate_tokens(model: torch.nn.Module, tokenizer, request: Generatio
         return greedy(lean, list(request.prompt_tokens), max_new_tokens=request.max_gen_toks,
                       eos_token_id=eos_token_id, stop=stop, fast=mode in ("fast", "compiled"), cache=cache,
                       timings=timings, compile=mode == "compiled", compile_prefill=compile_prefill,
-                      attention=attention)
+                      attention=attention, decode_attention=decode_attention)
     if has_recurrent_layers(model):
         prefill_chunk = max(prefill_chunk, len(request.prompt_tokens))  # one call: see the module docstring
     return _hf_greedy(model, request, eos_token_id, stop, prefill_chunk)
@@ -127,7 +127,7 @@ def greedy_generate_batch(model: torch.nn.Module, tokenizer, requests: Sequence[
                           max_length: int, eos_token_id: int | None, mode: GenerationMode = "fast",
                           cache: BatchDecodeCache | None = None, attention: AttentionChoice = "auto",
                           compile_prefill: bool | None = None, max_rows: int | None = None,
-                          timings: list[dict] | None = None) -> list[list[int]]:
+                          decode_attention: str = "split", timings: list[dict] | None = None) -> list[list[int]]:
     """:func:`greedy_generate_tokens` for every request, decoded together in batches of rows (see
     :mod:`evalsuite.engine.batch_decode`); only for :func:`batchable` engines. Every prompt is checked first: one that
     does not fit is a :class:`ContextLengthError` before any work."""
@@ -142,7 +142,8 @@ def greedy_generate_batch(model: torch.nn.Module, tokenizer, requests: Sequence[
         cache = None
     kwargs = {"max_rows": max_rows} if max_rows is not None else {}
     return greedy_batched(lean, items, eos_token_id=eos_token_id, compile=mode == "compiled",
-                          compile_prefill=compile_prefill, attention=attention, cache=cache, timings=timings,
+                          compile_prefill=compile_prefill, attention=attention, decode_attention=decode_attention,
+                          cache=cache, timings=timings,
                           **kwargs)
 
 

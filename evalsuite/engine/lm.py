@@ -297,6 +297,7 @@ class EvalsuiteLM(HFLM):
                                                   eos_token_id=self.eot_token_id, mode=self.engine.generation,
                                                   attention=self.engine.attention, max_rows=self.engine.generation_rows,
                                                   compile_prefill=self.engine.compile_prefill,
+                                                  decode_attention=self.engine.decode_attention or "split",
                                                   timings=self.generation_batches)
             except NonFiniteError as exc:
                 raise _named(exc, requests, exc.request) from None
@@ -321,7 +322,8 @@ class EvalsuiteLM(HFLM):
                                 advance: Callable[[int], None]) -> list[list[int]]:
         lean = LeanDecoder.wrap(self.model)
         # One cache (and captured, possibly compiled, step) reused across requests.
-        cache = DecodeCache(lean, compile=self.engine.generation == "compiled") if lean is not None else None
+        cache = (DecodeCache(lean, compile=self.engine.generation == "compiled",
+                             decode_attention=self.engine.decode_attention or "split") if lean is not None else None)
         out: list[list[int]] = []
         for req in reqs:
             phases: dict[str, Any] = {"prompt_tokens": len(req.prompt_tokens)}
@@ -330,7 +332,8 @@ class EvalsuiteLM(HFLM):
                 out.append(greedy_generate_tokens(self.model, self.tokenizer, req, max_length=self.max_length,
                                                   eos_token_id=self.eot_token_id, mode=self.engine.generation, cache=cache,
                                                   attention=self.engine.attention, timings=phases,
-                                                  compile_prefill=self.engine.compile_prefill))
+                                                  compile_prefill=self.engine.compile_prefill,
+                                                  decode_attention=self.engine.decode_attention or "split"))
             except NonFiniteError as exc:
                 raise _named(exc, requests, len(out)) from None  # the request in hand
             phases["request_s"] = time.perf_counter() - t_req  # setup + prefill + decode, synchronised

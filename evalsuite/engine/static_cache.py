@@ -4,6 +4,15 @@ A row per sequence decoded at once (:mod:`evalsuite.engine.batch_decode`), one f
 (:mod:`evalsuite.engine.decode`); ``capacity`` positions per layer, preallocated, so a decode step writes K/V
 in place (:func:`write_step_kv`) and a captured CUDA graph replays on the same buffers.
 
+Two ways to attend one query token over it, same values up to rounding (``decode_attention``):
+
+* ``split`` (:func:`split_decode_attention`): two batched matmuls over the whole cache, every row's every
+  position read at every step, the positions past a row's own masked;
+* ``flex`` (:class:`FlexDecodeMask`, :func:`flex_decode_attention`): FlexAttention's decoding kernel (split-KV,
+  GQA in one block, online softmax; compiled on CUDA), told by a block mask that is updated on the device inside
+  the step which 128-position blocks each row has filled, so a row reads only its own prefix: a row that has
+  finished, or holds no request, costs one block, not the whole cache.
+
 Shapes: B rows, KV key/value heads, G query heads per KV head, D head dim, T cache positions.
 """
 
@@ -16,6 +25,8 @@ import torch
 from evalsuite.engine.forward import LeanDecoder
 
 DECODE_CHUNK = 1024  # cache positions per P·V block in the fast decode attention
+FLEX_BLOCK = 128  # cache positions per block of the flex decode mask (FlexAttention's default KV block)
+DECODE_ATTENTIONS: tuple[str, ...] = ("split", "flex")
 
 
 class StaticKV:
@@ -96,3 +107,72 @@ def write_step_kv(cache: torch.Tensor, pos: torch.Tensor, new: torch.Tensor) -> 
     """Write each row's new K or V (B,KV,1,D) into ``cache`` (B,KV,T,D) at that row's position ``pos`` (B,)."""
     B, KV, _, D = new.shape
     cache.scatter_(2, pos.view(B, 1, 1, 1).expand(B, KV, 1, D), new)
+
+
+def attend_cache(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: "torch.Tensor | FlexDecodeMask",
+                 scale: float, f32_out: bool | None = None) -> torch.Tensor:
+    """One query token per row over the cache: :func:`flex_decode_attention` for a :class:`FlexDecodeMask`,
+    :func:`split_decode_attention` for a (B,T) valid-key tensor."""
+    if isinstance(mask, FlexDecodeMask):
+        return flex_decode_attention(q, keys, values, mask, scale)
+    return split_decode_attention(q, keys, values, mask, scale, f32_out)
+
+
+class FlexDecodeMask:
+    """The block mask of :func:`flex_decode_attention` for a cache of ``capacity`` positions and the rows whose
+    current positions ``position`` (B,) holds (the decoder's own tensor, read at every step).
+
+    Each row visits blocks ``0 .. position // FLEX_BLOCK`` (:meth:`update` recomputes the counts on the device, so
+    a captured step replays it), and inside them sees keys ``<= position``: the cache slots beyond a row's position
+    hold stale K/V from earlier batches or warm-up steps and are never read into its output. All visited blocks are
+    "partial" (the element mask applies everywhere): one comparison per key, which the kernel fuses."""
+
+    def __init__(self, position: torch.Tensor, capacity: int) -> None:
+        from torch.nn.attention.flex_attention import BlockMask
+
+        if capacity % FLEX_BLOCK:
+            raise ValueError(f"flex decode needs a cache of whole {FLEX_BLOCK}-position blocks, not {capacity}")
+        rows, blocks = position.shape[0], capacity // FLEX_BLOCK
+        dev = position.device
+        self.position = position
+        self.kv_num_blocks = torch.ones((rows, 1, 1), dtype=torch.int32, device=dev)
+        self.kv_indices = torch.arange(blocks, dtype=torch.int32, device=dev).expand(rows, 1, 1, blocks).contiguous()
+
+        def mask_mod(b, h, q, k):  # noqa: ANN001 - FlexAttention's signature
+            return k <= position[b]
+
+        self.block_mask = BlockMask.from_kv_blocks(self.kv_num_blocks, self.kv_indices, BLOCK_SIZE=FLEX_BLOCK,
+                                                   mask_mod=mask_mod, seq_lengths=(1, capacity),
+                                                   compute_q_blocks=False)
+
+    def update(self) -> None:
+        """Each row's block count from its current position (in place: no allocation, capturable)."""
+        blocks = torch.div(self.position, FLEX_BLOCK, rounding_mode="floor") + 1
+        self.kv_num_blocks.view(-1).copy_(blocks.clamp_(max=self.kv_indices.shape[-1]))
+
+
+def flex_decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: FlexDecodeMask,
+                          scale: float) -> torch.Tensor:
+    """:func:`split_decode_attention` through FlexAttention: q (B,H,1,D); keys/values (B,KV,T,D) -> (B,H,1,D)."""
+    groups = q.shape[1] // keys.shape[1]
+    return _flex_decode(q.device.type)(q, keys, values, block_mask=mask.block_mask, scale=scale,
+                                       enable_gqa=groups > 1)
+
+
+@functools.lru_cache(maxsize=None)
+def _flex_decode(device_type: str):
+    """FlexAttention, compiled with static shapes on CUDA (its decoding kernel is chosen for a query shorter than
+    128 with static batch and heads); the unfused reference elsewhere, for tests."""
+    import warnings
+
+    from torch.nn.attention.flex_attention import flex_attention
+
+    if device_type == "cuda":
+        return torch.compile(flex_attention, dynamic=False)
+
+    def eager(*args, **kwargs):  # the unfused reference; its "use torch.compile" warning is expected here
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return flex_attention(*args, **kwargs)
+
+    return eager

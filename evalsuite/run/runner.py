@@ -126,6 +126,10 @@ def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
         info["tree_attention"] = "flex"
     elif asked.tree_attention is None and getattr(getattr(lm, "engine", None), "tree_attention", None) == "flex":
         info["tree_attention"] = "auto"  # the CUDA default; CPU units (the dense mask) keep their hashes
+    if asked.compile_prefill is not None:
+        info["compile_prefill"] = asked.compile_prefill
+    if asked.decode_attention is not None:
+        info["decode_attention"] = asked.decode_attention
     if asked.truncation != "refuse":
         info["truncation"] = asked.truncation  # stock hf's left cut; the samples it touched say so
     return info

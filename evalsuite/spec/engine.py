@@ -15,13 +15,16 @@ AttentionChoice = Literal["auto", "fa4", "cudnn", "flash"]
 ATTENTION_CHOICES: tuple[str, ...] = ("auto", "fa4", "cudnn", "flash")
 TreeAttention = Literal["sdpa", "flex"]
 TREE_ATTENTION_CHOICES: tuple[str, ...] = ("sdpa", "flex")
+DecodeAttention = Literal["split", "flex"]
+DECODE_ATTENTION_CHOICES: tuple[str, ...] = ("split", "flex")
 GenerationMode = Literal["fast", "compiled", "exact", "hf"]
 GENERATION_MODES: tuple[str, ...] = ("fast", "compiled", "exact", "hf")
 TRUNCATIONS: tuple[str, ...] = ("refuse", "left")
 FORWARDS: tuple[str, ...] = ("auto", "hf")
 
 #: The knobs a suite's model entry may set (the others are for the lab and tests, or lm-eval's --model_args).
-SUITE_KEYS = ("batch_tokens", "generation", "compile_scoring", "attention", "tree_attention", "truncation")
+SUITE_KEYS = ("batch_tokens", "generation", "compile_scoring", "attention", "tree_attention", "truncation",
+              "compile_prefill", "decode_attention")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,10 @@ class EngineConfig:
     # as its mode has it. None: only in the "compiled" mode. Run 5 (H100, 100 RULER prompts at 4K, batched): the
     # compiled prefill took 2.74 s against 4.44 s, while the compiled decode step was 3.3x slower than "fast"'s.
     compile_prefill: bool | None = None
+    # A fast decode step's attention over its static cache (engine.static_cache): two matmuls over every cached
+    # position ("split"), or FlexAttention's decoding kernel reading each row's filled blocks only ("flex").
+    # None: "split", the kernel every committed run used, until "flex" is measured on a GPU.
+    decode_attention: DecodeAttention | None = None
     truncation: Literal["refuse", "left"] = "refuse"  # over-long requests: an error, or stock hf's left cut
     lm_head_chunk: int = 2048  # distinct positions per LM-head matmul: bounds the [n, V] fp32 logits buffer
     forward: Literal["auto", "hf"] = "auto"  # "hf" forces transformers' decoder instead of engine.forward
@@ -74,9 +81,11 @@ class EngineConfig:
 _INTS = ("batch_tokens", "row_tokens", "lm_head_chunk")
 _BOOLS = ("compile_scoring", "check_finite", "compile_prefill")
 # Knobs that may be left open (None): the device, the generation mode or free memory decides (see resolved()).
-_OPEN = ("compile_scoring", "compile_prefill", "tree_attention", "generation", "generation_rows")
-_AUTO = ("compile_scoring", "compile_prefill", "tree_attention")  # "auto" (or "none", "") in --model_args: open
+_OPEN = ("compile_scoring", "compile_prefill", "tree_attention", "generation", "generation_rows", "decode_attention")
+# "auto" (or "none", "") in --model_args: open
+_AUTO = ("compile_scoring", "compile_prefill", "tree_attention", "decode_attention")
 _CHOICES: dict[str, Sequence[str]] = {"attention": ATTENTION_CHOICES, "tree_attention": TREE_ATTENTION_CHOICES,
+                                      "decode_attention": DECODE_ATTENTION_CHOICES,
                                       "generation": GENERATION_MODES, "truncation": TRUNCATIONS,
                                       "forward": FORWARDS}
 

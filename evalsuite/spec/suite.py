@@ -53,7 +53,8 @@ class ModelSpec:
                 "yarn": None if self.yarn is None else self.yarn.as_record(), "compare_to": self.compare_to,
                 "zero_mlp_layers": list(self.zero_mlp_layers), "generation": e.generation,
                 "compile_scoring": e.compile_scoring, "attention": e.attention,
-                "tree_attention": e.tree_attention, "truncation": e.truncation}
+                "tree_attention": e.tree_attention, "truncation": e.truncation,
+                "compile_prefill": e.compile_prefill, "decode_attention": e.decode_attention}
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,9 @@ class SuiteSpec:
                 del m["truncation"]
             if m["tree_attention"] is None:  # the device's choice since run 5; "sdpa" was the default before
                 m["tree_attention"] = "sdpa"
+            for knob in ("compile_prefill", "decode_attention"):  # suite keys since session 7, open by default
+                if m[knob] is None:
+                    del m[knob]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -163,8 +167,7 @@ def _source(d: Any, where: str) -> SourceSpec:
 
 def _model(d: Any, where: str, defaults: dict[str, Any]) -> ModelSpec:
     keys = {"name", "role", "source", "dtype", "device", "max_length", "attn_implementation", "batch_tokens",
-            "yarn", "compare_to", "zero_mlp_layers", "generation", "compile_scoring", "attention",
-            "tree_attention", "truncation"}
+            "yarn", "compare_to", "zero_mlp_layers", *SUITE_KEYS}
     _take(d, where, keys)
     merged = {**defaults, **d}
     for req in ("name", "source"):

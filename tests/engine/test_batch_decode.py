@@ -71,6 +71,36 @@ def test_batched_tokens_equal_one_at_a_time(lean):
 
 
 @torch.inference_mode()
+def test_flex_decode_attention_gives_the_same_tokens(lean):
+    items, eos = _items_with_stops(lean)
+    exact = _one_at_a_time(lean, items, eos, fast=False)
+    timings: list[dict] = []
+    assert greedy_batched(lean, items, eos_token_id=eos, max_rows=3, decode_attention="flex", timings=timings) == exact
+    assert all(t["decode_engine"].endswith(", flex attention") for t in timings)
+    one = [greedy(lean, list(it.prompt), max_new_tokens=it.max_new_tokens, eos_token_id=eos, stop=it.stop, fast=True,
+                  decode_attention="flex") for it in items]
+    assert one == exact
+
+
+@torch.inference_mode()
+def test_a_flex_step_that_fails_falls_back_to_split_attention(tiny_folder, monkeypatch):
+    from evalsuite.engine import static_cache
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no triton here")
+
+    monkeypatch.setattr(static_cache, "flex_decode_attention", broken)
+    lean = LeanDecoder.wrap(_load(tiny_folder("headwise")))
+    items = [BatchItem(p, 5, _stop_at(-5)) for p in _prompts()[:3]]
+    cache = BatchDecodeCache(lean, decode_attention="flex")
+    timings: list[dict] = []
+    got = greedy_batched(lean, items, eos_token_id=None, decode_attention="flex", cache=cache, timings=timings)
+    assert got == _one_at_a_time(lean, items, None, fast=False)
+    assert timings[0]["decode_engine"] == "eager static-shape step"  # split: no ", flex attention"
+    assert any(n.startswith("flex decode attention failed (RuntimeError: no triton here); split") for n in cache.notes)
+
+
+@torch.inference_mode()
 def test_the_batches_memory_needs_are_evened_out(lean):
     items, eos = _items_with_stops(lean)
     timings: list[dict] = []

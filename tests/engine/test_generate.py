@@ -62,6 +62,29 @@ def test_split_decode_attention_equals_sdpa():
     assert torch.allclose(split_decode_attention(q, k, v, valid, 16 ** -0.5), ref, atol=1e-5)
 
 
+def test_flex_decode_attention_equals_split_and_reads_each_rows_own_blocks():
+    from evalsuite.engine.static_cache import FlexDecodeMask, flex_decode_attention, split_decode_attention
+
+    g = torch.Generator().manual_seed(1)
+    q = torch.randn(4, 8, 1, 16, generator=g)
+    # Every slot holds values, those past a row's position too (stale K/V of an earlier batch): they must not count.
+    k, v = torch.randn(4, 2, 640, 16, generator=g), torch.randn(4, 2, 640, 16, generator=g)
+    position = torch.zeros(4, dtype=torch.long)
+    mask = FlexDecodeMask(position, 640)
+    for pos in ([0, 127, 128, 639], [5, 300, 0, 511]):
+        position.copy_(torch.tensor(pos))  # the decoder moves its own tensor; the mask follows on update()
+        mask.update()
+        assert mask.kv_num_blocks.view(-1).tolist() == [p // 128 + 1 for p in pos]
+        valid = torch.arange(640)[None] <= position[:, None]
+        split = split_decode_attention(q, k, v, valid, 16 ** -0.5)
+        assert torch.allclose(flex_decode_attention(q, k, v, mask, 16 ** -0.5), split, atol=1e-5)
+        ref = torch.nn.functional.scaled_dot_product_attention(q[1:2], k[1:2, :, :pos[1] + 1], v[1:2, :, :pos[1] + 1],
+                                                               enable_gqa=True)
+        assert torch.allclose(split[1:2], ref, atol=1e-5)
+    with pytest.raises(ValueError, match="whole 128-position blocks"):
+        FlexDecodeMask(position, 600)
+
+
 def test_static_shape_step_equals_eager_step_teacher_forced(gated):
     """The CUDA-graph step (run eagerly on CPU) gives the exact step's logits for the same tokens."""
     from evalsuite.engine.decode import GraphDecoder, exact_step, prefill

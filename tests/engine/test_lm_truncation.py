@@ -109,3 +109,20 @@ def test_the_cuda_default_tree_attention_enters_the_hash_and_the_cpu_one_does_no
     spec["models"][0]["tree_attention"] = "flex"
     assert info(parse_suite(spec).models[0], False)["tree_attention"] == "flex"
     assert EngineConfig().tree_attention is None
+
+
+def test_the_generation_knobs_enter_the_hash_only_when_set(tiny):
+    from types import SimpleNamespace
+
+    from evalsuite.run.runner import _model_info
+    from evalsuite.spec import parse_suite
+
+    model, _ = tiny
+    loaded = SimpleNamespace(model=model, kind="hf", weights_sha256="x")
+    lm = SimpleNamespace(max_length=MAX_LENGTH, scoring=None)
+    spec = {"name": "s", "models": [{"name": "m", "source": "/x"}], "tasks": ["es_mmlu"]}
+    default = _model_info(parse_suite(spec).models[0], loaded, lm)
+    assert "decode_attention" not in default and "compile_prefill" not in default  # every unit hash stays valid
+    spec["models"][0].update(decode_attention="flex", compile_prefill=False)
+    assert _model_info(parse_suite(spec).models[0], loaded, lm) == {**default, "decode_attention": "flex",
+                                                                    "compile_prefill": False}

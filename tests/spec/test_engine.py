@@ -58,6 +58,17 @@ def test_compile_prefill_is_read_like_compile_scoring():
         read("yes")
 
 
+def test_decode_attention_is_a_choice_left_open_by_default():
+    read = lambda v: EngineConfig.parse({"decode_attention": v}, "--model_args", strings=True).decode_attention  # noqa: E731
+    assert (read("flex"), read("split"), read("auto")) == ("flex", "split", None)
+    assert EngineConfig().resolved(on_cuda=True).decode_attention is None  # split, as every committed run
+    with pytest.raises(SpecError, match=r"--model_args.decode_attention: must be one of split, flex, found 'fa'"):
+        read("fa")
+    suite = parse_suite({"name": "s", "models": [{"name": "m", "source": "/x", "decode_attention": "flex",
+                                                  "compile_prefill": True}], "tasks": ["es_mmlu"]})
+    assert (suite.models[0].engine.decode_attention, suite.models[0].engine.compile_prefill) == ("flex", True)
+
+
 def test_tree_attention_auto_is_the_device_default():
     assert EngineConfig.parse({"tree_attention": "auto"}, "--model_args", strings=True).tree_attention is None
     assert EngineConfig.parse({"tree_attention": "sdpa"}, "--model_args", strings=True).tree_attention == "sdpa"

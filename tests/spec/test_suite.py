@@ -86,3 +86,12 @@ def test_the_device_default_tree_attention_leaves_the_fingerprint_of_the_old_sdp
     flex = {**base, "models": [{"name": "m", "source": "/x", "tree_attention": "flex"}]}
     assert parse_suite(base).models[0].engine.tree_attention is None  # the device decides (flex on CUDA)
     assert parse_suite(base).fingerprint() == parse_suite(sdpa).fingerprint() != parse_suite(flex).fingerprint()
+
+
+def test_the_generation_suite_keys_left_out_leave_the_fingerprint_as_before():
+    base = {"name": "s", "models": [{"name": "m", "source": "/x"}], "tasks": ["es_mmlu"]}
+    before = parse_suite(base).fingerprint()
+    for knob, value in (("decode_attention", "flex"), ("decode_attention", "split"), ("compile_prefill", True),
+                        ("compile_prefill", False)):
+        set_ = parse_suite({**base, "models": [{"name": "m", "source": "/x", knob: value}]})
+        assert set_.fingerprint() != before, (knob, value)

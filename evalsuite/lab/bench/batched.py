@@ -14,6 +14,9 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
   4.3 TB/s, :class:`evalsuite.lab.bench.flops.GenerationCost`), with per-sample bf16 token agreement (a sample
   that differs is classified at its first differing token by a reference forward: exact bf16 tie or not);
 * ``prefill4k``: the short form of ``ruler4k``: only the batch in ``fast`` and with the compiled prefill;
+* ``flex``: the decode step's attention (``decode_attention``): the 4K batch with ``split`` (the reference), with
+  ``flex`` and with ``flex`` and the compiled prefill, then one 128K sample (YaRN x4) the same three ways;
+  each warmed up first, each ``flex`` run with its bf16 token agreement against ``split``'s;
 * ``ruler128k``: niah_single_1 at 131,072 tokens with YaRN x4: one sample one at a time (sent twice, the
   second timed), then as many samples as one batch holds (``--samples-128k``, 0: what free memory gives);
 * ``hellaswag``: the 10,042 validation items 0-shot with the packed scorer's ``tree_attention`` ``sdpa``
@@ -61,9 +64,11 @@ def _instance(prompt: str, max_gen_toks: int) -> Any:
 
 
 def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int | None, mode: str,
-                 shape: ModelShape, device: torch.device, compile_prefill: bool | None = None) -> dict[str, Any]:
+                 shape: ModelShape, device: torch.device, compile_prefill: bool | None = None,
+                 decode_attention: str | None = None) -> dict[str, Any]:
     """One ``generate_until`` call over ``samples``; seconds, peak memory, the limit, per-sample tokens."""
-    lm.engine = replace(lm.engine, generation=mode, generation_rows=rows, compile_prefill=compile_prefill)
+    lm.engine = replace(lm.engine, generation=mode, generation_rows=rows, compile_prefill=compile_prefill,
+                        decode_attention=decode_attention)
     n_tok, n_tim, n_bat = len(lm.generated_tokens), len(lm.generation_timings), len(lm.generation_batches)
     with measure(device) as m:
         lm.generate_until([_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
@@ -73,7 +78,8 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
              for n, t in zip(prompt_tokens, tokens)]
     limit = sum(c.limit_seconds() for c in costs)
     timings, batches = lm.generation_timings[n_tim:], lm.generation_batches[n_bat:]
-    out = {"mode": mode, "compile_prefill": compile_prefill, "rows_cap": rows, "samples": len(samples), "seconds": m.seconds, "peak_gib": m.peak_gib,
+    out = {"mode": mode, "compile_prefill": compile_prefill, "decode_attention": decode_attention or "split",
+           "rows_cap": rows, "samples": len(samples), "seconds": m.seconds, "peak_gib": m.peak_gib,
            "hardware_limit_s": limit, "x_hardware_limit": m.seconds / limit,
            "hardware_limit_with_weights_s": sum(c.limit_seconds(with_weights=True) for c in costs),
            "seconds_per_sample": m.seconds / len(samples), "prompt_tokens_total": sum(prompt_tokens),
@@ -139,12 +145,13 @@ def _setup(rec: Recorder, prefix: str, model: Any, tok: Any, data_dir: Path, n: 
 
 def _variant(rec: Recorder, lm: Any, samples: Sequence[tuple[str, int, str]], shape: ModelShape,
              device: torch.device, reference: dict[str, Any] | None, *, run: str, agreement_step: str,
-             mode: str = "fast", compile_prefill: bool | None = None) -> dict[str, Any] | None:
+             mode: str = "fast", compile_prefill: bool | None = None,
+             decode_attention: str | None = None) -> dict[str, Any] | None:
     """The whole batch in one engine variant: a first run (``<run>_warm``: it compiles for this batch shape), the
     timed run, and its tokens against ``reference``'s."""
     def go() -> dict[str, Any]:
         return generate_run(lm, samples, rows=None, mode=mode, compile_prefill=compile_prefill, shape=shape,
-                            device=device)
+                            device=device, decode_attention=decode_attention)
 
     rec.step(f"{run}_warm", lambda: _strip(go()))
     got = rec.step(run, go, record=_strip)
@@ -190,6 +197,38 @@ def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int
         lm, samples, rows=None, mode="fast", shape=shape, device=device), record=_strip)
     _variant(rec, lm, samples, shape, device, fast, run="prefill4k_compiled_prefill",
              agreement_step="prefill4k_agreement", compile_prefill=True)
+
+
+@torch.inference_mode()
+def flex_decode(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
+                short: int = 4096, long: int = 131072, yarn: float = 4.0) -> None:
+    """The decode step's attention, ``split`` against ``flex`` (then ``flex`` with the compiled prefill too): the
+    ``short`` batch, and one ``long`` sample with YaRN, where one row's step reads the whole cache."""
+    from evalsuite.engine.lm import EvalsuiteLM
+
+    shape = ModelShape.of(model)
+    got = _setup(rec, "flex4k", model, tok, data_dir, n, short)
+    if got is not None:
+        lm, samples = got
+        split = _variant(rec, lm, samples, shape, device, None, run="flex4k_split", agreement_step="")
+        _variant(rec, lm, samples, shape, device, split, run="flex4k_flex", agreement_step="flex4k_flex_agreement",
+                 decode_attention="flex")
+        _variant(rec, lm, samples, shape, device, split, run="flex4k_flex_compiled_prefill",
+                 agreement_step="flex4k_flex_compiled_prefill_agreement", decode_attention="flex",
+                 compile_prefill=True)
+        del lm
+    long_model = build_model(cfg, "none", yarn_factor=yarn)
+    lm = EvalsuiteLM(long_model, tok, max_length=long)
+    samples = rec.step("flex128k_samples", lambda: ruler_samples(tok, data_dir, long, 1, ("niah_single_1",)),
+                       record=lambda s: {"n": len(s)})
+    if samples:
+        split = _variant(rec, lm, samples, ModelShape.of(long_model), device, None, run="flex128k_split",
+                         agreement_step="")
+        _variant(rec, lm, samples, ModelShape.of(long_model), device, split, run="flex128k_flex",
+                 agreement_step="flex128k_flex_agreement", decode_attention="flex")
+        _variant(rec, lm, samples, ModelShape.of(long_model), device, split, run="flex128k_flex_compiled_prefill",
+                 agreement_step="flex128k_flex_compiled_prefill_agreement", decode_attention="flex",
+                 compile_prefill=True)
 
 
 def ruler_4k_compiled(rec: Recorder, state: dict[str, Any], device: torch.device) -> None:
@@ -282,6 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parts = args.parts.split(",")
     model = build_model(cfg, "none")
     rec.data["model"] = ModelShape.of(model).to_dict()
+    if "flex" in parts:
+        flex_decode(rec, model, cfg, tok, args.data, args.samples, device, short=short, long=long, yarn=yarn)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     if "prefill4k" in parts:
         ruler_4k_prefill(rec, model, tok, args.data, args.samples, device, length=short)
     state = ruler_4k(rec, model, tok, args.data, args.samples, device, length=short) if "ruler4k" in parts else None

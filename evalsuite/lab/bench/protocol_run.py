@@ -70,8 +70,10 @@ class Rates:
 CARDS = {"h200": Rates(), "h100": Rates(bytes_per_s=3.0e12)}
 
 
-def paper_suite(folders: dict[str, Path], samples: int, *, tiny: bool = False) -> dict[str, Any]:
-    """``tasks/suites/paper.yaml`` with local sources and the counts reduced (nothing else changed)."""
+def paper_suite(folders: dict[str, Path], samples: int, *, tiny: bool = False,
+                engine: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``tasks/suites/paper.yaml`` with local sources and the counts reduced (nothing else changed); ``engine``:
+    suite engine keys set on every model entry (``--engine``, to measure a knob as a user would set it)."""
     from evalsuite.packaged import tasks_dir
 
     suite = yaml.safe_load((tasks_dir() / "suites" / "paper.yaml").read_text())
@@ -79,6 +81,7 @@ def paper_suite(folders: dict[str, Path], samples: int, *, tiny: bool = False) -
     for model in suite["models"]:
         base = next(name for name in GATES if model["source"].get("subfolder") == name)
         model["source"] = {"path": str(folders[base])}
+        model.update(engine or {})
     for task in suite["tasks"]:
         name = task.get("task")
         if name == "ruler_es":
@@ -244,7 +247,8 @@ def _run_count(record: dict[str, Any], samples: int, folders: dict[str, Path], m
     if left is not None and left < 30:
         record[run_id] = {"skipped": f"{left + 15:.0f} s left of --deadline {args.deadline:.0f}"}
         return
-    got = record[run_id] = run_suite(paper_suite(folders, samples, tiny=args.tiny), args.out, run_id, models, left)
+    suite = paper_suite(folders, samples, tiny=args.tiny, engine=args.engine)
+    got = record[run_id] = run_suite(suite, args.out, run_id, models, left)
     try:
         units = read_units(Path(got["run_dir"]))
     except Exception as exc:  # noqa: BLE001 - a run that wrote nothing readable is recorded as such
@@ -275,6 +279,23 @@ def combine(runs: Sequence[Path], samples: int, shape_of: dict[str, ModelShape],
             "units": units, "priced": price(units, samples, shape_of, outside_s=outside, rates=rates)}
 
 
+def engine_keys(pairs: Sequence[str]) -> dict[str, Any]:
+    """``--engine KEY=VALUE`` pairs as suite engine keys, checked as a suite's would be (one line naming the bad one)."""
+    from evalsuite.errors import SpecError
+    from evalsuite.spec.engine import SUITE_KEYS, EngineConfig
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in SUITE_KEYS:
+            raise SpecError(f"--engine {pair}: expected KEY=VALUE with KEY one of {', '.join(SUITE_KEYS)}")
+        parsed = getattr(EngineConfig.parse({key: value}, "--engine", strings=True), key)
+        if parsed is None:
+            raise SpecError(f"--engine {pair}: leave the key out for its default")
+        out[key] = parsed
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evalsuite.lab.bench.protocol_run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -288,6 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--deadline", type=float, default=None,
                    help="seconds for the whole command: each run is stopped in time to read and price its records")
     p.add_argument("--tiny", action="store_true", help="toy models on CPU, short RULER lengths (a smoke run)")
+    p.add_argument("--engine", action="append", default=[], metavar="KEY=VALUE",
+                   help="a suite engine key set on every model (repeatable), e.g. decode_attention=flex")
     p.add_argument("--price", type=Path, nargs="+",
                    help="only price these finished runs (run folders or protocol.json files, same --samples) as one")
     p.add_argument("--card", choices=sorted(CARDS), default="h200",
@@ -315,11 +338,17 @@ def main(argv: Sequence[str] | None = None) -> int:
            if args.validate and args.validate <= args.samples else
            "--data, --tokenizer and --work are needed to run" if None in (args.data, args.tokenizer, args.work)
            else None)
+    if not bad:
+        try:
+            args.engine = engine_keys(args.engine)
+        except EvalsuiteError as exc:
+            bad = str(exc)
     if bad:
         print(bad, file=sys.stderr)
         return 2
     os.environ.setdefault("EVALSUITE_DATA", str(args.data))
-    record: dict[str, Any] = {"argv": list(argv if argv is not None else sys.argv[1:]), "checkpoints": {}}
+    record: dict[str, Any] = {"argv": list(argv if argv is not None else sys.argv[1:]), "engine": args.engine,
+                              "checkpoints": {}}
     t0 = time.perf_counter()
     folders = {name: args.work / name for name in GATES}
     # All three, whatever --models runs: the suite names every source, and `evalsuite run` checks each before it

@@ -186,3 +186,29 @@ def test_pricing_runs_that_cannot_be_read_is_one_line_and_exit_2(tmp_path, capsy
         err = capsys.readouterr().err
         assert err.startswith("--price: cannot read the runs") and err.count("\n") == 1
     assert not (tmp_path / "o.json").exists()
+
+
+def test_engine_keys_reach_every_model_of_the_suite_and_bad_ones_are_one_line(tmp_path, monkeypatch, capsys):
+    import evalsuite.lab.bench.protocol_run as protocol_run
+    import evalsuite.lab.bench.released as released
+    from evalsuite.spec import parse_suite
+
+    suite = paper_suite({name: tmp_path / name for name in GATES}, 1,
+                        engine={"decode_attention": "flex", "compile_prefill": True})
+    assert all(m.engine.decode_attention == "flex" and m.engine.compile_prefill for m in parse_suite(suite).models)
+    monkeypatch.setattr(released, "write_released", lambda folder, **kw: {})
+    seen = []
+    monkeypatch.setattr(protocol_run, "_run_count", lambda record, samples, folders, models, args, *a: seen.append(
+        args.engine))
+    common = ["--data", str(tmp_path), "--tokenizer", str(tmp_path), "--work", str(tmp_path / "w"), "--tiny"]
+    assert protocol_run.main([*common, "--out", str(tmp_path / "a"), "--engine", "decode_attention=flex",
+                              "--engine", "compile_prefill=true"]) == 0
+    assert seen == [{"decode_attention": "flex", "compile_prefill": True}]
+    for bad, says in (("decode_attention=fast", "--engine.decode_attention: must be one of split, flex"),
+                      ("row_tokens=64", "--engine row_tokens=64: expected KEY=VALUE with KEY one of"),
+                      ("decode_attention", "--engine decode_attention: expected KEY=VALUE"),
+                      ("decode_attention=auto", "leave the key out for its default")):
+        assert protocol_run.main([*common, "--out", str(tmp_path / "b"), "--engine", bad]) == 2
+        err = capsys.readouterr().err
+        assert says in err and err.count("\n") == 1, err
+    assert not (tmp_path / "b").exists()
