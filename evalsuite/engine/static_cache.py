@@ -141,9 +141,12 @@ class FlexDecodeMask:
         def mask_mod(b, h, q, k):  # noqa: ANN001 - FlexAttention's signature
             return k <= position[b]
 
-        self.block_mask = BlockMask.from_kv_blocks(self.kv_num_blocks, self.kv_indices, BLOCK_SIZE=FLEX_BLOCK,
-                                                   mask_mod=mask_mod, seq_lengths=(1, capacity),
-                                                   compute_q_blocks=False)
+        blocks_args = dict(BLOCK_SIZE=FLEX_BLOCK, mask_mod=mask_mod, seq_lengths=(1, capacity))
+        try:  # the transposed (backward) indices are not needed, and would go stale
+            self.block_mask = BlockMask.from_kv_blocks(self.kv_num_blocks, self.kv_indices, **blocks_args,
+                                                       compute_q_blocks=False)
+        except TypeError:  # torch without compute_q_blocks
+            self.block_mask = BlockMask.from_kv_blocks(self.kv_num_blocks, self.kv_indices, **blocks_args)
 
     def update(self) -> None:
         """Each row's block count from its current position (in place: no allocation, capturable)."""
