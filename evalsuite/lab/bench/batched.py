@@ -14,9 +14,9 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
   4.3 TB/s, :class:`evalsuite.lab.bench.flops.GenerationCost`), with per-sample bf16 token agreement (a sample
   that differs is classified at its first differing token by a reference forward: exact bf16 tie or not);
 * ``prefill4k``: the short form of ``ruler4k``: only the batch in ``fast`` and with the compiled prefill;
-* ``flex``: the decode step's attention (``decode_attention``): the 4K batch with ``split`` (the reference), with
-  ``flex`` and with ``flex`` and the compiled prefill, then one 128K sample (YaRN x4) the same three ways;
-  each warmed up first, each ``flex`` run with its bf16 token agreement against ``split``'s;
+* ``flex``: the decode step's attention (``decode_attention``): the 4K batch and one 128K sample (YaRN x4) with
+  ``split`` (the reference) and ``flex``, then both with ``flex`` and the compiled prefill; each warmed up first,
+  each ``flex`` run with its bf16 token agreement against ``split``'s;
 * ``ruler128k``: niah_single_1 at 131,072 tokens with YaRN x4: one sample one at a time (sent twice, the
   second timed), then as many samples as one batch holds (``--samples-128k``, 0: what free memory gives);
 * ``hellaswag``: the 10,042 validation items 0-shot with the packed scorer's ``tree_attention`` ``sdpa``
@@ -202,32 +202,28 @@ def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int
 @torch.inference_mode()
 def flex_decode(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
                 short: int = 4096, long: int = 131072, yarn: float = 4.0) -> None:
-    """The decode step's attention, ``split`` against ``flex`` (then ``flex`` with the compiled prefill too): the
-    ``short`` batch, and one ``long`` sample with YaRN, where one row's step reads the whole cache."""
+    """The decode step's attention, ``split`` against ``flex``, on the ``short`` batch and on one ``long`` sample
+    with YaRN (where one row's step reads the whole cache); then ``flex`` with the compiled prefill on both. In that
+    order, so that a call cut short keeps the comparison of the two kernels first."""
     from evalsuite.engine.lm import EvalsuiteLM
 
-    shape = ModelShape.of(model)
+    runs: list[tuple[str, Any, Any, ModelShape]] = []  # (prefix, lm, samples, shape)
     got = _setup(rec, "flex4k", model, tok, data_dir, n, short)
     if got is not None:
-        lm, samples = got
-        split = _variant(rec, lm, samples, shape, device, None, run="flex4k_split", agreement_step="")
-        _variant(rec, lm, samples, shape, device, split, run="flex4k_flex", agreement_step="flex4k_flex_agreement",
-                 decode_attention="flex")
-        _variant(rec, lm, samples, shape, device, split, run="flex4k_flex_compiled_prefill",
-                 agreement_step="flex4k_flex_compiled_prefill_agreement", decode_attention="flex",
-                 compile_prefill=True)
-        del lm
+        runs.append(("flex4k", *got, ModelShape.of(model)))
     long_model = build_model(cfg, "none", yarn_factor=yarn)
-    lm = EvalsuiteLM(long_model, tok, max_length=long)
     samples = rec.step("flex128k_samples", lambda: ruler_samples(tok, data_dir, long, 1, ("niah_single_1",)),
                        record=lambda s: {"n": len(s)})
     if samples:
-        split = _variant(rec, lm, samples, ModelShape.of(long_model), device, None, run="flex128k_split",
-                         agreement_step="")
-        _variant(rec, lm, samples, ModelShape.of(long_model), device, split, run="flex128k_flex",
-                 agreement_step="flex128k_flex_agreement", decode_attention="flex")
-        _variant(rec, lm, samples, ModelShape.of(long_model), device, split, run="flex128k_flex_compiled_prefill",
-                 agreement_step="flex128k_flex_compiled_prefill_agreement", decode_attention="flex",
+        runs.append(("flex128k", EvalsuiteLM(long_model, tok, max_length=long), samples, ModelShape.of(long_model)))
+    split: dict[str, Any] = {}
+    for prefix, lm, samples, shape in runs:
+        split[prefix] = _variant(rec, lm, samples, shape, device, None, run=f"{prefix}_split", agreement_step="")
+        _variant(rec, lm, samples, shape, device, split[prefix], run=f"{prefix}_flex",
+                 agreement_step=f"{prefix}_flex_agreement", decode_attention="flex")
+    for prefix, lm, samples, shape in runs:
+        _variant(rec, lm, samples, shape, device, split[prefix], run=f"{prefix}_flex_compiled_prefill",
+                 agreement_step=f"{prefix}_flex_compiled_prefill_agreement", decode_attention="flex",
                  compile_prefill=True)
 
 
