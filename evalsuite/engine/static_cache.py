@@ -10,8 +10,8 @@ Two ways to attend one query token over it, same values up to rounding (``decode
   position read at every step, the positions past a row's own masked;
 * ``flex`` (:class:`FlexDecodeMask`, :func:`flex_decode_attention`): FlexAttention's decoding kernel (split-KV,
   GQA in one block, online softmax; compiled on CUDA), told by a block mask that is updated on the device inside
-  the step which 128-position blocks each row has filled, so a row reads only its own prefix: a row that has
-  finished, or holds no request, costs one block, not the whole cache.
+  the step which 128-position blocks each row has filled, so a row reads only its own prefix, and a row of a
+  static cache that holds no request (it decodes from position 0) costs a block or two, not the whole cache.
 
 Shapes: B rows, KV key/value heads, G query heads per KV head, D head dim, T cache positions.
 """
