@@ -391,7 +391,9 @@ def validate(small: dict[str, Any], large: dict[str, Any], factor: float,
                      "compile_s": {"small": _compile_s(s), "large": _compile_s(u)}})
         predicted += guess
         measured += u["seconds"]
-    out = {"units": rows, "predicted_s": predicted, "measured_s": measured,
+    if not rows:  # the larger count finished no unit the smaller did (a cut-off call): nothing was checked
+        return {"units": [], "checked": False, "reason": "no unit complete at both counts"}
+    out = {"units": rows, "checked": True, "predicted_s": predicted, "measured_s": measured,
            "error": predicted / measured - 1 if measured else None,
            "within_10_percent": bool(measured) and abs(predicted / measured - 1) <= 0.10}
     # Compilation is measured, not predicted (the larger run, a new process, compiles again, from a warm cache):

@@ -136,6 +136,10 @@ def test_validation_reports_the_error_of_the_prediction():
     slow = base | large | {"samples": 4, "seconds": large["seconds"] * 1.5}
     got = validate({"1B_baseline/ruler_es": base | small}, {"1B_baseline/ruler_es": slow}, 2.0, {"1B_baseline": SHAPE})
     assert not got["within_10_percent"] and math.isclose(got["error"], 1 / 1.5 - 1, rel_tol=1e-9)
+    # Run 6: the second count was cut before its only unit finished; that is no check (it read as a failed one).
+    cut = {"1B_baseline/ruler_es": slow | {"status": "partial"}}
+    assert validate({"1B_baseline/ruler_es": base | small}, cut, 2.0, {"1B_baseline": SHAPE}) == {
+        "units": [], "checked": False, "reason": "no unit complete at both counts"}
 
 
 def test_a_subset_of_models_still_gets_every_checkpoint_the_suite_names(tmp_path, monkeypatch):
