@@ -126,10 +126,15 @@ def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
         info["tree_attention"] = "flex"
     elif asked.tree_attention is None and getattr(getattr(lm, "engine", None), "tree_attention", None) == "flex":
         info["tree_attention"] = "auto"  # the CUDA default; CPU units (the dense mask) keep their hashes
+    running = getattr(lm, "engine", None)
     if asked.compile_prefill is not None:
         info["compile_prefill"] = asked.compile_prefill
+    elif getattr(running, "compile_prefill", None):
+        info["compile_prefill"] = "auto"  # the CUDA default since run 6; CPU units keep their hashes
     if asked.decode_attention is not None:
         info["decode_attention"] = asked.decode_attention
+    elif getattr(running, "decode_attention", None) == "flex":
+        info["decode_attention"] = "auto"  # the CUDA default since run 6; CPU units (split) keep their hashes
     if asked.truncation != "refuse":
         info["truncation"] = asked.truncation  # stock hf's left cut; the samples it touched say so
     return info

@@ -31,12 +31,14 @@ SUITE_KEYS = ("batch_tokens", "generation", "compile_scoring", "attention", "tre
 class EngineConfig:
     """How the engine scores and generates; none of it changes what a model is.
 
-    ``compile_scoring``, ``tree_attention`` and ``generation`` left at None are decided by the device when the
-    LM is built (:meth:`resolved`): compiled scoring, FlexAttention's block mask for packed rows and the ``fast``
-    decoder on CUDA (compiled scoring took 24-35 % off the H200 benchmark's scoring time; the block mask, which
+    ``compile_scoring``, ``tree_attention``, ``generation``, ``decode_attention`` and ``compile_prefill`` left at
+    None are decided by the device when the LM is built (:meth:`resolved`). On CUDA: compiled scoring,
+    FlexAttention's block mask for packed rows, the ``fast`` decoder with FlexAttention's decoding kernel and the
+    compiled prefill (compiled scoring took 24-35 % off the H200 benchmark's scoring time; the block mask, which
     skips a packed row's empty blocks, HellaSwag's 15.8 -> 14.9 s on an H100 with the same agreement with stock,
-    results/bench/run5; CUDA-graph steps), eager scoring, the dense mask and the ``exact`` decoder on CPU (the
-    fp32 parity path).
+    results/bench/run5; CUDA-graph steps; the flex step and the compiled prefill, 100 RULER prompts at 4K batched
+    8.26 -> 6.11 s and a 128K sample 6.54 -> 5.96 s on an H100, results/bench/run6). On CPU: eager scoring, the
+    dense mask and the ``exact`` decoder (the fp32 parity path); a ``fast`` step there attends ``split``.
     """
 
     batch_tokens: int = 8192  # bounds B*L per forward pass of the packed scorer
@@ -47,12 +49,14 @@ class EngineConfig:
     generation: GenerationMode | None = None  # decoder for generate_until (engine.generate)
     generation_rows: int | None = None  # rows decoded together (None: as many as memory holds; 1: one at a time)
     # Generation prompts through the compiled layer halves (those compiled scoring uses) while the decode step stays
-    # as its mode has it. None: only in the "compiled" mode. Run 5 (H100, 100 RULER prompts at 4K, batched): the
-    # compiled prefill took 2.74 s against 4.44 s, while the compiled decode step was 3.3x slower than "fast"'s.
+    # as its mode has it. None: on CUDA, yes; elsewhere as the mode (only "compiled"). Run 5 (H100, 100 RULER
+    # prompts at 4K, batched): the compiled prefill took 2.74 s against 4.44 s, while the compiled decode step was
+    # 3.3x slower than "fast"'s; run 6: 2.80 s against 4.45 s there, 4.24 s against 4.78 s for a 128K prompt.
     compile_prefill: bool | None = None
     # A fast decode step's attention over its static cache (engine.static_cache): two matmuls over every cached
     # position ("split"), or FlexAttention's decoding kernel reading each row's filled blocks only ("flex").
-    # None: "split", the kernel every committed run used, until "flex" is measured on a GPU.
+    # None: "flex" on CUDA (run 6, H100: 21.4 against 25.6 ms a step for 100 rows at 4K, 9.7 against 11.7 ms for
+    # one at 128K), "split" elsewhere.
     decode_attention: DecodeAttention | None = None
     truncation: Literal["refuse", "left"] = "refuse"  # over-long requests: an error, or stock hf's left cut
     lm_head_chunk: int = 2048  # distinct positions per LM-head matmul: bounds the [n, V] fp32 logits buffer
@@ -75,7 +79,10 @@ class EngineConfig:
         """The device's defaults filled in (see the class docstring); set values are kept."""
         return replace(self, compile_scoring=on_cuda if self.compile_scoring is None else self.compile_scoring,
                        tree_attention=self.tree_attention or ("flex" if on_cuda else "sdpa"),
-                       generation=self.generation or ("fast" if on_cuda else "exact"))
+                       generation=self.generation or ("fast" if on_cuda else "exact"),
+                       decode_attention=self.decode_attention or ("flex" if on_cuda else "split"),
+                       # CPU keeps None: the compiled prefill only where the "compiled" mode asks for it
+                       compile_prefill=True if on_cuda and self.compile_prefill is None else self.compile_prefill)
 
 
 _INTS = ("batch_tokens", "row_tokens", "lm_head_chunk")

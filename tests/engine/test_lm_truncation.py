@@ -109,6 +109,9 @@ def test_the_cuda_default_tree_attention_enters_the_hash_and_the_cpu_one_does_no
     spec["models"][0]["tree_attention"] = "flex"
     assert info(parse_suite(spec).models[0], False)["tree_attention"] == "flex"
     assert EngineConfig().tree_attention is None
+    for knob in ("decode_attention", "compile_prefill"):  # the generation defaults since run 6, alike
+        assert knob not in info(default, False)
+        assert info(default, True)[knob] == "auto"
 
 
 def test_the_generation_knobs_enter_the_hash_only_when_set(tiny):

@@ -43,10 +43,13 @@ def test_a_suite_model_entry_becomes_one_engine_config():
 
 def test_the_device_decides_what_was_left_open_and_nothing_else():
     assert EngineConfig().resolved(on_cuda=True) == EngineConfig(compile_scoring=True, tree_attention="flex",
-                                                                 generation="fast")
+                                                                 generation="fast", decode_attention="flex",
+                                                                 compile_prefill=True)
+    # CPU: compile_prefill stays open (the "compiled" mode's own choice), the fast step attends "split"
     assert EngineConfig().resolved(on_cuda=False) == EngineConfig(compile_scoring=False, tree_attention="sdpa",
-                                                                  generation="exact")
-    asked = EngineConfig(compile_scoring=False, tree_attention="sdpa", generation="hf")
+                                                                  generation="exact", decode_attention="split")
+    asked = EngineConfig(compile_scoring=False, tree_attention="sdpa", generation="hf", decode_attention="split",
+                         compile_prefill=False)
     assert asked.resolved(on_cuda=True) == asked
 
 
@@ -61,7 +64,6 @@ def test_compile_prefill_is_read_like_compile_scoring():
 def test_decode_attention_is_a_choice_left_open_by_default():
     read = lambda v: EngineConfig.parse({"decode_attention": v}, "--model_args", strings=True).decode_attention  # noqa: E731
     assert (read("flex"), read("split"), read("auto")) == ("flex", "split", None)
-    assert EngineConfig().resolved(on_cuda=True).decode_attention is None  # split, as every committed run
     with pytest.raises(SpecError, match=r"--model_args.decode_attention: must be one of split, flex, found 'fa'"):
         read("fa")
     suite = parse_suite({"name": "s", "models": [{"name": "m", "source": "/x", "decode_attention": "flex",
