@@ -42,7 +42,7 @@ import torch
 
 from evalsuite.engine import finite, kernels
 from evalsuite.engine.decode import GraphDecoder, NonFiniteLogitsError, StopCheck, build_step, pick_next, prefill
-from evalsuite.engine.static_cache import StaticKV, capacity_for
+from evalsuite.engine.static_cache import DecodeAttention, StaticKV, capacity_for
 from evalsuite.engine.forward import LeanDecoder
 
 CAPACITY_ALIGN = 128  # cache positions: a batch's cache is its longest request rounded up to this
@@ -115,7 +115,8 @@ def balanced_rows(requests: int, rows_memory: int) -> int:
 class BatchDecodeCache:
     """One batched :class:`StaticKV` and its captured step, reused by the next batch of the same shape."""
 
-    def __init__(self, lean: LeanDecoder, *, compile: bool = False, decode_attention: str = "split") -> None:
+    def __init__(self, lean: LeanDecoder, *, compile: bool = False,
+                 decode_attention: DecodeAttention = "split") -> None:
         self.lean, self.compile, self.decode_attention = lean, compile, decode_attention
         self.kv: StaticKV | None = None
         self.graph: GraphDecoder | None = None
@@ -139,7 +140,7 @@ class BatchDecodeCache:
 @torch.inference_mode()
 def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_id: int | None,
                    compile: bool = False, compile_prefill: bool | None = None,
-                   attention: kernels.AttentionChoice = "auto", decode_attention: str = "split",
+                   attention: kernels.AttentionChoice = "auto", decode_attention: DecodeAttention = "split",
                    cache: BatchDecodeCache | None = None, max_rows: int = MAX_ROWS,
                    timings: list[dict[str, Any]] | None = None) -> list[list[int]]:
     """Each item's greedy continuation (EOS excluded), as :func:`evalsuite.engine.decode.greedy` gives it with

@@ -45,8 +45,8 @@ import torch.nn.functional as F
 from evalsuite.errors import NonFiniteError
 from evalsuite.engine import finite, kernels
 from evalsuite.engine.forward import LeanDecoder
-from evalsuite.engine.static_cache import (DECODE_ATTENTIONS, FlexDecodeMask, StaticKV, attend_cache,
-                                          bmm_out_dtype_ok, capacity_for, write_step_kv)
+from evalsuite.engine.static_cache import (DECODE_ATTENTION_CHOICES, DecodeAttention, FlexDecodeMask, StaticKV,
+                                          attend_cache, bmm_out_dtype_ok, capacity_for, write_step_kv)
 
 def prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool,
             attention: kernels.AttentionChoice = "auto", compiled: bool = False,
@@ -164,9 +164,9 @@ class GraphDecoder:
     :mod:`evalsuite.engine.static_cache`)."""
 
     def __init__(self, lean: LeanDecoder, kv: StaticKV, *, compile: bool = False,
-                 decode_attention: str = "split") -> None:
-        if decode_attention not in DECODE_ATTENTIONS:
-            raise ValueError(f"decode_attention must be one of {DECODE_ATTENTIONS}, not {decode_attention!r}")
+                 decode_attention: DecodeAttention = "split") -> None:
+        if decode_attention not in DECODE_ATTENTION_CHOICES:
+            raise ValueError(f"decode_attention must be one of {DECODE_ATTENTION_CHOICES}, not {decode_attention!r}")
         self.lean, self.kv = dataclasses.replace(lean, fused_norm=True), kv
         dev = lean.device
         self.compile = compile
@@ -260,7 +260,7 @@ class GraphDecoder:
         return int(self.next_token[0].item())  # -1: not finite (the caller raises, naming the layer)
 
 
-def build_step(lean: LeanDecoder, kv: StaticKV, *, compile: bool, decode_attention: str, notes: list[str],
+def build_step(lean: LeanDecoder, kv: StaticKV, *, compile: bool, decode_attention: DecodeAttention, notes: list[str],
                capture_oom_raises: bool = True) -> GraphDecoder:
     """The decode step over ``kv``, compiled if asked and captured on CUDA; its failures noted in ``notes``.
 
@@ -302,7 +302,7 @@ StopCheck = Callable[[list[int]], bool]
 def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_token_id: int | None,
            stop: StopCheck, fast: bool, cache: "DecodeCache | None" = None,
            timings: dict[str, Any] | None = None, compile: bool = False, compile_prefill: bool | None = None,
-           attention: kernels.AttentionChoice = "auto", decode_attention: str = "split") -> list[int]:
+           attention: kernels.AttentionChoice = "auto", decode_attention: DecodeAttention = "split") -> list[int]:
     """Greedy continuation tokens (EOS excluded), ended by EOS, ``stop(tokens)`` or ``max_new_tokens``.
 
     ``fast`` uses the static-shape step of :class:`GraphDecoder` (captured as a CUDA graph on CUDA,
@@ -353,7 +353,8 @@ def greedy(lean: LeanDecoder, prompt: list[int], *, max_new_tokens: int, eos_tok
 class DecodeCache:
     """Keeps one :class:`StaticKV` (and its captured graph) for reuse by the next request of similar length."""
 
-    def __init__(self, lean: LeanDecoder, *, compile: bool = False, decode_attention: str = "split") -> None:
+    def __init__(self, lean: LeanDecoder, *, compile: bool = False,
+                 decode_attention: DecodeAttention = "split") -> None:
         self.lean = lean
         self.compile, self.decode_attention = compile, decode_attention
         self.kv: StaticKV | None = None

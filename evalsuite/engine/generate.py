@@ -42,7 +42,7 @@ from evalsuite.engine.decode import DecodeCache, greedy
 from evalsuite.engine.kernels import AttentionChoice
 from evalsuite.engine.forward import LeanDecoder
 from evalsuite.models.layers import has_recurrent_layers
-from evalsuite.spec.engine import GENERATION_MODES, GenerationMode  # noqa: F401
+from evalsuite.spec.engine import GENERATION_MODES, DecodeAttention, GenerationMode  # noqa: F401
 
 
 
@@ -80,7 +80,8 @@ def greedy_generate_tokens(model: torch.nn.Module, tokenizer, request: Generatio
                            eos_token_id: int | None, mode: GenerationMode = "fast",
                            cache: DecodeCache | None = None, prefill_chunk: int = 32768,
                            attention: AttentionChoice = "auto", compile_prefill: bool | None = None,
-                           decode_attention: str = "split", timings: dict[str, float] | None = None) -> list[int]:
+                           decode_attention: DecodeAttention = "split",
+                           timings: dict[str, float] | None = None) -> list[int]:
     """The greedy continuation's token ids (EOS excluded; tokens after a stop string may follow).
 
     ``timings`` receives the phases of the static-cache engines (see :func:`evalsuite.engine.decode.greedy`);
@@ -127,7 +128,8 @@ def greedy_generate_batch(model: torch.nn.Module, tokenizer, requests: Sequence[
                           max_length: int, eos_token_id: int | None, mode: GenerationMode = "fast",
                           cache: BatchDecodeCache | None = None, attention: AttentionChoice = "auto",
                           compile_prefill: bool | None = None, max_rows: int | None = None,
-                          decode_attention: str = "split", timings: list[dict] | None = None) -> list[list[int]]:
+                          decode_attention: DecodeAttention = "split",
+                          timings: list[dict] | None = None) -> list[list[int]]:
     """:func:`greedy_generate_tokens` for every request, decoded together in batches of rows (see
     :mod:`evalsuite.engine.batch_decode`); only for :func:`batchable` engines. Every prompt is checked first: one that
     does not fit is a :class:`ContextLengthError` before any work."""

@@ -23,10 +23,10 @@ import functools
 import torch
 
 from evalsuite.engine.forward import LeanDecoder
+from evalsuite.spec.engine import DECODE_ATTENTION_CHOICES, DecodeAttention  # noqa: F401 - the engine's names for them
 
 DECODE_CHUNK = 1024  # cache positions per P·V block in the fast decode attention
 FLEX_BLOCK = 128  # cache positions per block of the flex decode mask (FlexAttention's default KV block)
-DECODE_ATTENTIONS: tuple[str, ...] = ("split", "flex")
 
 
 class StaticKV:

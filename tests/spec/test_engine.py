@@ -56,13 +56,15 @@ def test_the_device_decides_what_was_left_open_and_nothing_else():
 def test_compile_prefill_is_read_like_compile_scoring():
     read = lambda v: EngineConfig.parse({"compile_prefill": v}, "--model_args", strings=True).compile_prefill  # noqa: E731
     assert (read("true"), read("0"), read("auto"), read(1)) == (True, False, None, True)
-    assert EngineConfig().compile_prefill is None  # the generation mode decides, as before the knob
+    assert EngineConfig().compile_prefill is None  # the device decides (CUDA: on), then the generation mode
     with pytest.raises(SpecError, match=r"--model_args.compile_prefill: expected bool, found 'yes'"):
         read("yes")
 
 
 def test_decode_attention_is_a_choice_left_open_by_default():
-    read = lambda v: EngineConfig.parse({"decode_attention": v}, "--model_args", strings=True).decode_attention  # noqa: E731
+    def read(value):
+        return EngineConfig.parse({"decode_attention": value}, "--model_args", strings=True).decode_attention
+
     assert (read("flex"), read("split"), read("auto")) == ("flex", "split", None)
     with pytest.raises(SpecError, match=r"--model_args.decode_attention: must be one of split, flex, found 'fa'"):
         read("fa")

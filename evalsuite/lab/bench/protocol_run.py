@@ -280,7 +280,7 @@ def combine(runs: Sequence[Path], samples: int, shape_of: dict[str, ModelShape],
 
 
 def engine_keys(pairs: Sequence[str]) -> dict[str, Any]:
-    """``--engine KEY=VALUE`` pairs as suite engine keys, checked as a suite's would be (one line naming the bad one)."""
+    """``--engine KEY=VALUE`` pairs as suite engine keys, checked as a suite's are (an error naming the bad one)."""
     from evalsuite.errors import SpecError
     from evalsuite.spec.engine import SUITE_KEYS, EngineConfig
 

@@ -13,8 +13,8 @@ except (OSError, KeyError, ValueError):
 
 
 def faster(a: str, b: str) -> bool:
-    return all(f"flex{n}_{a}" in w and f"flex{n}_{b}" in w and w[f"flex{n}_{a}"]["seconds"] < w[f"flex{n}_{b}"]["seconds"]
-               for n in ("4k", "128k"))
+    return all(f"flex{n}_{a}" in w and f"flex{n}_{b}" in w
+               and w[f"flex{n}_{a}"]["seconds"] < w[f"flex{n}_{b}"]["seconds"] for n in ("4k", "128k"))
 
 
 args = []
