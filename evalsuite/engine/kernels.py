@@ -150,7 +150,7 @@ def tree_flex(end: torch.Tensor, groups: int, scale: float, *, block: int = 128)
         return (k <= q) & (q < end[b, k])
 
     block_mask = create_block_mask(mask_mod, B, None, L, L, device=end.device, BLOCK_SIZE=block)
-    flex = _flex_attention(end.device.type)
+    flex = flex_attention_fn(end.device.type, dynamic=True)
 
     def attend(_: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return flex(q, k, v, block_mask=block_mask, scale=scale, enable_gqa=groups > 1)
@@ -159,13 +159,16 @@ def tree_flex(end: torch.Tensor, groups: int, scale: float, *, block: int = 128)
 
 
 @functools.lru_cache(maxsize=None)
-def _flex_attention(device_type: str) -> Callable[..., torch.Tensor]:
+def flex_attention_fn(device_type: str, *, dynamic: bool) -> Callable[..., torch.Tensor]:
+    """FlexAttention as it runs here: compiled on CUDA (its fused kernels; ``dynamic``: shapes left symbolic, for
+    the scorer's packed rows; static for a decode step, which picks the decoding kernel), the unfused reference
+    elsewhere, for tests."""
     import warnings
 
     from torch.nn.attention.flex_attention import flex_attention
 
     if device_type == "cuda":
-        return torch.compile(flex_attention, dynamic=True)
+        return torch.compile(flex_attention, dynamic=dynamic)
 
     def eager(*args, **kwargs):  # the unfused reference; its "use torch.compile" warning is expected here
         with warnings.catch_warnings():

@@ -22,6 +22,7 @@ import functools
 
 import torch
 
+from evalsuite.engine import kernels
 from evalsuite.engine.forward import LeanDecoder
 from evalsuite.spec.engine import DECODE_ATTENTION_CHOICES, DecodeAttention  # noqa: F401 - the engine's names for them
 
@@ -158,24 +159,5 @@ def flex_decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Ten
                           scale: float) -> torch.Tensor:
     """:func:`split_decode_attention` through FlexAttention: q (B,H,1,D); keys/values (B,KV,T,D) -> (B,H,1,D)."""
     groups = q.shape[1] // keys.shape[1]
-    return _flex_decode(q.device.type)(q, keys, values, block_mask=mask.block_mask, scale=scale,
-                                       enable_gqa=groups > 1)
-
-
-@functools.lru_cache(maxsize=None)
-def _flex_decode(device_type: str):
-    """FlexAttention, compiled with static shapes on CUDA (its decoding kernel is chosen for a query shorter than
-    128 with static batch and heads); the unfused reference elsewhere, for tests."""
-    import warnings
-
-    from torch.nn.attention.flex_attention import flex_attention
-
-    if device_type == "cuda":
-        return torch.compile(flex_attention, dynamic=False)
-
-    def eager(*args, **kwargs):  # the unfused reference; its "use torch.compile" warning is expected here
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return flex_attention(*args, **kwargs)
-
-    return eager
+    flex = kernels.flex_attention_fn(q.device.type, dynamic=False)  # static shapes: the decoding kernel
+    return flex(q, keys, values, block_mask=mask.block_mask, scale=scale, enable_gqa=groups > 1)
