@@ -8,12 +8,13 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
 
 * ``ruler4k``: ``--samples`` RULER samples at 4,096 tokens, round-robin over the tasks that need no QA files
   (their own ``max_gen_toks``), through ``EvalsuiteLM.generate_until`` one at a time (``generation_rows=1``)
-  and batched (rows from free memory), in the ``fast`` engine, then batched ``fast`` with the compiled prefill
-  (``compile_prefill``) and batched ``compiled``; each beside the
+  and batched (rows from free memory), in the ``fast`` engine at the device's defaults (on CUDA since run 6: the
+  flex step and the compiled prefill), then batched ``fast`` with the compiled prefill and batched ``compiled``;
+  each beside the
   hardware limit (every prompt's prefill FLOPs at 790 TFLOP/s + each decode step's KV-cache read at
   4.3 TB/s, :class:`evalsuite.lab.bench.flops.GenerationCost`), with per-sample bf16 token agreement (a sample
   that differs is classified at its first differing token by a reference forward: exact bf16 tie or not);
-* ``prefill4k``: the short form of ``ruler4k``: only the batch in ``fast`` and with the compiled prefill;
+* ``prefill4k``: only the batch in ``fast`` without and with the compiled prefill;
 * ``flex``: the decode step's attention (``decode_attention``): the 4K batch and one 128K sample (YaRN x4) with
   ``split`` (the reference) and ``flex``, then both with ``flex`` and the compiled prefill; each warmed up first,
   each ``flex`` run with its bf16 token agreement against ``split``'s;
@@ -66,9 +67,13 @@ def _instance(prompt: str, max_gen_toks: int) -> Any:
 def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int | None, mode: str,
                  shape: ModelShape, device: torch.device, compile_prefill: bool | None = None,
                  decode_attention: str | None = None) -> dict[str, Any]:
-    """One ``generate_until`` call over ``samples``; seconds, peak memory, the limit, per-sample tokens."""
-    lm.engine = replace(lm.engine, generation=mode, generation_rows=rows, compile_prefill=compile_prefill,
-                        decode_attention=decode_attention)
+    """One ``generate_until`` call over ``samples``; seconds, peak memory, the limit, per-sample tokens.
+    ``compile_prefill`` / ``decode_attention`` left at None: the device's defaults (:meth:`EngineConfig.resolved`),
+    whatever an earlier call of the same LM set."""
+    default = EngineConfig().resolved(on_cuda=lm.on_cuda)
+    lm.engine = replace(lm.engine, generation=mode, generation_rows=rows,
+                        compile_prefill=default.compile_prefill if compile_prefill is None else compile_prefill,
+                        decode_attention=decode_attention or default.decode_attention)
     n_tok, n_tim, n_bat = len(lm.generated_tokens), len(lm.generation_timings), len(lm.generation_batches)
     with measure(device) as m:
         lm.generate_until([_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
@@ -78,7 +83,7 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
              for n, t in zip(prompt_tokens, tokens)]
     limit = sum(c.limit_seconds() for c in costs)
     timings, batches = lm.generation_timings[n_tim:], lm.generation_batches[n_bat:]
-    out = {"mode": mode, "compile_prefill": compile_prefill, "decode_attention": decode_attention or "split",
+    out = {"mode": mode, "compile_prefill": lm.engine.compile_prefill, "decode_attention": lm.engine.decode_attention,
            "rows_cap": rows, "samples": len(samples), "seconds": m.seconds, "peak_gib": m.peak_gib,
            "hardware_limit_s": limit, "x_hardware_limit": m.seconds / limit,
            "hardware_limit_with_weights_s": sum(c.limit_seconds(with_weights=True) for c in costs),
@@ -192,9 +197,9 @@ def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int
         return
     lm, samples = got
     rec.step("prefill4k_warm", lambda: _strip(generate_run(lm, samples[:2], rows=None, mode="fast", shape=shape,
-                                                           device=device)))
+                                                           device=device, compile_prefill=False)))
     fast = rec.step("prefill4k_batched", lambda: generate_run(
-        lm, samples, rows=None, mode="fast", shape=shape, device=device), record=_strip)
+        lm, samples, rows=None, mode="fast", shape=shape, device=device, compile_prefill=False), record=_strip)
     _variant(rec, lm, samples, shape, device, fast, run="prefill4k_compiled_prefill",
              agreement_step="prefill4k_agreement", compile_prefill=True)
 
@@ -218,9 +223,10 @@ def flex_decode(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, n
         runs.append(("flex128k", EvalsuiteLM(long_model, tok, max_length=long), samples, ModelShape.of(long_model)))
     split: dict[str, Any] = {}
     for prefix, lm, samples, shape in runs:
-        split[prefix] = _variant(rec, lm, samples, shape, device, None, run=f"{prefix}_split", agreement_step="")
+        split[prefix] = _variant(rec, lm, samples, shape, device, None, run=f"{prefix}_split", agreement_step="",
+                                 decode_attention="split", compile_prefill=False)
         _variant(rec, lm, samples, shape, device, split[prefix], run=f"{prefix}_flex",
-                 agreement_step=f"{prefix}_flex_agreement", decode_attention="flex")
+                 agreement_step=f"{prefix}_flex_agreement", decode_attention="flex", compile_prefill=False)
     for prefix, lm, samples, shape in runs:
         _variant(rec, lm, samples, shape, device, split[prefix], run=f"{prefix}_flex_compiled_prefill",
                  agreement_step=f"{prefix}_flex_compiled_prefill_agreement", decode_attention="flex",
