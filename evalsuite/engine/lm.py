@@ -297,7 +297,7 @@ class EvalsuiteLM(HFLM):
                                                   eos_token_id=self.eot_token_id, mode=self.engine.generation,
                                                   attention=self.engine.attention, max_rows=self.engine.generation_rows,
                                                   compile_prefill=self.engine.compile_prefill,
-                                                  decode_attention=self.engine.decode_attention or "split",
+                                                  decode_attention=self.engine.decode_attention,
                                                   timings=self.generation_batches)
             except NonFiniteError as exc:
                 raise _named(exc, requests, exc.request) from None
@@ -323,7 +323,7 @@ class EvalsuiteLM(HFLM):
         lean = LeanDecoder.wrap(self.model)
         # One cache (and captured, possibly compiled, step) reused across requests.
         cache = (DecodeCache(lean, compile=self.engine.generation == "compiled",
-                             decode_attention=self.engine.decode_attention or "split") if lean is not None else None)
+                             decode_attention=self.engine.decode_attention) if lean is not None else None)
         out: list[list[int]] = []
         for req in reqs:
             phases: dict[str, Any] = {"prompt_tokens": len(req.prompt_tokens)}
@@ -333,7 +333,7 @@ class EvalsuiteLM(HFLM):
                                                   eos_token_id=self.eot_token_id, mode=self.engine.generation, cache=cache,
                                                   attention=self.engine.attention, timings=phases,
                                                   compile_prefill=self.engine.compile_prefill,
-                                                  decode_attention=self.engine.decode_attention or "split"))
+                                                  decode_attention=self.engine.decode_attention))
             except NonFiniteError as exc:
                 raise _named(exc, requests, len(out)) from None  # the request in hand
             phases["request_s"] = time.perf_counter() - t_req  # setup + prefill + decode, synchronised

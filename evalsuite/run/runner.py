@@ -114,19 +114,19 @@ def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
             "n_parameters": sum(p.numel() for p in loaded.model.parameters()),
             "zero_mlp_layers": list(spec.zero_mlp_layers)}
     # Each knob enters the unit hash only when it leaves its default, so earlier runs' hashes stay valid.
+    running = getattr(lm, "engine", None)
     if asked.generation is not None:
         info["generation"] = asked.generation
     if asked.compile_scoring:
         info["compile_scoring"] = True
-    elif asked.compile_scoring is None and getattr(getattr(lm, "engine", None), "compile_scoring", False):
+    elif asked.compile_scoring is None and getattr(running, "compile_scoring", False):
         info["compile_scoring"] = "auto"  # the CUDA default; CPU units (eager) keep their hashes
     if asked.attention != "auto":
         info["attention"] = asked.attention
     if asked.tree_attention == "flex":
         info["tree_attention"] = "flex"
-    elif asked.tree_attention is None and getattr(getattr(lm, "engine", None), "tree_attention", None) == "flex":
+    elif asked.tree_attention is None and getattr(running, "tree_attention", None) == "flex":
         info["tree_attention"] = "auto"  # the CUDA default; CPU units (the dense mask) keep their hashes
-    running = getattr(lm, "engine", None)
     if asked.compile_prefill is not None:
         info["compile_prefill"] = asked.compile_prefill
     elif getattr(running, "compile_prefill", None):

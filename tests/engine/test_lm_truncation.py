@@ -71,61 +71,44 @@ def test_an_unknown_truncation_is_refused(tiny):
         EvalsuiteLM.from_model_args({"pretrained": tiny[0], "tokenizer": tiny[1], "truncation": "right"})
 
 
-def test_the_unit_records_left_truncation_and_its_default_keeps_the_hash(tiny):
+def _unit_model_info(model, entry: dict | None = None, *, on_cuda: bool | None = None) -> dict:
+    """What a unit of model entry ``{"name": "m", "source": "/x", **entry}`` puts in its hash; ``on_cuda``: the LM's
+    engine resolved for that device (None: an LM without one)."""
     from types import SimpleNamespace
 
     from evalsuite.run.runner import _model_info
     from evalsuite.spec import parse_suite
 
-    model, _ = tiny
+    spec = parse_suite({"name": "s", "models": [{"name": "m", "source": "/x", **(entry or {})}],
+                        "tasks": ["es_mmlu"]}).models[0]
     loaded = SimpleNamespace(model=model, kind="hf", weights_sha256="x")
-    lm = SimpleNamespace(max_length=MAX_LENGTH, scoring=None)
-    spec = {"name": "s", "models": [{"name": "m", "source": "/x"}], "tasks": ["es_mmlu"]}
-    default = _model_info(parse_suite(spec).models[0], loaded, lm)
+    lm = (SimpleNamespace(max_length=MAX_LENGTH, scoring=None) if on_cuda is None else
+          SimpleNamespace(max_length=MAX_LENGTH, engine=spec.engine.resolved(on_cuda=on_cuda)))
+    return _model_info(spec, loaded, lm)
+
+
+def test_the_unit_records_left_truncation_and_its_default_keeps_the_hash(tiny):
+    default = _unit_model_info(tiny[0])
     assert "truncation" not in default  # so every existing unit hash (and the CI reference) stays valid
-    spec["models"][0]["truncation"] = "left"
-    assert _model_info(parse_suite(spec).models[0], loaded, lm) == {**default, "truncation": "left"}
+    assert _unit_model_info(tiny[0], {"truncation": "left"}) == {**default, "truncation": "left"}
 
 
 def test_the_cuda_default_tree_attention_enters_the_hash_and_the_cpu_one_does_not(tiny):
-    from types import SimpleNamespace
-
-    from evalsuite.run.runner import _model_info
-    from evalsuite.spec import EngineConfig, parse_suite
+    from evalsuite.spec import EngineConfig
 
     model, _ = tiny
-    loaded = SimpleNamespace(model=model, kind="hf", weights_sha256="x")
-    spec = {"name": "s", "models": [{"name": "m", "source": "/x"}], "tasks": ["es_mmlu"]}
-
-    def info(entry, on_cuda: bool):
-        lm = SimpleNamespace(max_length=MAX_LENGTH, engine=entry.engine.resolved(on_cuda=on_cuda))
-        return _model_info(entry, loaded, lm)
-
-    default = parse_suite(spec).models[0]
-    assert "tree_attention" not in info(default, False)  # CPU: the dense mask, as before; the CI reference holds
-    assert info(default, True)["tree_attention"] == "auto"  # CUDA: the block mask by default (scores within bf16)
-    spec["models"][0]["tree_attention"] = "sdpa"
-    assert "tree_attention" not in info(parse_suite(spec).models[0], True)  # the old CUDA default, its old hash
-    spec["models"][0]["tree_attention"] = "flex"
-    assert info(parse_suite(spec).models[0], False)["tree_attention"] == "flex"
+    assert "tree_attention" not in _unit_model_info(model, on_cuda=False)  # CPU: the dense mask; the CI reference holds
+    assert _unit_model_info(model, on_cuda=True)["tree_attention"] == "auto"  # CUDA: the block mask (bf16 scores)
+    assert "tree_attention" not in _unit_model_info(model, {"tree_attention": "sdpa"}, on_cuda=True)  # the old default
+    assert _unit_model_info(model, {"tree_attention": "flex"}, on_cuda=False)["tree_attention"] == "flex"
     assert EngineConfig().tree_attention is None
     for knob in ("decode_attention", "compile_prefill"):  # the generation defaults since run 6, alike
-        assert knob not in info(default, False)
-        assert info(default, True)[knob] == "auto"
+        assert knob not in _unit_model_info(model, on_cuda=False)
+        assert _unit_model_info(model, on_cuda=True)[knob] == "auto"
 
 
 def test_the_generation_knobs_enter_the_hash_only_when_set(tiny):
-    from types import SimpleNamespace
-
-    from evalsuite.run.runner import _model_info
-    from evalsuite.spec import parse_suite
-
-    model, _ = tiny
-    loaded = SimpleNamespace(model=model, kind="hf", weights_sha256="x")
-    lm = SimpleNamespace(max_length=MAX_LENGTH, scoring=None)
-    spec = {"name": "s", "models": [{"name": "m", "source": "/x"}], "tasks": ["es_mmlu"]}
-    default = _model_info(parse_suite(spec).models[0], loaded, lm)
+    default = _unit_model_info(tiny[0])
     assert "decode_attention" not in default and "compile_prefill" not in default  # every unit hash stays valid
-    spec["models"][0].update(decode_attention="flex", compile_prefill=False)
-    assert _model_info(parse_suite(spec).models[0], loaded, lm) == {**default, "decode_attention": "flex",
-                                                                    "compile_prefill": False}
+    assert _unit_model_info(tiny[0], {"decode_attention": "flex", "compile_prefill": False}) == {
+        **default, "decode_attention": "flex", "compile_prefill": False}
