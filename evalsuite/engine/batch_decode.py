@@ -11,7 +11,8 @@ How (shapes: B rows, T cache positions):
 * requests are grouped by the cache size they need (:func:`capacity_for` of
   prompt + new tokens, a power of two), and a group's cache is sized to its
   longest prompt + largest ``max_new_tokens``, rounded up to :data:`CAPACITY_ALIGN`;
-* B (:func:`rows_for`) is what the free GPU memory holds after the prefill's
+* B (:func:`rows_for`) is what the free GPU memory (the previous group's cache
+  counted as free: it goes before the next is allocated) holds after the prefill's
   working memory, at most :data:`MAX_ROWS`, then evened out over the batches that
   takes (:func:`balanced_rows`); an out-of-memory error halves B and runs the
   batch again (rows are independent: same tokens);
@@ -80,10 +81,13 @@ def row_bytes(lean: LeanDecoder, capacity: int) -> int:
 
 
 def rows_for(lean: LeanDecoder, capacity: int, *, longest_prompt: int, wanted: int, max_rows: int = MAX_ROWS,
-             free_bytes: int | None = None) -> int:
+             free_bytes: int | None = None, held_bytes: int = 0) -> int:
     """Rows of one batch: ``wanted`` (the group's requests), at most ``max_rows``, and on CUDA at most what
     :data:`MEMORY_FRACTION` of the free memory (``free_bytes``: measured when None) holds after the prefill's
-    working memory. At least 1: a single row is what the one-at-a-time decoder would allocate anyway."""
+    working memory. ``held_bytes``: what the cache this batch replaces or reuses holds, free for it too (the
+    previous group's cache is released before the next is allocated; sized without it, a 128K group after six
+    64K rows got one row where the card holds three). At least 1: a single row is what the one-at-a-time decoder
+    would allocate anyway."""
     rows = max(1, min(wanted, max_rows))
     if free_bytes is None:
         if lean.device.type != "cuda":
@@ -91,7 +95,7 @@ def rows_for(lean: LeanDecoder, capacity: int, *, longest_prompt: int, wanted: i
         free, _ = torch.cuda.mem_get_info(lean.device)
         # Memory torch's allocator holds but does not use is free for our tensors too.
         free_bytes = free + torch.cuda.memory_reserved(lean.device) - torch.cuda.memory_allocated(lean.device)
-    budget = MEMORY_FRACTION * free_bytes - prefill_workspace_bytes(lean, longest_prompt)
+    budget = MEMORY_FRACTION * (free_bytes + held_bytes) - prefill_workspace_bytes(lean, longest_prompt)
     return max(1, min(rows, int(budget // row_bytes(lean, capacity))))
 
 
@@ -162,7 +166,7 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
         # What free memory allows at this capacity (recorded: it prices a larger run of the same prompts); this
         # group needs no more rows than it has requests (rows_for with wanted=len(group) gives the same).
         rows_memory = rows_for(lean, capacity, longest_prompt=len(group[0].prompt), wanted=max_rows,
-                               max_rows=max_rows)
+                               max_rows=max_rows, held_bytes=cache.kv.nbytes if cache.kv is not None else 0)
         rows = balanced_rows(len(group), rows_memory)
         start = 0
         while start < len(group):

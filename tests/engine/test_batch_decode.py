@@ -223,3 +223,26 @@ def test_adapter_batches_generate_until_with_the_same_texts(tiny_folder):
     assert batched == one_at_a_time and batched[0] == free[: free.find(stop)]
     assert [b["live_rows"] for b in lm.generation_batches[n_batches:]] == [3]  # one batch of three rows
     assert len(lm.generation_timings) == 1 + 2 * len(requests)  # a record per request either way
+
+
+@torch.inference_mode()
+def test_rows_count_the_cache_they_replace_as_free(tiny_folder, monkeypatch):
+    """A group is sized with the previous group's cache counted as free memory: ``get`` releases that cache before
+    allocating the next. Counted as used, a 128K group after six 64K rows got one row on an 80 GB card (run 6)."""
+    lean = LeanDecoder.wrap(_load(tiny_folder("none")))
+    held: list[int] = []
+
+    def spy(*args, **kwargs):
+        held.append(kwargs["held_bytes"])
+        return rows_for(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "rows_for", spy)
+    cache = BatchDecodeCache(lean)
+    items = [BatchItem(p, 6, _stop_at(-5)) for p in _prompts()]
+    greedy_batched(lean, items, eos_token_id=None, cache=cache)
+    first = cache.kv.nbytes
+    greedy_batched(lean, [BatchItem([*p, *p], 6, _stop_at(-5)) for p in _prompts()], eos_token_id=None, cache=cache)
+    assert held == [0, first] and first > 0
+    assert rows_for(lean, 4096, longest_prompt=4000, wanted=100, free_bytes=0,
+                    held_bytes=int((batch.prefill_workspace_bytes(lean, 4000) + 2.5 * batch.row_bytes(lean, 4096))
+                                   / batch.MEMORY_FRACTION)) == 2
