@@ -28,6 +28,7 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -57,7 +58,8 @@ def ruler_samples(tokenizer: Any, data_dir: Path, length: int, n: int, tasks: Se
     return out[:n]
 
 
-def _instance(prompt: str, max_gen_toks: int) -> Any:
+def greedy_instance(prompt: str, max_gen_toks: int) -> Any:
+    """A greedy ``generate_until`` request with no stop string: ``max_gen_toks`` or EOS ends it."""
     from lm_eval.api.instance import Instance
 
     kwargs = {"do_sample": False, "temperature": 0.0, "max_gen_toks": max_gen_toks, "until": []}
@@ -76,7 +78,7 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
                         decode_attention=decode_attention or default.decode_attention)
     n_tok, n_tim, n_bat = len(lm.generated_tokens), len(lm.generation_timings), len(lm.generation_batches)
     with measure(device) as m:
-        lm.generate_until([_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
+        lm.generate_until([greedy_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
     tokens = lm.generated_tokens[n_tok:]
     prompt_tokens = [len(lm.tok_encode(p)) for p, _, _ in samples]
     costs = [generation_cost(shape, prompt_tokens=n, decode_steps=max(len(t) - 1, 0))
@@ -121,7 +123,13 @@ def classify_difference(model: Any, prompt_ids: list[int], a: list[int], b: list
     la, lb = float(logits[a[i]]), float(logits[b[i]])
     top = float(logits.max())
     return {"first_difference": i, "logit_a": la, "logit_b": lb, "reference_max": top,
+            "gap_ulps": abs(la - lb) / bf16_ulp(max(abs(la), abs(lb))),
             "kind": "exact bf16 tie" if la == lb else "not a tie"}
+
+
+def bf16_ulp(x: float) -> float:
+    """The spacing of bf16 numbers (8 significant bits) at ``x``: a logit gap in ulps says how near a tie was."""
+    return 2.0 ** (math.frexp(abs(x))[1] - 8) if x else 2.0 ** -133
 
 
 def agreement(lm: Any, samples: Sequence[tuple[str, int, str]], ours: list[list[int]], ref: list[list[int]], *,
@@ -134,7 +142,8 @@ def agreement(lm: Any, samples: Sequence[tuple[str, int, str]], ours: list[list[
     return out
 
 
-def _strip(run: dict[str, Any]) -> dict[str, Any]:
+def without_tokens(run: dict[str, Any]) -> dict[str, Any]:
+    """A run's record as stored: its per-sample tokens stay in memory for the agreement steps."""
     return {k: v for k, v in run.items() if k != "tokens"}
 
 
@@ -158,8 +167,8 @@ def _variant(rec: Recorder, lm: Any, samples: Sequence[tuple[str, int, str]], sh
         return generate_run(lm, samples, rows=None, mode=mode, compile_prefill=compile_prefill, shape=shape,
                             device=device, decode_attention=decode_attention)
 
-    rec.step(f"{run}_warm", lambda: _strip(go()))
-    got = rec.step(run, go, record=_strip)
+    rec.step(f"{run}_warm", lambda: without_tokens(go()))
+    got = rec.step(run, go, record=without_tokens)
     if reference and got:
         rec.step(agreement_step, lambda: agreement(lm, samples, got["tokens"], reference["tokens"]))
     return got
@@ -173,13 +182,13 @@ def ruler_4k(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device
     if got is None:
         return None
     lm, samples = got
-    rec.step("ruler4k_warm", lambda: {r: _strip(generate_run(lm, samples[:2], rows=r, mode="fast", shape=shape,
-                                                             device=device)) for r in (1, None)})
+    rec.step("ruler4k_warm", lambda: {r: without_tokens(generate_run(lm, samples[:2], rows=r, mode="fast",
+                                                                     shape=shape, device=device)) for r in (1, None)})
     runs: dict[str, dict[str, Any]] = {}
     runs["one_at_a_time"] = rec.step("ruler4k_one_at_a_time", lambda: generate_run(
-        lm, samples, rows=1, mode="fast", shape=shape, device=device), record=_strip)
+        lm, samples, rows=1, mode="fast", shape=shape, device=device), record=without_tokens)
     runs["batched"] = rec.step("ruler4k_batched", lambda: generate_run(
-        lm, samples, rows=None, mode="fast", shape=shape, device=device), record=_strip)
+        lm, samples, rows=None, mode="fast", shape=shape, device=device), record=without_tokens)
     if runs["one_at_a_time"] and runs["batched"]:
         rec.step("ruler4k_agreement", lambda: agreement(lm, samples, runs["batched"]["tokens"],
                                                         runs["one_at_a_time"]["tokens"]))
@@ -196,10 +205,10 @@ def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int
     if got is None:
         return
     lm, samples = got
-    rec.step("prefill4k_warm", lambda: _strip(generate_run(lm, samples[:2], rows=None, mode="fast", shape=shape,
+    rec.step("prefill4k_warm", lambda: without_tokens(generate_run(lm, samples[:2], rows=None, mode="fast", shape=shape,
                                                            device=device, compile_prefill=False)))
     fast = rec.step("prefill4k_batched", lambda: generate_run(
-        lm, samples, rows=None, mode="fast", shape=shape, device=device, compile_prefill=False), record=_strip)
+        lm, samples, rows=None, mode="fast", shape=shape, device=device, compile_prefill=False), record=without_tokens)
     _variant(rec, lm, samples, shape, device, fast, run="prefill4k_compiled_prefill",
              agreement_step="prefill4k_agreement", compile_prefill=True)
 
@@ -262,11 +271,11 @@ def ruler_128k(rec: Recorder, cfg: Any, tok: Any, data_dir: Path, n: int, device
     if not samples:
         return
     rec.step("ruler128k_one_first", lambda: generate_run(lm, samples[:1], rows=1, mode="fast", shape=shape,
-                                                         device=device), record=_strip)
+                                                         device=device), record=without_tokens)
     steady = rec.step("ruler128k_one_steady", lambda: generate_run(lm, samples[:1], rows=1, mode="fast",
-                                                                   shape=shape, device=device), record=_strip)
+                                                                   shape=shape, device=device), record=without_tokens)
     batched = rec.step("ruler128k_batched", lambda: generate_run(lm, samples, rows=None, mode="fast", shape=shape,
-                                                                 device=device), record=_strip)
+                                                                 device=device), record=without_tokens)
     if batched and steady:
         rec.step("ruler128k_agreement", lambda: agreement(lm, samples[:1], batched["tokens"][:1], steady["tokens"]))
 

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import torch
 
 from evalsuite import strict_json
-from evalsuite.lab.bench.batched import _instance, ruler_samples
+from evalsuite.lab.bench.batched import greedy_instance, ruler_samples
 from evalsuite.lab.bench.harness import Recorder, build_model
 
 GIB = 2.0 ** 30
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def request(mode: str, rows: int | None, n: int) -> dict[str, Any]:
         lm.engine = replace(lm.engine, generation=mode, generation_rows=rows)
-        lm.generate_until([_instance(p_, g) for p_, g, _ in samples[:n]], disable_tqdm=True)
+        lm.generate_until([greedy_instance(p_, g) for p_, g, _ in samples[:n]], disable_tqdm=True)
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() / GIB
         torch.cuda.reset_peak_memory_stats()

@@ -1,0 +1,44 @@
+"""``python -m evalsuite.lab.bench.trained_agreement`` on CPU: the shipped trained trio's greedy tokens, batched,
+one at a time, exact and stock, equal in fp32; the classifier's ulps and the margins' counts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evalsuite.lab.bench.batched import bf16_ulp
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory):
+    from evalsuite.families.miniature import write_miniature
+    from evalsuite.lab.bench.trained_agreement import main
+
+    data = write_miniature(tmp_path_factory.mktemp("mini-data"))
+    out = tmp_path_factory.mktemp("trained")
+    assert main(["--data", str(data), "--out", str(out), "--models", "tiny-elementwise", "--samples", "3",
+                 "--stock-samples", "2", "--margin-samples", "2", "--length", "1024", "--device", "cpu"]) == 0
+    return json.loads((out / "trained.json").read_text())
+
+
+def test_every_decoder_gives_the_same_tokens_in_fp32(record):
+    w = record["workloads"]
+    assert record["finished"] and not record["errors"]
+    for pair, n in (("batched_vs_one_at_a_time", 3), ("batched_vs_exact", 3), ("batched_vs_stock", 2),
+                    ("exact_vs_stock", 2)):
+        assert w[f"tiny-elementwise_{pair}"]["samples"] == n, pair
+        assert w[f"tiny-elementwise_{pair}"]["identical"] == n, (pair, w[f"tiny-elementwise_{pair}"])
+    assert w["tiny-elementwise_batched"]["batches"][0]["rows"] == 3  # batched: all three in one cache
+    m = w["tiny-elementwise_margins"]
+    assert 0 < m["steps"] <= w["tiny-elementwise_batched"]["generated_tokens_total"]  # 2 of the 3 samples
+    assert m["ties"] <= m["within_4_ulps"] <= m["within_16_ulps"] <= m["steps"] and m["median_ulps"] > 4
+
+
+def test_bf16_ulp_is_the_spacing_of_bf16_numbers():
+    import torch
+
+    for x in (3.5, -3.5, 1.0, 0.013, 1000.0):
+        t = torch.tensor(abs(x), dtype=torch.bfloat16)
+        following = (t.view(torch.int16) + 1).view(torch.bfloat16)  # the next bf16 number up
+        assert bf16_ulp(x) == float(following) - float(t), x
