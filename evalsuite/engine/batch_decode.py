@@ -148,7 +148,8 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
                    cache: BatchDecodeCache | None = None, max_rows: int = MAX_ROWS,
                    timings: list[dict[str, Any]] | None = None) -> list[list[int]]:
     """Each item's greedy continuation (EOS excluded), as :func:`evalsuite.engine.decode.greedy` gives it with
-    ``fast=True``; ``timings`` gets one dict per batch (rows, live rows, capacity, seconds by phase).
+    ``fast=True``; ``timings`` gets one dict per batch (rows, live rows, capacity, seconds by phase, the compile
+    seconds inside the prefill).
     ``compile``: the decode step (and, unless ``compile_prefill`` says otherwise, the prefill) compiled;
     ``decode_attention``: the step's attention (:mod:`evalsuite.engine.static_cache`)."""
     owned = cache is None or (cache.compile, cache.decode_attention) != (compile, decode_attention)
@@ -204,6 +205,7 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     kv, graph = cache.get(rows, capacity)
     dev = lean.device
     t1 = time.perf_counter()
+    compiling = kernels.compile_seconds()  # the prefill's compilation: once per process, not once per row
     first = torch.zeros(rows, dtype=torch.long, device=dev)  # -1 where the prompt's logits are not finite
     positions = torch.zeros(rows, dtype=torch.long, device=dev)
     failed = "compiled prefill failed"
@@ -224,6 +226,7 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     history = torch.zeros((steps_needed + 1, rows), dtype=torch.long, pin_memory=pinned)  # token j of each row
     history[0].copy_(first, non_blocking=pinned)
     t2 = time.perf_counter()
+    compiling = kernels.compile_seconds() - compiling
     rows_out: list[list[int]] = [[] for _ in chunk]
     done = [False] * len(chunk)
     read, launched = 0, 0  # history columns read by the host; decode steps queued
@@ -253,7 +256,8 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     t3 = time.perf_counter()
     if timings is not None:
         timings.append({"rows": rows, "live_rows": len(chunk), "capacity": capacity, "setup_s": t1 - t0,
-                        "prefill_s": t2 - t1, "decode_s": t3 - t2, "decode_steps": launched,
+                        "prefill_s": t2 - t1, "prefill_compile_s": compiling, "decode_s": t3 - t2,
+                        "decode_steps": launched,
                         "decode_engine": graph.engine, "notes": list(cache.notes)})
     return rows_out
 

@@ -37,29 +37,12 @@ from evalsuite.engine.decode import DecodeCache
 from evalsuite.engine.cost import causal_keys, request_costs
 from evalsuite.engine.encode import EncodeStats, PairEncoder
 from evalsuite.engine.forward import LeanDecoder
+from evalsuite.engine.kernels import compile_seconds
 from evalsuite.engine.generate import (GenerationRequest, batchable, generation_path,
                                   greedy_generate_batch, greedy_generate_tokens)
 from evalsuite.engine.loglikelihood import ScoringStats, score_requests
 from evalsuite.spec.engine import EngineConfig
 
-
-
-def compile_seconds() -> float:
-    """Seconds this process has spent in ``torch.compile`` so far (TorchDynamo's tracing, Inductor's code
-    generation and Triton's compilation), as torch reports them; 0.0 where it does not.
-
-    Why it is counted apart: it is paid once per process and shape, not per item, so a unit's time can only be
-    extrapolated to more items once it is taken out (run 5: the first scoring unit of a model load, WikiText,
-    took 15.3 s at 8 documents and 10.1 s at 16 in the next process, against a hardware limit of 0.2-0.4 s;
-    scaling all of it with the items predicted 30.4 s for the 16, 3x what they took).
-    """
-    try:
-        from torch._dynamo.utils import compile_times
-
-        names, values = compile_times(repr="csv", aggregate=True)
-        return float(dict(zip(names, values)).get("_compile.compile_inner", 0.0))
-    except Exception:  # noqa: BLE001 - a private API of torch's; the counter is informative, never required
-        return 0.0
 
 
 class Progress(Protocol):

@@ -174,6 +174,7 @@ def test_out_of_memory_halves_the_rows(tiny_folder, monkeypatch):
     got = greedy_batched(lean, items, eos_token_id=None, max_rows=4, cache=cache, timings=timings)
     assert got == _one_at_a_time(lean, items, None, fast=False)
     assert {t["rows"] for t in timings} == {2} and any("out of memory at 4 rows" in n for n in cache.notes)
+    assert all(t["prefill_compile_s"] >= 0.0 for t in timings)  # what the protocol's predictor counts once
 
 
 @torch.inference_mode()

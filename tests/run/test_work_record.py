@@ -32,7 +32,7 @@ def test_units_record_their_work(tmp_path, tiny_folder, real_data_dir):
 def test_compile_seconds_reads_torchs_own_account(monkeypatch):
     import torch._dynamo.utils as dynamo_utils
 
-    from evalsuite.engine.lm import compile_seconds
+    from evalsuite.engine.kernels import compile_seconds
 
     monkeypatch.setattr(dynamo_utils, "compile_times",
                         lambda repr="str", aggregate=False: (["x", "_compile.compile_inner"], ["1.0", "12.5"]))
