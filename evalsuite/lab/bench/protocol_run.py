@@ -2,7 +2,7 @@
 
     python -m evalsuite.lab.bench.protocol_run --data DATA --tokenizer TOKENIZER_DIR --work DIR --out OUT \\
         [--samples 1] [--validate 2] [--models 1B_baseline,1B_baseline-yarn4] [--deadline S] [--tiny]
-    python -m evalsuite.lab.bench.protocol_run --price RUN [RUN ...] --samples 1 [--card h100] --out FILE
+    python -m evalsuite.lab.bench.protocol_run --price RUN [RUN ...] --samples 1 [--validate 2] [--card h100] --out FILE
 
 (``--tiny``: toy models of the same format on CPU, RULER at 1K/2K natively and 4K with YaRN: a smoke run.)
 
@@ -373,15 +373,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     dims = TINY_DIMS if args.tiny else PAPER_DIMS
     shape_of = shapes(dims)
     if args.price:
+        if args.validate and args.validate <= args.samples:
+            print(f"--validate {args.validate}: must be larger than --samples {args.samples}", file=sys.stderr)
+            return 2
         try:
             got = combine(args.price, args.samples, shape_of, CARDS[args.card])
+            if args.validate:  # the check again, by this predictor, from the records of both counts
+                got["validation"] = revalidate(args.price, args.samples, args.validate, shape_of)
         except (OSError, KeyError, EvalsuiteError) as exc:  # a missing run, or a record without n<samples>
-            print(f"--price: cannot read the runs at --samples {args.samples}: {type(exc).__name__}: {exc}",
+            print(f"--price: cannot read the runs at --samples {args.samples}"
+                  f"{f' and --validate {args.validate}' if args.validate else ''}: {type(exc).__name__}: {exc}",
                   file=sys.stderr)
             return 2
         args.out.parent.mkdir(parents=True, exist_ok=True)
         strict_json.write(args.out, got)
         print(strict_json.dumps({k: v for k, v in got["priced"].items() if k != "units"}, where="priced", indent=1))
+        if "validation" in got:
+            print("validation", strict_json.dumps({k: v for k, v in got["validation"].items() if k != "units"},
+                                                  where="validation"))
         return 0
     models = tuple(args.models.split(","))
     unknown = sorted(set(models) - set(SUITE_MODELS))
@@ -422,6 +431,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = got if key == "validation" else got.get("priced", {})
         print(key, strict_json.dumps({k: v for k, v in summary.items() if k != "units"}, where="protocol"))
     return 0
+
+
+def revalidate(records: Sequence[Path], samples: int, larger: int, shape_of: dict[str, ModelShape]) -> dict[str, Any]:
+    """:func:`validate` on this command's ``protocol.json`` records that hold both counts (``n<samples>`` and
+    ``n<larger>``), their units together: a record checked again after the predictor changed."""
+    small: dict[str, Any] = {}
+    large: dict[str, Any] = {}
+    for path in records:
+        record = strict_json.loads(Path(path).read_text(), source=str(path))
+        small.update(record[f"n{samples}"]["units"])
+        large.update(record[f"n{larger}"]["units"])
+    return validate(small, large, larger / samples, shape_of)
 
 
 def validate(small: dict[str, Any], large: dict[str, Any], factor: float,

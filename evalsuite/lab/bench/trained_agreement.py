@@ -2,12 +2,12 @@
 
 Runs 5 and 6 compared tokens on the paper-shaped *random* model, whose next-token logits are flat: the top two
 are often 1-4 bf16 ulps apart, so any change of kernel (batch size, attention) flips some near tie and every
-later token follows from it (11 of 100 samples identical). That says nothing about a trained model. The zoo's
+later token follows from it (11 of 100 samples identical). What a trained model does is another question. The zoo's
 trio ships in the repository (``tiny-{baseline,headwise,elementwise}``, trained on Gutenberg, the paper's
-on-disk format), so it reaches the GPU with every call and asks the issue's question on peaked logits:
+on-disk format), so it reaches the GPU with every call and asks the issue's question of a trained model:
 
-    python -m evalsuite.lab.bench.trained_agreement --data DATA --out OUT [--samples 99] [--length 2048] \\
-        [--stock-samples 33] [--models tiny-baseline,tiny-headwise,tiny-elementwise] [--device cuda]
+    python -m evalsuite.lab.bench.trained_agreement --data DATA --out OUT [--samples 33] [--length 2048] \\
+        [--stock-samples 11] [--models tiny-baseline,tiny-headwise,tiny-elementwise] [--device cuda]
 
 Per model, on RULER samples at ``--length`` tokens (round-robin over the tasks that need no QA files, their own
 ``max_gen_toks``), each decoder's greedy tokens through ``EvalsuiteLM.generate_until``:
@@ -121,9 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--models", default=",".join(MODELS))
-    p.add_argument("--samples", type=int, default=99)
+    p.add_argument("--samples", type=int, default=33)
     p.add_argument("--length", type=int, default=2048)
-    p.add_argument("--stock-samples", type=int, default=33)
+    p.add_argument("--stock-samples", type=int, default=11)
     p.add_argument("--margin-samples", type=int, default=11, help="samples whose every step's margin is measured")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--name", default="trained")

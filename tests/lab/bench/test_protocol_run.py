@@ -258,3 +258,27 @@ def test_engine_keys_reach_every_model_of_the_suite_and_bad_ones_are_one_line(tm
         err = capsys.readouterr().err
         assert says in err and err.count("\n") == 1, err
     assert not (tmp_path / "b").exists()
+
+
+def test_records_of_both_counts_are_checked_again_by_the_current_predictor(tmp_path, capsys):
+    from evalsuite import strict_json
+    from evalsuite.lab.bench.protocol_run import main
+
+    base = {"model": "1B_baseline", "task": "ruler_es", "status": "complete", "peak_gpu_gib": 1.0}
+    small, _ = _gen_unit(live=2, rows_memory=8, prefill_per_row=0.1, c=0.003, capacity=4096, steps=127, outside=1.0)
+    large, _ = _gen_unit(live=4, rows_memory=8, prefill_per_row=0.1, c=0.003, capacity=4096, steps=127, outside=1.0)
+    for u in (small, large):
+        u["work"].update(scored_tokens=0, scored_attended_keys=0, scored_head_positions=0, prompt_tokens=4000,
+                         prompt_attended_keys=4000 * 4001 // 2, decode_attended_keys=0)
+    run = {"wall_seconds": None, "status": "complete"}
+    record = tmp_path / "protocol.json"  # what a GPU call wrote, its validation by the predictor of its day
+    strict_json.write(record, {"n1": {"units": {"1B_baseline/ruler_es": base | small | {"samples": 2}, "_run": run}},
+                               "n2": {"units": {"1B_baseline/ruler_es": base | large | {"samples": 4}, "_run": run}},
+                               "validation": {"within_10_percent": False}})
+    out = tmp_path / "priced.json"
+    assert main(["--price", str(record), "--samples", "1", "--validate", "2", "--tiny", "--out", str(out)]) == 0
+    got = json.loads(out.read_text())["validation"]
+    assert got["checked"] and got["within_10_percent"] and abs(got["error"]) < 1e-9
+    assert "validation" in capsys.readouterr().out
+    assert main(["--price", str(record), "--samples", "2", "--validate", "2", "--tiny", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith("--validate 2: must be larger")
