@@ -205,8 +205,9 @@ def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int
     if got is None:
         return
     lm, samples = got
-    rec.step("prefill4k_warm", lambda: without_tokens(generate_run(lm, samples[:2], rows=None, mode="fast", shape=shape,
-                                                           device=device, compile_prefill=False)))
+    rec.step("prefill4k_warm", lambda: without_tokens(generate_run(lm, samples[:2], rows=None, mode="fast",
+                                                                   shape=shape, device=device,
+                                                                   compile_prefill=False)))
     fast = rec.step("prefill4k_batched", lambda: generate_run(
         lm, samples, rows=None, mode="fast", shape=shape, device=device, compile_prefill=False), record=without_tokens)
     _variant(rec, lm, samples, shape, device, fast, run="prefill4k_compiled_prefill",

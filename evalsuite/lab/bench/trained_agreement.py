@@ -19,8 +19,8 @@ Per model, on RULER samples at ``--length`` tokens (round-robin over the tasks t
 
 Each pair is compared per sample; a differing sample is classified at its first difference by the reference
 forward (:func:`evalsuite.lab.bench.batched.classify_difference`: the two tokens' bf16 logits, their gap in
-ulps). ``margins``: over every step of the batched continuations, the reference's gap between its top two
-logits in ulps, the measure of how often a near tie can flip at all.
+ulps). ``margins``: over every step of the first ``--margin-samples`` batched continuations, the reference's gap
+between its top two logits in ulps, the measure of how often a near tie can flip at all.
 """
 
 from __future__ import annotations
@@ -99,6 +99,9 @@ def one_model(rec: Recorder, name: str, data_dir: Path, *, length: int, n: int, 
         if ref and runs[key]:
             rec.step(f"{name}_batched_vs_{key}", lambda key=key: agreement(lm, samples, ref["tokens"],
                                                                            runs[key]["tokens"]))
+    if ref and margin_samples:  # before stock, the slowest step: a call cut short keeps it
+        rec.step(f"{name}_margins", lambda: margins(model, [lm.tok_encode(p) for p, _, _ in samples[:margin_samples]],
+                                                    ref["tokens"][:margin_samples]))
     if ref and n_stock:
         got = rec.step(f"{name}_stock", lambda: stock_tokens(model, tok, samples[:n_stock], length,
                                                              tok.eos_token_id),
@@ -108,9 +111,6 @@ def one_model(rec: Recorder, name: str, data_dir: Path, *, length: int, n: int, 
                 if runs[key]:
                     rec.step(f"{name}_{key}_vs_stock", lambda key=key: agreement(
                         lm, samples[:n_stock], runs[key]["tokens"][:n_stock], got[0]))
-    if ref and margin_samples:
-        rec.step(f"{name}_margins", lambda: margins(model, [lm.tok_encode(p) for p, _, _ in samples[:margin_samples]],
-                                                    ref["tokens"][:margin_samples]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
