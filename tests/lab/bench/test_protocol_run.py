@@ -130,8 +130,8 @@ def test_validation_checks_the_seconds_beyond_what_is_paid_once_too():
 
 def test_a_new_shapes_first_batch_beyond_the_steady_rate_is_paid_once():
     """Run 7's 64K/128K unit: the first 64K batch's prefill took 21.3 s for 6 rows, the second 5.8 s for 5 (the
-    compiled prefill compiling and tuning for the new shape). Scaled with the requests, that predicted 2 samples 15 %
-    high (32 % with the task building scaled too); counted once, the seconds beyond what is paid once within 2 %."""
+    compiled prefill compiling and tuning for the new shape). Scaled with the requests, with the task building,
+    1 sample predicted 2 samples 32 % high; counted once, the seconds beyond what each run pays once within 2 %."""
     unit, e = _gen_unit(live=4, rows_memory=4, prefill_per_row=0.5, c=0.002, capacity=8192, steps=100, outside=3.0)
     second = dict(unit["work"]["batches"][0])
     first = dict(second, prefill_s=second["prefill_s"] + 10.0)  # compiling inside the first prefill
