@@ -38,6 +38,7 @@ from evalsuite import strict_json
 from evalsuite.lab.bench.flops import ModelShape, generation_cost
 from evalsuite.lab.bench.harness import Recorder, build_model, task_manager
 from evalsuite.lab.bench.timing import measure
+from evalsuite.lab.bench.workloads import greedy_instance
 from evalsuite.spec import EngineConfig
 from dataclasses import replace
 
@@ -56,14 +57,6 @@ def ruler_samples(tokenizer: Any, data_dir: Path, length: int, n: int, tasks: Se
                         haystack_path=paths.essay, verify="spot") for t in tasks]
     out = [(s.prompt, s.max_gen_toks, s.task) for i in range(per_task) for samples in by_task for s in samples[i:i + 1]]
     return out[:n]
-
-
-def greedy_instance(prompt: str, max_gen_toks: int) -> Any:
-    """A greedy ``generate_until`` request with no stop string: ``max_gen_toks`` or EOS ends it."""
-    from lm_eval.api.instance import Instance
-
-    kwargs = {"do_sample": False, "temperature": 0.0, "max_gen_toks": max_gen_toks, "until": []}
-    return Instance(request_type="generate_until", doc={}, arguments=(prompt, kwargs), idx=0)
 
 
 def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int | None, mode: str,

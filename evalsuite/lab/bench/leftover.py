@@ -24,7 +24,8 @@ from typing import Any, Sequence
 import torch
 
 from evalsuite import strict_json
-from evalsuite.lab.bench.batched import greedy_instance, ruler_samples
+from evalsuite.lab.bench.batched import ruler_samples
+from evalsuite.lab.bench.workloads import greedy_instance
 from evalsuite.lab.bench.harness import Recorder, build_model
 
 GIB = 2.0 ** 30

@@ -310,6 +310,11 @@ def _run_count(record: dict[str, Any], samples: int, folders: dict[str, Path], m
     got["priced"] = price(units, samples, shape_of)
 
 
+def recorded_units(record: Path, samples: int) -> dict[str, Any]:
+    """The ``n<samples>`` units of this command's ``protocol.json`` (a copy: callers pop ``_run``)."""
+    return dict(strict_json.loads(Path(record).read_text(), source=str(record))[f"n{samples}"]["units"])
+
+
 def combine(runs: Sequence[Path], samples: int, shape_of: dict[str, ModelShape],
             rates: Rates = Rates()) -> dict[str, Any]:
     """Price the units of several runs at the same count as one protocol (e.g. the baseline and the gated
@@ -318,10 +323,7 @@ def combine(runs: Sequence[Path], samples: int, shape_of: dict[str, ModelShape],
     units: dict[str, Any] = {}
     outside = 0.0
     for path in runs:
-        if Path(path).is_file():
-            got = dict(strict_json.loads(Path(path).read_text(), source=str(path))[f"n{samples}"]["units"])
-        else:
-            got = read_units(Path(path))
+        got = recorded_units(path, samples) if Path(path).is_file() else read_units(Path(path))
         run = got.pop("_run")
         measured = sum(u["seconds"] for u in got.values() if u["status"] == "complete")
         outside += (run["wall_seconds"] or measured) - measured
@@ -438,10 +440,11 @@ def revalidate(records: Sequence[Path], samples: int, larger: int, shape_of: dic
     ``n<larger>``), their units together: a record checked again after the predictor changed."""
     small: dict[str, Any] = {}
     large: dict[str, Any] = {}
-    for path in records:
-        record = strict_json.loads(Path(path).read_text(), source=str(path))
-        small.update(record[f"n{samples}"]["units"])
-        large.update(record[f"n{larger}"]["units"])
+    for path in records:  # a unit in more than one record is taken from the first, as combine() takes it
+        for key, unit in recorded_units(path, samples).items():
+            small.setdefault(key, unit)
+        for key, unit in recorded_units(path, larger).items():
+            large.setdefault(key, unit)
     return validate(small, large, larger / samples, shape_of)
 
 

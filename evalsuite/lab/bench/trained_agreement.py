@@ -31,11 +31,11 @@ from typing import Any, Sequence
 
 import torch
 
-from evalsuite.lab.bench.batched import (agreement, bf16_ulp, generate_run, greedy_instance, ruler_samples,
-                                         without_tokens)
+from evalsuite.lab.bench.batched import agreement, bf16_ulp, generate_run, ruler_samples, without_tokens
 from evalsuite.lab.bench.flops import ModelShape
 from evalsuite.lab.bench.harness import Recorder
 from evalsuite.lab.bench.timing import StockProbe, measure
+from evalsuite.lab.bench.workloads import greedy_instance
 
 MODELS = ("tiny-baseline", "tiny-headwise", "tiny-elementwise")
 

@@ -129,7 +129,8 @@ def scoring_workload(w: ScoringWorkload, *, ours: Any, make_stock: Any, tm: Any,
     return out
 
 
-def _instance(prompt: str, max_gen_toks: int) -> Any:
+def greedy_instance(prompt: str, max_gen_toks: int) -> Any:
+    """A greedy ``generate_until`` request with no stop string: ``max_gen_toks`` or EOS ends it."""
     from lm_eval.api.instance import Instance
 
     kwargs = {"do_sample": False, "temperature": 0.0, "max_gen_toks": max_gen_toks, "until": []}
@@ -150,7 +151,7 @@ def ruler_ours(lm: Any, *, prompt: str, max_gen_toks: int, mode: str, shape: Mod
     lm.engine = replace(lm.engine, generation=generation, generation_rows=1, attention=attention or "auto")
     n_before = len(lm.generation_timings)
     with measure(device) as m:
-        lm.generate_until([_instance(prompt, max_gen_toks)] * repeat, disable_tqdm=True)
+        lm.generate_until([greedy_instance(prompt, max_gen_toks)] * repeat, disable_tqdm=True)
     runs = lm.generation_timings[n_before:]
     phases = dict(runs[-1])
     tokens = lm.generated_tokens[-1]
@@ -178,7 +179,7 @@ def ruler_stock(make_stock: Any, *, prompt: str, max_gen_toks: int, eos_id: int 
     stock = make_stock()
     probe = StockProbe().attach(stock)
     with measure(device) as m:
-        stock.generate_until([_instance(prompt, max_gen_toks)], disable_tqdm=True)
+        stock.generate_until([greedy_instance(prompt, max_gen_toks)], disable_tqdm=True)
     tokens = probe.generated[-1]
     if eos_id is not None and eos_id in tokens:
         tokens = tokens[:tokens.index(eos_id)]
