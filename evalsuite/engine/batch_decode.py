@@ -258,7 +258,8 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
         timings.append({"rows": rows, "live_rows": len(chunk), "capacity": capacity, "setup_s": t1 - t0,
                         "prefill_s": t2 - t1, "prefill_compile_s": compiling, "decode_s": t3 - t2,
                         "decode_steps": launched,
-                        "decode_engine": graph.engine, "notes": list(cache.notes)})
+                        "decode_engine": graph.engine, "prefill_attention": kernels.causal_backend(dev, attention),
+                        "notes": list(cache.notes)})
     return rows_out
 
 

@@ -28,6 +28,10 @@ from evalsuite.spec.engine import DECODE_ATTENTION_CHOICES, DecodeAttention  # n
 
 DECODE_CHUNK = 1024  # cache positions per P·V block in the fast decode attention
 FLEX_BLOCK = 128  # cache positions per block of the flex decode mask (FlexAttention's default KV block)
+# FlexAttention's decoding kernel on CUDA: 4 warps, 3 stages. Torch 2.11's own choice on an H100 (2 warps, 1 stage)
+# read the K/V cache at 2.1-2.7 TB/s; these read it at 2.9-3.1 TB/s, the card's copy rate, with outputs equal to
+# the defaults' bit for bit at 4K, 32K and 128K (run 8's sweep, results/bench/run8/sweep/).
+FLEX_DECODE_OPTIONS = {"num_warps": 4, "num_stages": 3}
 
 
 class StaticKV:
@@ -160,4 +164,11 @@ def flex_decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Ten
     """:func:`split_decode_attention` through FlexAttention: q (B,H,1,D); keys/values (B,KV,T,D) -> (B,H,1,D)."""
     groups = q.shape[1] // keys.shape[1]
     flex = kernels.flex_attention_fn(q.device.type, dynamic=False)  # static shapes: the decoding kernel
-    return flex(q, keys, values, block_mask=mask.block_mask, scale=scale, enable_gqa=groups > 1)
+    return flex(q, keys, values, block_mask=mask.block_mask, scale=scale, enable_gqa=groups > 1,
+                kernel_options=flex_decode_options(q.device.type))
+
+
+def flex_decode_options(device_type: str) -> dict[str, int] | None:
+    """The decoding kernel's ``kernel_options`` on ``device_type``: :data:`FLEX_DECODE_OPTIONS` on CUDA; none
+    elsewhere (the unfused reference has no kernel to tune)."""
+    return dict(FLEX_DECODE_OPTIONS) if device_type == "cuda" else None

@@ -175,6 +175,7 @@ def test_out_of_memory_halves_the_rows(tiny_folder, monkeypatch):
     assert got == _one_at_a_time(lean, items, None, fast=False)
     assert {t["rows"] for t in timings} == {2} and any("out of memory at 4 rows" in n for n in cache.notes)
     assert all(t["prefill_compile_s"] >= 0.0 for t in timings)  # what the protocol's predictor counts once
+    assert {t["prefill_attention"] for t in timings} == {"sdpa"}  # the prefill's kernel, named in the record
 
 
 @torch.inference_mode()

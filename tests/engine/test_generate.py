@@ -85,6 +85,23 @@ def test_flex_decode_attention_equals_split_and_reads_each_rows_own_blocks():
         FlexDecodeMask(position, 600)
 
 
+def test_flex_decode_runs_the_tuned_kernel_options_on_cuda(monkeypatch):
+    """The decoding kernel gets 4 warps and 3 stages on CUDA (run 8: torch's own 2 warps, 1 stage read the cache at
+    70-90 % of these' rate, bit-identical outputs); the CPU reference gets none."""
+    from evalsuite.engine import kernels, static_cache
+    from evalsuite.engine.static_cache import FlexDecodeMask, flex_decode_attention, flex_decode_options
+
+    seen = []
+    monkeypatch.setattr(kernels, "flex_attention_fn",
+                        lambda device_type, dynamic: lambda *a, **kw: seen.append((device_type, kw)) or a[0])
+    q, k = torch.zeros(2, 4, 1, 16), torch.zeros(2, 2, 256, 16)
+    flex_decode_attention(q, k, k, FlexDecodeMask(torch.zeros(2, dtype=torch.long), 256), 0.25)
+    assert seen == [("cpu", {"block_mask": seen[0][1]["block_mask"], "scale": 0.25, "enable_gqa": True,
+                             "kernel_options": None})]
+    assert flex_decode_options("cuda") == {"num_warps": 4, "num_stages": 3} == static_cache.FLEX_DECODE_OPTIONS
+    assert flex_decode_options("cuda") is not static_cache.FLEX_DECODE_OPTIONS  # torch may add keys to its copy
+
+
 def test_static_shape_step_equals_eager_step_teacher_forced(gated):
     """The CUDA-graph step (run eagerly on CPU) gives the exact step's logits for the same tokens."""
     from evalsuite.engine.decode import GraphDecoder, exact_step, prefill

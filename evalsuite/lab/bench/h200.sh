@@ -5,8 +5,7 @@
 # datasets 5.2 does not import against the image's pyarrow). Extra arguments go to `python -m evalsuite.lab bench`.
 # A warm machine keeps /tmp between calls: a later call may leave out .whl/ and .carry/ (installed and unpacked
 # already). FlashAttention-4 (optional; evalsuite/tools/build_fa4_parts.sh) travels in parts, one per call
-# (.fa4/partK/); each call adds the part it carries to /tmp/fa4-parts and, once every part of the MANIFEST is
-# there and checks, unpacks them to /tmp/fa4-site (NO_FA4=1: leave it off the path for this run).
+# (.fa4/partK/; evalsuite/lab/bench/fa4_parts.sh; NO_FA4=1: leave it off the path for this run).
 set -uo pipefail
 OUT=${OUT:-/tmp/bench-out}
 mkdir -p "$OUT"
@@ -15,19 +14,7 @@ if compgen -G ".whl/*.whl" > /dev/null; then
 elif [ ! -d /tmp/site/lm_eval ]; then
   echo "h200.sh: no .whl/ carried and no /tmp/site from an earlier call on this machine" >&2; exit 1
 fi
-if compgen -G ".fa4/part*/fa4.part*" > /dev/null; then
-  mkdir -p /tmp/fa4-parts && cp .fa4/part*/* /tmp/fa4-parts/
-fi
-if [ -f /tmp/fa4-parts/MANIFEST ] && [ ! -d /tmp/fa4-site ]; then
-  if (cd /tmp/fa4-parts && sha256sum --quiet -c MANIFEST > /dev/null 2>&1); then
-    mkdir -p /tmp/fa4-site.tmp && cat /tmp/fa4-parts/fa4.part? | xz -dc | tar -x -C /tmp/fa4-site.tmp \
-      && mv /tmp/fa4-site.tmp /tmp/fa4-site && echo "FlashAttention-4 unpacked"
-  else
-    echo "FlashAttention-4: $(ls /tmp/fa4-parts | grep -c '^fa4.part') of $(wc -l < /tmp/fa4-parts/MANIFEST) parts here"
-  fi
-fi
-FA4=""  # on PYTHONPATH (not a site dir, so its .pth is not read): the package and the DSL's own packages
-[ -d /tmp/fa4-site ] && [ "${NO_FA4:-}" != 1 ] && FA4=/tmp/fa4-site:/tmp/fa4-site/nvidia_cutlass_dsl/dsl_packages:
+source evalsuite/lab/bench/fa4_parts.sh  # sets FA4
 export PYTHONPATH=/tmp/site:$FA4$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 export TOKENIZERS_PARALLELISM=false TQDM_DISABLE=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1
 if ! python3 -c "import pyarrow, datasets, lm_eval; print('pyarrow', pyarrow.__version__, 'datasets', datasets.__version__)"; then
