@@ -39,7 +39,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import gc
-import os
 import re
 import statistics
 import time
@@ -51,7 +50,6 @@ from typing import Any
 import torch
 
 from evalsuite.engine.batch_decode import CAPACITY_ALIGN, MEMORY_FRACTION, row_bytes
-from evalsuite.engine.cost import PEAK_BYTES_PER_S
 from evalsuite.engine.decode import GraphDecoder, build_step, compiled_decode_layer
 from evalsuite.engine.forward import LeanDecoder
 from evalsuite.engine.kernels import flex_attention_fn
@@ -59,7 +57,7 @@ from evalsuite.engine.static_cache import (DECODE_ATTENTION_CHOICES, FLEX_BLOCK,
                                           StaticKV, attend_cache, bmm_out_dtype_ok, flex_decode_attention)
 from evalsuite.lab.bench.flops import ModelShape
 from evalsuite.lab.bench.harness import Recorder
-from evalsuite.lab.bench.timing import GIB
+from evalsuite.lab.bench.timing import GIB, captured, copy_bandwidth, process_age_s, replay_ms
 from evalsuite.spec import EngineConfig
 
 DEFAULT_SHAPES = ((22, 4224, 4096), (22, 8320, 8192), (22, 16512, 16384), (11, 32896, 32768), (6, 65664, 65536),
@@ -67,9 +65,9 @@ DEFAULT_SHAPES = ((22, 4224, 4096), (22, 8320, 8192), (22, 16512, 16384), (11, 3
 TINY_SHAPES = ((3, 256, 200), (2, 512, 400))
 PARTS = ("step", "attention", "variants")
 # How a step is built: "off" (build_step(compile=False): generation mode "fast", the RULER default), "on"
-# (compile=True: mode "compiled", the whole decoder layer compiled) and "halves" (the layer's pure halves compiled,
-# its cache write and attention eager: the engine's fallback when the whole layer does not compile, timed here on
-# its own). The record key's suffix for each.
+# (compile=True: mode "compiled"; since run 8 the layer's pure halves for several rows, the whole layer for one)
+# and "halves" (the halves built directly, whatever the engine would try first: run 8's S2 timed "on" when it
+# compiled the whole layer for every row count, 2.3-3.8x the uncompiled step). The record key's suffix for each.
 COMPILE_MODES = {"off": "uncompiled", "on": "compiled", "halves": "halves"}
 # A part's expected seconds before one has run (H100, cold caches: the first compiled step pays inductor's start).
 PRIOR_S = {"step": 30.0, "step_eager": 5.0, "attention": 5.0, "variant": 5.0}
@@ -139,65 +137,6 @@ class Budget:
 
     def say(self, text: str) -> None:
         print(f"[decode_sweep {self.elapsed():6.1f}s] {text}", flush=True)
-
-
-def process_age_s() -> float:
-    """Seconds since this process started (Linux /proc; 0 elsewhere): the deadline counts the imports too."""
-    try:
-        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22, starttime
-        return max(0.0, float(Path("/proc/uptime").read_text().split()[0]) - ticks / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def replay_ms(run: Callable[[], Any], *, device: torch.device, warmup: int, repeats: int,
-              reset: Callable[[], Any] | None = None) -> list[float]:
-    """Milliseconds of each of ``repeats`` calls of ``run`` after ``warmup`` untimed ones, ``reset`` before each
-    outside the timing: CUDA events around each call on a GPU (device time; the host queues ahead), perf_counter
-    on the CPU."""
-    cuda, out, events = device.type == "cuda", [], []
-    for _ in range(warmup + repeats):
-        if reset is not None:
-            reset()
-        if cuda:
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record()
-            run()
-            b.record()
-            events.append((a, b))
-        else:
-            t0 = time.perf_counter()
-            run()
-            out.append(1e3 * (time.perf_counter() - t0))
-    if cuda:
-        torch.cuda.synchronize(device)
-        out = [a.elapsed_time(b) for a, b in events]
-    return out[warmup:]
-
-
-def captured(fn: Callable[[], Any], device: torch.device) -> Callable[[], Any]:
-    """``fn`` as one CUDA graph replay, as the engine replays its step (no launch or dynamo-guard cost between
-    kernels); ``fn`` itself on the CPU. Run ``fn`` once before (compilation happens outside the capture)."""
-    if device.type != "cuda":
-        return fn
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):  # allocator and cuBLAS warm-up, as GraphDecoder.capture does
-        fn()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    return graph.replay
-
-
-def copy_bandwidth(device: torch.device, nbytes: int) -> dict[str, Any]:
-    """A device-to-device copy's bytes read + written per second: the floor every figure is set against."""
-    src = torch.ones(nbytes, dtype=torch.uint8, device=device)
-    dst = torch.empty_like(src)
-    ms = statistics.median(replay_ms(lambda: dst.copy_(src), device=device, warmup=2, repeats=10))
-    return {"bytes_per_s": 2 * nbytes / (ms / 1e3), "copy_bytes": nbytes, "copy_ms": ms,
-            "cost_model_bytes_per_s": PEAK_BYTES_PER_S}
 
 
 def flex_defaults(rows: int, kv_heads: int, capacity: int, head_dim: int, dtype: torch.dtype) -> dict[str, Any]:
@@ -381,9 +320,9 @@ class Sweep:
         return out
 
     def _halves_step(self, kv: StaticKV, attention: str) -> GraphDecoder:
-        """The step with the decoder layer's pure halves compiled and its cache write and attention eager: what
-        :meth:`GraphDecoder.compile_step` falls back to, built directly (a probe of its private seam) because
-        the engine tries the whole compiled layer first."""
+        """The step with the decoder layer's pure halves compiled and its cache write and attention eager, built
+        directly (a probe of :meth:`GraphDecoder.compile_step`'s private seam), whatever the engine tries first
+        for the shape's row count."""
         graph = GraphDecoder(self.lean, kv, compile=False, decode_attention=attention)
         graph._layer_fn = compiled_decode_layer(split=True)
         for _ in range(2):  # compilation, then a compiled run (cache slots 0-1: restored before timing)
@@ -443,9 +382,10 @@ class Sweep:
         lean, props = self.lean, torch.cuda.get_device_properties(self.device)
         out: dict[str, Any] = {"defaults": flex_defaults(s.rows, lean.n_kv_heads, s.capacity, lean.head_dim,
                                                          lean.dtype)}
-        ref = self._outputs.get("flex")
-        if ref is None:
-            ref = self._layer_calls(inputs, "flex")()[0]
+        # The engine's output now, not the attention part's: the steps timed since then wrote each row's new K/V
+        # at the query's position, each step's own rounding of it (run 8's second sweep compared against the
+        # earlier output and read those writes as the options' differences: 2.4e-4 for bit-identical kernels).
+        ref = self._layer_calls(inputs, "flex")()[0]
         for name, options in flex_variants(s.rows, lean.n_kv_heads, props.multi_processor_count).items():
             if not self.budget.fits("variant"):
                 out[name] = {"kernel_options": options, "skipped": self.budget.skip()}

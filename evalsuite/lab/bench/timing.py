@@ -1,4 +1,6 @@
-"""Timing helpers: device-synchronised wall clocks, peak memory, and phase probes on stock lm-eval.
+"""Timing helpers: device-synchronised wall clocks, peak memory, phase probes on stock lm-eval, and the
+microbenchmarks' CUDA-event timings of captured graphs against the copy bandwidth (:func:`replay_ms`,
+:func:`captured`, :func:`copy_bandwidth`).
 
 The probes wrap methods of one stock ``HFLM`` *instance* (instance attributes
 shadow the class's methods) and only add up the seconds spent inside them, so
@@ -12,11 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
 
 import torch
+
+from evalsuite.engine.cost import PEAK_BYTES_PER_S
 
 GIB = 2.0 ** 30
 
@@ -106,3 +114,62 @@ class StockProbe:
         if s.get("generate_until"):
             out["generate_s"] = s["generate_until"]
         return out
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (Linux /proc; 0 elsewhere): the deadline counts the imports too."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        return max(0.0, float(Path("/proc/uptime").read_text().split()[0]) - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def replay_ms(run: Callable[[], Any], *, device: torch.device, warmup: int, repeats: int,
+              reset: Callable[[], Any] | None = None) -> list[float]:
+    """Milliseconds of each of ``repeats`` calls of ``run`` after ``warmup`` untimed ones, ``reset`` before each
+    outside the timing: CUDA events around each call on a GPU (device time; the host queues ahead), perf_counter
+    on the CPU."""
+    cuda, out, events = device.type == "cuda", [], []
+    for _ in range(warmup + repeats):
+        if reset is not None:
+            reset()
+        if cuda:
+            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            a.record()
+            run()
+            b.record()
+            events.append((a, b))
+        else:
+            t0 = time.perf_counter()
+            run()
+            out.append(1e3 * (time.perf_counter() - t0))
+    if cuda:
+        torch.cuda.synchronize(device)
+        out = [a.elapsed_time(b) for a, b in events]
+    return out[warmup:]
+
+
+def captured(fn: Callable[[], Any], device: torch.device) -> Callable[[], Any]:
+    """``fn`` as one CUDA graph replay, as the engine replays its step (no launch or dynamo-guard cost between
+    kernels); ``fn`` itself on the CPU. Run ``fn`` once before (compilation happens outside the capture)."""
+    if device.type != "cuda":
+        return fn
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # allocator and cuBLAS warm-up, as GraphDecoder.capture does
+        fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+def copy_bandwidth(device: torch.device, nbytes: int) -> dict[str, Any]:
+    """A device-to-device copy's bytes read + written per second: the floor every figure is set against."""
+    src = torch.ones(nbytes, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    ms = statistics.median(replay_ms(lambda: dst.copy_(src), device=device, warmup=2, repeats=10))
+    return {"bytes_per_s": 2 * nbytes / (ms / 1e3), "copy_bytes": nbytes, "copy_ms": ms,
+            "cost_model_bytes_per_s": PEAK_BYTES_PER_S}

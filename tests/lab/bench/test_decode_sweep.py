@@ -15,7 +15,9 @@ from evalsuite.lab.bench.decode_sweep import TINY_SHAPES, DecodeShape, flex_vari
 @pytest.fixture(scope="module")
 def record(tmp_path_factory):
     out = tmp_path_factory.mktemp("decode_sweep")
-    assert main(["--tiny", "--out", str(out), "--repeats", "3", "--warmup", "1", "--compile", "off,halves"]) == 0
+    # The deadline counts from the process's start, which in a test run is pytest's: minutes ago.
+    assert main(["--tiny", "--out", str(out), "--repeats", "3", "--warmup", "1", "--compile", "off,halves",
+                 "--deadline", "1e6"]) == 0
     return json.loads((out / "decode_sweep.json").read_text())
 
 
