@@ -10,11 +10,14 @@
 #   S  carry .whl .carry/bundle.tar.xz  bash results/bench/run8/call.sh sweep   # the decode step, where time goes
 #   P  carry .fa4/partK, K = 1, 2, 3    bash results/bench/run8/call.sh part
 #   F  carry .fa4/part4                 bash results/bench/run8/call.sh final   # the baseline's units at 1 sample
+# For the next session (not run here): the trained trio's tokens with the batched step's halves compiled (mode
+# compiled) beside fast, exact and stock, the evidence a change of the default generation mode needs:
+#      carry .whl .carry/bundle.tar.xz  bash results/bench/run8/call.sh agreement
 # B, C and D run at the CUDA defaults (attention auto: FlashAttention-4 where it passed its check, else cuDNN);
 # kernels.txt says which ran and why. Each record is copied to $OUT every 4 s (a cut call keeps it); at most 8
 # files come back, so the logs travel as one archive per run.
 set -uo pipefail
-what=${1:?"cudnn, part, yarn, native, gated, sweep or final"}
+what=${1:?"cudnn, part, yarn, native, gated, sweep, final or agreement"}
 OUT=${OUT:-/tmp/run8}
 mkdir -p "$OUT"
 if compgen -G ".whl/*.whl" > /dev/null; then
@@ -31,6 +34,10 @@ source evalsuite/lab/bench/fa4_parts.sh  # sets FA4
 export PYTHONPATH=/tmp/site:$FA4$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 export TOKENIZERS_PARALLELISM=false TQDM_DISABLE=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1 EVALSUITE_DATA=/tmp/carry/data
 [ "$what" = part ] && exit 0
+if [ "$what" = agreement ]; then
+  timeout "${T:-400}" python3 -m evalsuite.lab.bench.trained_agreement --data /tmp/carry/data --out "$OUT" \
+    --compiled; echo "agreement: rc $?"; exit 0
+fi
 if [ "$what" = sweep ]; then  # 4K, 32K, 128K: the steps (uncompiled, compiled halves), the attention, the variants
   timeout "${T:-140}" python3 -m evalsuite.lab.bench.decode_sweep --out "$OUT" --compile off,halves \
     --shapes 22x4224@4096 11x32896@32768 3x131200@131072 --deadline "${T_DEADLINE:-125}"; echo "sweep: rc $?"; exit 0
@@ -75,5 +82,5 @@ case $what in
   gated) run gated "${T:-570}" --models 1B_gate_headwise-yarn4,1B_gate_elementwise-yarn4 --samples 1 ;;
   final) run native1 "${T_N:-150}" --models 1B_baseline --samples 1
          run yarn1 "${T_Y:-240}" --models 1B_baseline-yarn4 --samples 1 ;;
-  *) echo "call.sh: $what is not one of cudnn, part, yarn, native, gated, sweep, final" >&2; exit 2 ;;
+  *) echo "call.sh: $what is not one of cudnn, part, yarn, native, gated, sweep, final, agreement" >&2; exit 2 ;;
 esac

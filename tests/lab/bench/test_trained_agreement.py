@@ -18,7 +18,8 @@ def record(tmp_path_factory):
     data = write_miniature(tmp_path_factory.mktemp("mini-data"))
     out = tmp_path_factory.mktemp("trained")
     assert main(["--data", str(data), "--out", str(out), "--models", "tiny-elementwise", "--samples", "3",
-                 "--stock-samples", "2", "--margin-samples", "2", "--length", "1024", "--device", "cpu"]) == 0
+                 "--stock-samples", "2", "--margin-samples", "2", "--length", "1024", "--device", "cpu",
+                 "--compiled"]) == 0
     return json.loads((out / "trained.json").read_text())
 
 
@@ -26,10 +27,13 @@ def test_every_decoder_gives_the_same_tokens_in_fp32(record):
     w = record["workloads"]
     assert record["finished"] and not record["errors"]
     for pair, n in (("batched_vs_one_at_a_time", 3), ("batched_vs_exact", 3), ("batched_vs_stock", 2),
-                    ("exact_vs_stock", 2)):
+                    ("exact_vs_stock", 2), ("batched_vs_batched_compiled", 3), ("batched_compiled_vs_exact", 3),
+                    ("batched_compiled_vs_stock", 2)):
         assert w[f"tiny-elementwise_{pair}"]["samples"] == n, pair
         assert w[f"tiny-elementwise_{pair}"]["identical"] == n, (pair, w[f"tiny-elementwise_{pair}"])
     assert w["tiny-elementwise_batched"]["batches"][0]["rows"] == 3  # batched: all three in one cache
+    compiled = w["tiny-elementwise_batched_compiled"]["batches"][0]  # the halves compiled: mode compiled's rows
+    assert compiled["rows"] == 3 and compiled["decode_engine"] == "torch.compile'd step (attention eager)"
     m = w["tiny-elementwise_margins"]
     assert 0 < m["steps"] <= w["tiny-elementwise_batched"]["generated_tokens_total"]  # 2 of the 3 samples
     assert m["ties"] <= m["within_4_ulps"] <= m["within_16_ulps"] <= m["steps"] and m["median_ulps"] > 4
