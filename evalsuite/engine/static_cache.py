@@ -19,6 +19,7 @@ Shapes: B rows, KV key/value heads, G query heads per KV head, D head dim, T cac
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import torch
 
@@ -160,12 +161,15 @@ class FlexDecodeMask:
 
 
 def flex_decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: FlexDecodeMask,
-                          scale: float) -> torch.Tensor:
-    """:func:`split_decode_attention` through FlexAttention: q (B,H,1,D); keys/values (B,KV,T,D) -> (B,H,1,D)."""
+                          scale: float, *, kernel_options: dict[str, Any] | None = None) -> torch.Tensor:
+    """:func:`split_decode_attention` through FlexAttention: q (B,H,1,D); keys/values (B,KV,T,D) -> (B,H,1,D).
+    ``kernel_options``: the decoding kernel's (None: :func:`flex_decode_options`, the engine's; a benchmark times
+    others through this same call)."""
     groups = q.shape[1] // keys.shape[1]
     flex = kernels.flex_attention_fn(q.device.type, dynamic=False)  # static shapes: the decoding kernel
+    options = flex_decode_options(q.device.type) if kernel_options is None else kernel_options
     return flex(q, keys, values, block_mask=mask.block_mask, scale=scale, enable_gqa=groups > 1,
-                kernel_options=flex_decode_options(q.device.type))
+                kernel_options=options)
 
 
 def flex_decode_options(device_type: str) -> dict[str, int] | None:

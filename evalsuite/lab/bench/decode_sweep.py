@@ -52,7 +52,6 @@ import torch
 from evalsuite.engine.batch_decode import CAPACITY_ALIGN, MEMORY_FRACTION, row_bytes
 from evalsuite.engine.decode import GraphDecoder, build_step, compiled_decode_layer
 from evalsuite.engine.forward import LeanDecoder
-from evalsuite.engine.kernels import flex_attention_fn
 from evalsuite.engine.static_cache import (DECODE_ATTENTION_CHOICES, FLEX_BLOCK, FLEX_DECODE_OPTIONS, FlexDecodeMask,
                                           StaticKV, attend_cache, bmm_out_dtype_ok, flex_decode_attention)
 from evalsuite.lab.bench.flops import ModelShape
@@ -341,13 +340,8 @@ class Sweep:
             f32 = bmm_out_dtype_ok(self.device.type)
             return lambda: [attend_cache(q, kv.k[i], kv.v[i], inputs.valid, lean.scaling, f32)
                             for i in range(lean.n_layers)]
-        if kernel_options is None:
-            return lambda: [flex_decode_attention(q, kv.k[i], kv.v[i], inputs.mask, lean.scaling)
-                            for i in range(lean.n_layers)]
-        flex = flex_attention_fn(self.device.type, dynamic=False)  # the engine's compiled FlexAttention
-        gqa = lean.n_heads > lean.n_kv_heads
-        return lambda: [flex(q, kv.k[i], kv.v[i], block_mask=inputs.mask.block_mask, scale=lean.scaling,
-                             enable_gqa=gqa, kernel_options=kernel_options) for i in range(lean.n_layers)]
+        return lambda: [flex_decode_attention(q, kv.k[i], kv.v[i], inputs.mask, lean.scaling,
+                                              kernel_options=kernel_options) for i in range(lean.n_layers)]
 
     def _time_calls(self, calls: Callable[[], list[torch.Tensor]], read_bytes: int,
                     f: dict[str, Any]) -> tuple[dict[str, Any], torch.Tensor]:
