@@ -18,6 +18,16 @@ How (shapes: B rows, T cache positions):
   batch again (rows are independent: same tokens);
 * each prompt is prefilled alone into its row (never truncated: a prompt that
   does not fit is the caller's :class:`~evalsuite.errors.ContextLengthError`);
+* ``share_prefix``: a group's prompts go in token order, so that prompts sharing
+  an opening (RULER's haystacks read from the start up to the first needle) are
+  neighbours; a prompt whose first tokens (at least :data:`MIN_SHARED_PREFIX`)
+  equal those of a prompt still held in some row of the cache (this batch's
+  rows already prefilled, the previous batch's not yet overwritten) gets that
+  prefix's K/V copied into its row and prefills only the rest, its queries over
+  the whole row (:func:`~evalsuite.engine.decode.prefill` with ``start``). The
+  prefix's K/V are what its own prefill would write (the same tokens at the same
+  positions, computed causally); the suffix's rounding may differ in the last
+  bit where a kernel's tiling depends on the length;
 * the step is :class:`~evalsuite.engine.decode.GraphDecoder` over all rows (a
   CUDA graph, ``compile``: torch.compile'd first), each row at its own position
   with its own valid-key mask: no padding, so a row computes what a one-row
@@ -39,6 +49,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from evalsuite.engine import finite, kernels
@@ -50,6 +61,8 @@ CAPACITY_ALIGN = 128  # cache positions: a batch's cache is its longest request 
 MAX_ROWS = 256  # beyond this a step is long enough that more rows buy nothing
 SYNC_EVERY = 4  # decode steps queued between reads of the new tokens
 MEMORY_FRACTION = 0.85  # of the free GPU memory the cache may take (fragmentation, cuBLAS / graph workspaces)
+# Tokens: a shorter common prefix is prefilled again rather than copied (its saving is below a kernel launch's).
+MIN_SHARED_PREFIX = 256
 
 
 @dataclass(frozen=True)
@@ -125,11 +138,15 @@ class BatchDecodeCache:
         self.kv: StaticKV | None = None
         self.graph: GraphDecoder | None = None
         self.notes: list[str] = []
+        # Per row, the prompt whose K/V fill the row's first len(prompt) positions (None: nothing reusable). The
+        # decode step writes a live row only past its prompt, and a row holding no request from position 0.
+        self.held: list[np.ndarray | None] = []
 
     def get(self, rows: int, capacity: int) -> tuple[StaticKV, GraphDecoder]:
         if self.kv is None or (self.kv.rows, self.kv.capacity) != (rows, capacity):
             self.release()
             self.kv = StaticKV(self.lean, capacity, rows)
+            self.held = [None] * rows
             self.graph = build_step(self.lean, self.kv, compile=self.compile, decode_attention=self.decode_attention,
                                     notes=self.notes)
         assert self.graph is not None
@@ -137,21 +154,45 @@ class BatchDecodeCache:
 
     def release(self) -> None:
         self.kv = self.graph = None
+        self.held = []
         if self.lean.device.type == "cuda":
             torch.cuda.empty_cache()
+
+    def shared_prefix(self, prompt: np.ndarray) -> tuple[int, int]:
+        """(tokens, row): the longest prefix of ``prompt`` that a held row's prompt starts with, at most all but
+        its last token (whose logits the prefill must compute); (0, -1) when none reaches
+        :data:`MIN_SHARED_PREFIX`."""
+        best, source = 0, -1
+        for row, held in enumerate(self.held):
+            if held is None:
+                continue
+            n = min(len(held), len(prompt) - 1)
+            differ = np.flatnonzero(held[:n] != prompt[:n])
+            common = int(differ[0]) if len(differ) else n
+            if common > best:
+                best, source = common, row
+        return (best, source) if best >= MIN_SHARED_PREFIX else (0, -1)
+
+    def copy_prefix(self, source: int, row: int, tokens: int) -> None:
+        """Row ``source``'s K/V of its first ``tokens`` positions into row ``row`` (every layer)."""
+        assert self.kv is not None
+        if source != row:
+            for buf in (*self.kv.k, *self.kv.v):
+                buf[row, :, :tokens].copy_(buf[source, :, :tokens])
 
 
 @torch.inference_mode()
 def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_id: int | None,
                    compile: bool = False, compile_prefill: bool | None = None,
                    attention: kernels.AttentionChoice = "auto", decode_attention: DecodeAttention = "split",
-                   cache: BatchDecodeCache | None = None, max_rows: int = MAX_ROWS,
+                   cache: BatchDecodeCache | None = None, max_rows: int = MAX_ROWS, share_prefix: bool = False,
                    timings: list[dict[str, Any]] | None = None) -> list[list[int]]:
     """Each item's greedy continuation (EOS excluded), as :func:`evalsuite.engine.decode.greedy` gives it with
     ``fast=True``; ``timings`` gets one dict per batch (rows, live rows, capacity, seconds by phase, the compile
-    seconds inside the prefill).
+    seconds inside the prefill, the prompt tokens and those whose K/V were copied from a shared prefix).
     ``compile``: the decode step (and, unless ``compile_prefill`` says otherwise, the prefill) compiled;
-    ``decode_attention``: the step's attention (:mod:`evalsuite.engine.static_cache`)."""
+    ``decode_attention``: the step's attention (:mod:`evalsuite.engine.static_cache`); ``share_prefix``: prompts
+    in token order, a prefix held in the cache copied rather than prefilled again (the module docstring)."""
     owned = cache is None or (cache.compile, cache.decode_attention) != (compile, decode_attention)
     if owned:
         cache = BatchDecodeCache(lean, compile=compile, decode_attention=decode_attention)
@@ -160,13 +201,16 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
     for i, it in enumerate(items):
         groups.setdefault(capacity_for(len(it.prompt) + it.max_new_tokens), []).append(i)
     for bucket in sorted(groups):
-        # Longest first: the first batch meets the largest prefill workspace while the cache is smallest.
-        order = sorted(groups[bucket], key=lambda i: -len(items[i].prompt))
+        if share_prefix:  # token order: prompts with a common opening are neighbours, in one batch or the next
+            order = sorted(groups[bucket], key=lambda i: _as_list(items[i].prompt))
+        else:  # longest first: the first batch meets the largest prefill workspace while the cache is smallest
+            order = sorted(groups[bucket], key=lambda i: -len(items[i].prompt))
         group = [items[i] for i in order]
         capacity = batch_capacity(group)
         # What free memory allows at this capacity (recorded: it prices a larger run of the same prompts); this
         # group needs no more rows than it has requests (rows_for with wanted=len(group) gives the same).
-        rows_memory = rows_for(lean, capacity, longest_prompt=len(group[0].prompt), wanted=max_rows,
+        longest = max(len(it.prompt) for it in group)
+        rows_memory = rows_for(lean, capacity, longest_prompt=longest, wanted=max_rows,
                                max_rows=max_rows, held_bytes=cache.kv.nbytes if cache.kv is not None else 0)
         rows = balanced_rows(len(group), rows_memory)
         start = 0
@@ -174,7 +218,7 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
             chunk = group[start:start + rows]
             try:
                 tokens = _run_batch(lean, cache, chunk, rows, capacity, eos_token_id, attention, timings,
-                                    compile if compile_prefill is None else compile_prefill)
+                                    compile if compile_prefill is None else compile_prefill, share_prefix)
             except NonFiniteLogitsError as exc:
                 if exc.request is not None:  # the row of this chunk -> the caller's index, to name its document
                     exc.request = order[start + exc.request]
@@ -198,9 +242,11 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
 
 def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[BatchItem], rows: int, capacity: int,
                eos_token_id: int | None, attention: kernels.AttentionChoice,
-               timings: list[dict[str, Any]] | None, compile_prefill: bool) -> list[list[int]]:
+               timings: list[dict[str, Any]] | None, compile_prefill: bool,
+               share_prefix: bool = False) -> list[list[int]]:
     """Prefill ``chunk`` into the first rows of a ``rows``-row cache, decode all rows until every live row is done.
-    Rows past the chunk decode token 0 from position 0: ignored, and finite."""
+    Rows past the chunk decode token 0 from position 0: ignored, and finite. ``share_prefix``: a prefix a held
+    row shares is copied, the rest prefilled (:meth:`BatchDecodeCache.shared_prefix`)."""
     t0 = time.perf_counter()
     kv, graph = cache.get(rows, capacity)
     dev = lean.device
@@ -211,14 +257,23 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     failed = "compiled prefill failed"
     # Every prompt in one host-to-device copy: a copy per row would wait for the previous row's prefill.
     flat = torch.tensor([t for it in chunk for t in it.prompt], dtype=torch.long, device=dev)
-    offset = 0
+    offset, shared = 0, 0
     for b, it in enumerate(chunk):
         compiled = compile_prefill and not any(n.startswith(failed) for n in cache.notes)
-        prompt = flat[offset:offset + len(it.prompt)][None]
+        ids = np.asarray(it.prompt, dtype=np.int64)
+        start, source = cache.shared_prefix(ids) if share_prefix else (0, -1)
+        cache.held[b] = None  # overwritten from here on
+        if start:
+            cache.copy_prefix(source, b, start)
+        prompt = flat[offset + start:offset + len(it.prompt)][None]
         offset += len(it.prompt)
         logits = prefill(lean, kv, prompt, fast=True, attention=attention, compiled=compiled, notes=cache.notes,
-                         row=b)
+                         row=b, start=start)
+        cache.held[b] = ids if share_prefix else None
+        shared += start
         first[b] = pick_next(logits)[1][0]
+    for b in range(len(chunk), rows):  # a row holding no request decodes from position 0: its prompt is gone
+        cache.held[b] = None
     positions.copy_(torch.tensor([len(it.prompt) for it in chunk] + [0] * (rows - len(chunk))))
     graph.start(first.clamp(min=0), positions)
     steps_needed = max(it.max_new_tokens for it in chunk) - 1
@@ -256,11 +311,17 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     t3 = time.perf_counter()
     if timings is not None:
         timings.append({"rows": rows, "live_rows": len(chunk), "capacity": capacity, "setup_s": t1 - t0,
+                        "prompt_tokens": sum(len(it.prompt) for it in chunk), "shared_prefix_tokens": shared,
                         "prefill_s": t2 - t1, "prefill_compile_s": compiling, "decode_s": t3 - t2,
                         "decode_steps": launched,
                         "decode_engine": graph.engine, "prefill_attention": kernels.causal_backend(dev, attention),
                         "notes": list(cache.notes)})
     return rows_out
+
+
+def _as_list(prompt: Sequence[int]) -> list[int]:
+    """The prompt as a list (lists compare in token order; the caller's own list, not a copy, when it is one)."""
+    return prompt if isinstance(prompt, list) else list(prompt)
 
 
 def _take(out: list[int], token: int, col: int, item: BatchItem, eos_token_id: int | None) -> bool:

@@ -50,8 +50,13 @@ from evalsuite.engine.static_cache import (DECODE_ATTENTION_CHOICES, DecodeAtten
 
 def prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool,
             attention: kernels.AttentionChoice = "auto", compiled: bool = False,
-            notes: list[str] | None = None, row: int = 0) -> torch.Tensor:
+            notes: list[str] | None = None, row: int = 0, start: int = 0) -> torch.Tensor:
     """Run the prompt (1, n), writing K/V to ``kv[row, :, :n]``; return the last position's logits (1, V).
+
+    ``start`` > 0: ``prompt`` is the prompt's tokens from ``start`` on, and ``kv[row, :, :start]`` already holds
+    the K/V of its first ``start`` tokens (a prefix shared with another prompt, :mod:`evalsuite.engine.batch_decode`):
+    the suffix runs at positions ``start..``, writes ``kv[row, :, start:start + n]`` and attends over the whole
+    row, causally aligned to its end.
 
     ``fast`` on CUDA: the causal kernel ``attention`` names (``"auto"``: FlashAttention-4, then cuDNN, whichever
     passed its check; one that raises is switched off and the prompt run again on the next); otherwise SDPA's
@@ -63,24 +68,26 @@ def prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool
         disabled = set(kernels.DISABLED)
         try:
             return _prefill(dataclasses.replace(lean, compiled=True), kv, prompt, fast=True, attention=attention,
-                            row=row)
+                            row=row, start=start)
         except Exception as exc:  # noqa: BLE001 - compilation is an optimisation; the eager layers are correct
             kernels.restore_disabled(disabled)  # run_causal may have blamed a kernel for the compiler's error
             if notes is not None:
                 notes.append(f"compiled prefill failed ({type(exc).__name__}: {str(exc)[:300]}); eager layers")
-    return _prefill(lean, kv, prompt, fast=fast, attention=attention, row=row)
+    return _prefill(lean, kv, prompt, fast=fast, attention=attention, row=row, start=start)
 
 
 def _prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool,
-             attention: kernels.AttentionChoice, row: int = 0) -> torch.Tensor:
-    n = prompt.shape[1]
+             attention: kernels.AttentionChoice, row: int = 0, start: int = 0) -> torch.Tensor:
+    end = start + prompt.shape[1]
     groups = lean.n_heads // lean.n_kv_heads
-    positions = torch.arange(n, device=prompt.device)[None]
+    positions = torch.arange(start, end, device=prompt.device)[None]
 
     def forward(causal: kernels.Attend) -> torch.Tensor:
         def attend(i: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-            kv.k[i][row:row + 1, :, :n].copy_(k)
-            kv.v[i][row:row + 1, :, :n].copy_(v)
+            kv.k[i][row:row + 1, :, start:end].copy_(k)
+            kv.v[i][row:row + 1, :, start:end].copy_(v)
+            if start:  # the suffix's queries over the shared prefix's cached keys and its own
+                return causal(i, q, kv.k[i][row:row + 1, :, :end], kv.v[i][row:row + 1, :, :end])
             return causal(i, q, k, v)  # the fresh projections: the same values as the cache prefix
 
         return lean.head(lean.hidden(prompt, positions, attend)[:, -1])

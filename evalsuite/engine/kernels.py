@@ -74,18 +74,35 @@ def causal_backend(device: torch.device, choice: str = "auto") -> Backend:
 def causal(groups: int, scale: float, *, backend: Backend = "sdpa") -> Attend:
     """Plain causal attention: GQA native (``"sdpa"``: transformers' sdpa call without a mask), with K/V heads
     expanded (``"cudnn"``: cuDNN attention takes equal head counts), or FlashAttention-4 (``"fa4"``, GQA
-    native, (B, T, heads, D) layout)."""
+    native, (B, T, heads, D) layout).
+
+    Fewer queries than keys (a prompt's suffix over its cached prefix, :mod:`evalsuite.engine.batch_decode`): the
+    queries are the last positions, the mask aligned bottom-right (query j sees keys up to ``Tk - Tq + j``).
+    FlashAttention-4 aligns it so itself (checked by :func:`fa4_attention_ok`); SDPA's ``is_causal`` aligns it
+    top-left, so its backends get :func:`suffix_causal` instead."""
     if backend == "fa4":
         return _fa4_causal(scale)
     expand = backend == "cudnn"
     gqa = {"enable_gqa": True} if groups > 1 and not expand else {}
 
     def attend(_: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        if q.shape[2] != k.shape[2]:
+            return suffix_causal(q, k, v, groups, scale)
         if expand:
             k, v = expand_kv(k, groups), expand_kv(v, groups)
         return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale, **gqa)
 
     return attend
+
+
+def suffix_causal(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, groups: int, scale: float) -> torch.Tensor:
+    """Causal attention of the last ``Tq`` positions over ``Tk`` keys (bottom-right aligned), through SDPA with
+    torch's lower-right causal bias (FlashAttention-2 / memory-efficient kernels on CUDA, math elsewhere); K/V
+    heads expanded, which every backend of that bias takes."""
+    from torch.nn.attention.bias import causal_lower_right
+
+    mask = causal_lower_right(q.shape[2], k.shape[2])
+    return F.scaled_dot_product_attention(q, expand_kv(k, groups), expand_kv(v, groups), attn_mask=mask, scale=scale)
 
 
 def _fa4_causal(scale: float) -> Attend:
@@ -244,7 +261,9 @@ def _rel_err(x: torch.Tensor, ref: torch.Tensor) -> float:
 def fa4_attention_ok(device_index: int) -> bool:
     """FlashAttention-4 is installed, runs on this GPU (Hopper or newer), and agrees with FlashAttention-2 on
     random causal GQA inputs (bf16, 16/8 heads, D=128): its error against an fp32 reference is at most twice
-    FlashAttention-2's. Compiles the kernel once (seconds, on first use)."""
+    FlashAttention-2's, for a square prompt and for a suffix of it over all its keys (the mask bottom-right
+    aligned, as a prompt prefilled after its shared prefix needs). Compiles the kernel once (seconds, on first
+    use)."""
     if "fa4" in DISABLED:
         return False
     dev = torch.device("cuda", device_index)
@@ -258,13 +277,17 @@ def fa4_attention_ok(device_index: int) -> bool:
 
     q, k, v = _random_qkv(dev, kv_heads=8)
     ref = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True, enable_gqa=True)
+    tail = 1000  # the suffix: the last positions' queries over every key
     try:
-        got = _fa4_causal(q.shape[-1] ** -0.5)(0, q, k, v)
+        fa4 = _fa4_causal(q.shape[-1] ** -0.5)
+        got, got_tail = fa4(0, q, k, v), fa4(0, q[:, :, -tail:].contiguous(), k, v)
         with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
             fa2 = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
     except Exception:  # noqa: BLE001 - a kernel that cannot run here is simply not used
         return False
-    return bool(torch.isfinite(got).all()) and _rel_err(got, ref) <= 2 * _rel_err(fa2, ref) + 1e-3
+    return (bool(torch.isfinite(got).all() and torch.isfinite(got_tail).all())
+            and _rel_err(got, ref) <= 2 * _rel_err(fa2, ref) + 1e-3
+            and _rel_err(got_tail, ref[:, :, -tail:]) <= 2 * _rel_err(fa2[:, :, -tail:], ref[:, :, -tail:]) + 1e-3)
 
 
 @functools.lru_cache(maxsize=None)

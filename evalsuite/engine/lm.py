@@ -281,6 +281,7 @@ class EvalsuiteLM(HFLM):
                                                   attention=self.engine.attention, max_rows=self.engine.generation_rows,
                                                   compile_prefill=self.engine.compile_prefill,
                                                   decode_attention=self.engine.decode_attention,
+                                                  share_prefix=bool(self.engine.share_prefix),
                                                   timings=self.generation_batches)
             except NonFiniteError as exc:
                 raise _named(exc, requests, exc.request) from None

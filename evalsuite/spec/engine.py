@@ -24,7 +24,7 @@ FORWARDS: tuple[str, ...] = ("auto", "hf")
 
 #: The knobs a suite's model entry may set (the others are for the lab and tests, or lm-eval's --model_args).
 SUITE_KEYS = ("batch_tokens", "generation", "compile_scoring", "attention", "tree_attention", "truncation",
-              "compile_prefill", "decode_attention")
+              "compile_prefill", "decode_attention", "share_prefix")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,11 @@ class EngineConfig:
     # None: "flex" on CUDA (run 6, H100: 21.4 against 25.6 ms a step for 100 rows at 4K, 9.7 against 11.7 ms for
     # one at 128K), "split" elsewhere.
     decode_attention: DecodeAttention | None = None
+    # Batched generation: a group's prompts in token order, and a prefix one shares with a prompt still held in the
+    # cache copied into its row rather than prefilled again (engine.batch_decode; RULER's haystacks read from the
+    # start up to the first needle). None: yes wherever generation is batched. Tokens equal the unshared path's in
+    # fp32 on CPU (tested); bf16 on a GPU: results/bench/run9.
+    share_prefix: bool | None = None
     truncation: Literal["refuse", "left"] = "refuse"  # over-long requests: an error, or stock hf's left cut
     lm_head_chunk: int = 2048  # distinct positions per LM-head matmul: bounds the [n, V] fp32 logits buffer
     forward: Literal["auto", "hf"] = "auto"  # "hf" forces transformers' decoder instead of engine.forward
@@ -81,16 +86,18 @@ class EngineConfig:
                        tree_attention=self.tree_attention or ("flex" if on_cuda else "sdpa"),
                        generation=self.generation or ("fast" if on_cuda else "exact"),
                        decode_attention=self.decode_attention or ("flex" if on_cuda else "split"),
+                       share_prefix=True if self.share_prefix is None else self.share_prefix,
                        # CPU keeps None: the compiled prefill only where the "compiled" mode asks for it
                        compile_prefill=True if on_cuda and self.compile_prefill is None else self.compile_prefill)
 
 
 _INTS = ("batch_tokens", "row_tokens", "lm_head_chunk")
-_BOOLS = ("compile_scoring", "check_finite", "compile_prefill")
+_BOOLS = ("compile_scoring", "check_finite", "compile_prefill", "share_prefix")
 # Knobs that may be left open (None): the device, the generation mode or free memory decides (see resolved()).
-_OPEN = ("compile_scoring", "compile_prefill", "tree_attention", "generation", "generation_rows", "decode_attention")
+_OPEN = ("compile_scoring", "compile_prefill", "tree_attention", "generation", "generation_rows", "decode_attention",
+         "share_prefix")
 # "auto" (or "none", "") in --model_args: open
-_AUTO = ("compile_scoring", "compile_prefill", "tree_attention", "decode_attention")
+_AUTO = ("compile_scoring", "compile_prefill", "tree_attention", "decode_attention", "share_prefix")
 _CHOICES: dict[str, Sequence[str]] = {"attention": ATTENTION_CHOICES, "tree_attention": TREE_ATTENTION_CHOICES,
                                       "decode_attention": DECODE_ATTENTION_CHOICES,
                                       "generation": GENERATION_MODES, "truncation": TRUNCATIONS,

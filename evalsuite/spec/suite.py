@@ -54,7 +54,8 @@ class ModelSpec:
                 "zero_mlp_layers": list(self.zero_mlp_layers), "generation": e.generation,
                 "compile_scoring": e.compile_scoring, "attention": e.attention,
                 "tree_attention": e.tree_attention, "truncation": e.truncation,
-                "compile_prefill": e.compile_prefill, "decode_attention": e.decode_attention}
+                "compile_prefill": e.compile_prefill, "decode_attention": e.decode_attention,
+                "share_prefix": e.share_prefix}
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ class SuiteSpec:
                 del m["truncation"]
             if m["tree_attention"] is None:  # the device's choice since run 5; "sdpa" was the default before
                 m["tree_attention"] = "sdpa"
-            for knob in ("compile_prefill", "decode_attention"):  # suite keys since session 7, open by default
+            # suite keys since session 7 (share_prefix: session 10), open by default
+            for knob in ("compile_prefill", "decode_attention", "share_prefix"):
                 if m[knob] is None:
                     del m[knob]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]

@@ -272,3 +272,69 @@ def test_rows_count_the_cache_they_replace_as_free(tiny_folder, monkeypatch):
     assert rows_for(lean, 4096, longest_prompt=4000, wanted=100, free_bytes=0,
                     held_bytes=int((batch.prefill_workspace_bytes(lean, 4000) + 2.5 * batch.row_bytes(lean, 4096))
                                    / batch.MEMORY_FRACTION)) == 2
+
+
+def _shared_prompts() -> list[list[int]]:
+    """Prompts that open alike (a 400-token stem cut at several depths, as RULER's haystacks are cut at the
+    needle), one that shares nothing, one that shares fewer than MIN_SHARED_PREFIX tokens."""
+    g = torch.Generator().manual_seed(7)
+    stem = torch.randint(3, 40000, (400,), generator=g).tolist()
+    tail = lambda n: torch.randint(3, 40000, (n,), generator=g).tolist()  # noqa: E731
+    # stem[:100] + [0] sorts before every other stem prompt: its 100 shared tokens never stand between two others
+    return [stem[:300] + tail(40), stem + tail(30), stem[:260] + tail(70), tail(350), stem + tail(12),
+            stem[:100] + [0] + tail(200), stem[:330] + tail(5)]
+
+
+def _lcp(a: list[int], b: list[int]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+@torch.inference_mode()
+def test_shared_prefixes_are_prefilled_once_with_the_same_tokens(lean, rows):
+    """Prompts in token order, each reusing the K/V of the longest prefix a held row shares (at least
+    MIN_SHARED_PREFIX tokens; in place with one row, copied between rows with three, across batches too): the
+    one-at-a-time decoder's tokens, and exactly the shareable tokens skipped."""
+    items = [BatchItem(p, 7, _stop_at(-5)) for p in _shared_prompts()]
+    exact = _one_at_a_time(lean, items, None, fast=False)
+    timings: list[dict] = []
+    got = greedy_batched(lean, items, eos_token_id=None, max_rows=rows, share_prefix=True, timings=timings)
+    assert got == exact
+    ordered = sorted(it.prompt for it in items)
+    shareable = [_lcp(a, b) for a, b in zip(ordered, ordered[1:])]  # token order: the best earlier prompt is the last
+    expected = sum(n for n in shareable if n >= batch.MIN_SHARED_PREFIX)
+    assert expected == 260 + 300 + 330 + 400  # where the stem's prompts part: 4 of the 7 prompts reuse a prefix
+    assert sum(t["shared_prefix_tokens"] for t in timings) == expected
+    assert sum(t["prompt_tokens"] for t in timings) == sum(len(it.prompt) for it in items)
+    unshared: list[dict] = []
+    assert greedy_batched(lean, items, eos_token_id=None, max_rows=rows, timings=unshared) == exact
+    assert sum(t["shared_prefix_tokens"] for t in unshared) == 0
+
+
+@torch.inference_mode()
+def test_a_row_that_decoded_no_request_is_never_a_prefix_source(tiny_folder):
+    """The last batch's rows past its requests decode from position 0, over whatever prompt they held: a later
+    call on the same cache must not copy that prompt's prefix from them."""
+    lean = LeanDecoder.wrap(_load(tiny_folder("headwise")))
+    g = torch.Generator().manual_seed(3)
+    rand = lambda n: torch.randint(3, 40000, (n,), generator=g).tolist()  # noqa: E731
+    stem = rand(300)
+    # Token order puts the stem's prompt (first token stem[0]) in row 1 of batch one, then z alone in row 0 of
+    # batch two, row 1 decoding no request.
+    a, b, z = [1, *rand(320)], [2, *stem, *rand(20)], [40001, *rand(320)]
+    cache = BatchDecodeCache(lean)
+    first = greedy_batched(lean, [BatchItem(p, 9, _stop_at(-5)) for p in (a, b, z)], eos_token_id=None,
+                           max_rows=2, cache=cache, share_prefix=True)
+    assert cache.held[1] is None and cache.held[0] is not None
+    # The same cache shape: q opens with b's prefix, which row 1 held before it decoded from position 0.
+    q, filler = [2, *stem, *rand(10)], [40002, *rand(320)]
+    items = [BatchItem(p, 9, _stop_at(-5)) for p in (q, filler)]
+    timings: list[dict] = []
+    got = greedy_batched(lean, items, eos_token_id=None, max_rows=2, cache=cache, share_prefix=True, timings=timings)
+    assert (timings[0]["rows"], timings[0]["capacity"]) == (cache.kv.rows, cache.kv.capacity)  # the cache reused
+    assert timings[0]["shared_prefix_tokens"] == 0
+    assert got == _one_at_a_time(lean, items, None, fast=False)
+    assert first == _one_at_a_time(lean, [BatchItem(p, 9, _stop_at(-5)) for p in (a, b, z)], None, fast=False)

@@ -100,3 +100,17 @@ def test_bench_options_are_validated(args, message, tmp_path):
 
     with pytest.raises(SpecError, match=message):
         main(["--preset", "tiny", "--data", str(tmp_path), "--out", str(tmp_path)] + args)
+
+
+def test_a_suffix_attends_causally_aligned_to_the_end():
+    """A prompt's suffix over its cached prefix (fewer queries than keys): each query sees the keys up to its own
+    position, as the same rows of the whole prompt's causal attention do (SDPA's is_causal would align top-left)."""
+    from evalsuite.engine.kernels import causal, suffix_causal
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, h, 50, 16, generator=g) for h in (4, 2, 2))
+    whole = causal(2, 0.25)(0, q, k, v)
+    for start in (1, 20, 49):
+        assert torch.allclose(suffix_causal(q[:, :, start:], k, v, 2, 0.25), whole[:, :, start:], atol=1e-6)
+        assert torch.allclose(causal(2, 0.25, backend="cudnn")(0, q[:, :, start:], k, v), whole[:, :, start:],
+                              atol=1e-6)

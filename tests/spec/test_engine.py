@@ -44,12 +44,13 @@ def test_a_suite_model_entry_becomes_one_engine_config():
 def test_the_device_decides_what_was_left_open_and_nothing_else():
     assert EngineConfig().resolved(on_cuda=True) == EngineConfig(compile_scoring=True, tree_attention="flex",
                                                                  generation="fast", decode_attention="flex",
-                                                                 compile_prefill=True)
+                                                                 compile_prefill=True, share_prefix=True)
     # CPU: compile_prefill stays open (the "compiled" mode's own choice), the fast step attends "split"
     assert EngineConfig().resolved(on_cuda=False) == EngineConfig(compile_scoring=False, tree_attention="sdpa",
-                                                                  generation="exact", decode_attention="split")
+                                                                  generation="exact", decode_attention="split",
+                                                                  share_prefix=True)
     asked = EngineConfig(compile_scoring=False, tree_attention="sdpa", generation="hf", decode_attention="split",
-                         compile_prefill=False)
+                         compile_prefill=False, share_prefix=False)
     assert asked.resolved(on_cuda=True) == asked
 
 
@@ -59,6 +60,16 @@ def test_compile_prefill_is_read_like_compile_scoring():
     assert EngineConfig().compile_prefill is None  # the device decides (CUDA: on), then the generation mode
     with pytest.raises(SpecError, match=r"--model_args.compile_prefill: expected bool, found 'yes'"):
         read("yes")
+
+
+def test_share_prefix_is_read_like_compile_prefill():
+    read = lambda v: EngineConfig.parse({"share_prefix": v}, "--model_args", strings=True).share_prefix  # noqa: E731
+    assert (read("false"), read("1"), read("auto")) == (False, True, None)
+    with pytest.raises(SpecError, match=r"--model_args.share_prefix: expected bool, found 'no'"):
+        read("no")
+    suite = parse_suite({"name": "s", "models": [{"name": "m", "source": "/x", "share_prefix": False}],
+                         "tasks": ["es_mmlu"]})
+    assert suite.models[0].engine.share_prefix is False
 
 
 def test_decode_attention_is_a_choice_left_open_by_default():

@@ -92,6 +92,6 @@ def test_the_generation_suite_keys_left_out_leave_the_fingerprint_as_before():
     base = {"name": "s", "models": [{"name": "m", "source": "/x"}], "tasks": ["es_mmlu"]}
     before = parse_suite(base).fingerprint()
     for knob, value in (("decode_attention", "flex"), ("decode_attention", "split"), ("compile_prefill", True),
-                        ("compile_prefill", False)):
+                        ("compile_prefill", False), ("share_prefix", True), ("share_prefix", False)):
         set_ = parse_suite({**base, "models": [{"name": "m", "source": "/x", knob: value}]})
         assert set_.fingerprint() != before, (knob, value)

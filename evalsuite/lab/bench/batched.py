@@ -20,6 +20,9 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
   each ``flex`` run with its bf16 token agreement against ``split``'s;
 * ``ruler128k``: niah_single_1 at 131,072 tokens with YaRN x4: one sample one at a time (sent twice, the
   second timed), then as many samples as one batch holds (``--samples-128k``, 0: what free memory gives);
+* ``share``: shared haystack prefixes (``share_prefix``) against none, batched on the same samples of
+  niah_single_1, niah_single_2 and niah_multikey_1 with YaRN x4 (``--share``: length x samples per task), with
+  the prompt tokens whose K/V were copied and the tokens' agreement;
 * ``hellaswag``: the 10,042 validation items 0-shot with the packed scorer's ``tree_attention`` ``sdpa``
   (the dense mask) and ``flex`` (the block mask, the CUDA default since run 5), each warmed up first, with
   per-sample agreement between them.
@@ -61,14 +64,15 @@ def ruler_samples(tokenizer: Any, data_dir: Path, length: int, n: int, tasks: Se
 
 def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int | None, mode: str,
                  shape: ModelShape, device: torch.device, compile_prefill: bool | None = None,
-                 decode_attention: str | None = None) -> dict[str, Any]:
+                 decode_attention: str | None = None, share_prefix: bool | None = None) -> dict[str, Any]:
     """One ``generate_until`` call over ``samples``; seconds, peak memory, the limit, per-sample tokens.
-    ``compile_prefill`` / ``decode_attention`` left at None: the device's defaults (:meth:`EngineConfig.resolved`),
-    whatever an earlier call of the same LM set."""
+    ``compile_prefill`` / ``decode_attention`` / ``share_prefix`` left at None: the device's defaults
+    (:meth:`EngineConfig.resolved`), whatever an earlier call of the same LM set."""
     default = EngineConfig().resolved(on_cuda=lm.on_cuda)
     lm.engine = replace(lm.engine, generation=mode, generation_rows=rows,
                         compile_prefill=default.compile_prefill if compile_prefill is None else compile_prefill,
-                        decode_attention=decode_attention or default.decode_attention)
+                        decode_attention=decode_attention or default.decode_attention,
+                        share_prefix=default.share_prefix if share_prefix is None else share_prefix)
     n_tok, n_tim, n_bat = len(lm.generated_tokens), len(lm.generation_timings), len(lm.generation_batches)
     with measure(device) as m:
         lm.generate_until([greedy_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
@@ -79,6 +83,7 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
     limit = sum(c.limit_seconds() for c in costs)
     timings, batches = lm.generation_timings[n_tim:], lm.generation_batches[n_bat:]
     out = {"mode": mode, "compile_prefill": lm.engine.compile_prefill, "decode_attention": lm.engine.decode_attention,
+           "share_prefix": lm.engine.share_prefix,
            "rows_cap": rows, "samples": len(samples), "seconds": m.seconds, "peak_gib": m.peak_gib,
            "hardware_limit_s": limit, "x_hardware_limit": m.seconds / limit,
            "hardware_limit_with_weights_s": sum(c.limit_seconds(with_weights=True) for c in costs),
@@ -87,8 +92,8 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
     if batches:
         out["batches"] = [{k: v for k, v in t.items() if k != "notes"} for t in batches]
         out["notes"] = batches[-1].get("notes", [])
-        for key in ("setup_s", "prefill_s", "decode_s"):
-            out[key] = sum(t[key] for t in batches)
+        for key in ("setup_s", "prefill_s", "decode_s", "prompt_tokens", "shared_prefix_tokens"):
+            out[key] = sum(t.get(key, 0) for t in batches)
         steps = sum(t["decode_steps"] for t in batches)
         out["decode_ms_per_step"] = 1e3 * out["decode_s"] / max(steps, 1)
     else:
@@ -274,6 +279,46 @@ def ruler_128k(rec: Recorder, cfg: Any, tok: Any, data_dir: Path, n: int, device
         rec.step("ruler128k_agreement", lambda: agreement(lm, samples[:1], batched["tokens"][:1], steady["tokens"]))
 
 
+SHARE_TASKS = ("niah_single_1", "niah_single_2", "niah_multikey_1")  # a noise and two essay haystacks
+
+
+@torch.inference_mode()
+def share_prefix(rec: Recorder, cfg: Any, tok: Any, data_dir: Path, device: torch.device, *,
+                 counts: Sequence[tuple[int, int]] = ((65536, 4), (131072, 3)), yarn: float = 4.0,
+                 tasks: Sequence[str] = SHARE_TASKS) -> None:
+    """Shared haystack prefixes against none, on the same samples: ``counts`` (length, samples per task) of
+    ``tasks`` with YaRN, each batched with ``share_prefix`` off (the reference), then on; the prompt tokens whose
+    K/V were copied, the prefill seconds, and the tokens' agreement. One sample first at each length (it compiles
+    and captures for a batch of the rows memory gives, so that neither timed run pays it)."""
+    from evalsuite.engine.batch_decode import balanced_rows, rows_for
+    from evalsuite.engine.forward import LeanDecoder
+    from evalsuite.engine.lm import EvalsuiteLM
+
+    model = build_model(cfg, "none", yarn_factor=yarn)
+    shape = ModelShape.of(model)
+    for length, per_task in counts:
+        name = f"share{length // 1024}k"
+        samples = rec.step(f"{name}_samples", lambda length=length, per_task=per_task: ruler_samples(
+            tok, data_dir, length, per_task * len(tasks), tasks), record=lambda s: {"n": len(s)})
+        if not samples:
+            continue
+        lm = EvalsuiteLM(model, tok, max_length=length)
+        rows = balanced_rows(len(samples), rows_for(LeanDecoder.wrap(model), length, longest_prompt=length,
+                                                    wanted=len(samples)))
+        rec.step(f"{name}_warm", lambda: without_tokens(generate_run(lm, samples[:rows], rows=None, mode="fast",
+                                                                     shape=shape, device=device)))
+        off = rec.step(f"{name}_unshared", lambda: generate_run(lm, samples, rows=None, mode="fast", shape=shape,
+                                                               device=device, share_prefix=False),
+                       record=without_tokens)
+        on = rec.step(f"{name}_shared", lambda: generate_run(lm, samples, rows=None, mode="fast", shape=shape,
+                                                            device=device, share_prefix=True), record=without_tokens)
+        if off and on:
+            rec.step(f"{name}_agreement", lambda: agreement(lm, samples, on["tokens"], off["tokens"]))
+        del lm
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
 def hellaswag(rec: Recorder, model: Any, tok: Any, data_dir: Path, device: torch.device, seed: int,
               limit: int | None = None) -> None:
     from evalsuite.engine.lm import EvalsuiteLM
@@ -315,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--samples-128k", type=int, default=0)
     p.add_argument("--name", default="batched")
+    p.add_argument("--share", default="65536x4,131072x3",
+                   help="the share part's lengths and samples per task, LENGTHxN,... (--tiny: 1024x4,2048x3)")
     p.add_argument("--hellaswag-limit", type=int, default=None, help="items (default: all 10,042)")
     p.add_argument("--tiny", action="store_true", help="the tiny preset's model on CPU at 512/1024 tokens (a smoke run)")
     args = p.parse_args(argv)
@@ -337,6 +384,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ruler_128k(rec, cfg, tok, args.data, args.samples_128k, device, length=long, yarn=yarn)
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    if "share" in parts:
+        spec = "1024x4,2048x3" if args.tiny else args.share
+        counts = [tuple(int(x) for x in pair.split("x")) for pair in spec.split(",")]
+        share_prefix(rec, cfg, tok, args.data, device, counts=counts, yarn=yarn)
     if "hellaswag" in parts:
         hellaswag(rec, model, tok, args.data, device, cfg.seed, args.hellaswag_limit)
     if state is not None:  # last: compiling for the batch's shape costs tens of seconds

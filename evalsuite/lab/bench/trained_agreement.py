@@ -7,12 +7,16 @@ trio ships in the repository (``tiny-{baseline,headwise,elementwise}``, trained 
 on-disk format), so it reaches the GPU with every call and asks the issue's question of a trained model:
 
     python -m evalsuite.lab.bench.trained_agreement --data DATA --out OUT [--samples 33] [--length 2048] \\
-        [--stock-samples 11] [--models tiny-baseline,tiny-headwise,tiny-elementwise] [--device cuda] [--compiled]
+        [--stock-samples 11] [--models tiny-baseline,tiny-headwise,tiny-elementwise] [--device cuda] [--compiled] \\
+        [--unshared]
 
 Per model, on RULER samples at ``--length`` tokens (round-robin over the tasks that need no QA files, their own
 ``max_gen_toks``), each decoder's greedy tokens through ``EvalsuiteLM.generate_until``:
 
-* ``batched``: the device's defaults (on CUDA the flex step and the compiled prefill), rows from free memory;
+* ``batched``: the device's defaults (on CUDA the flex step and the compiled prefill; shared prompt prefixes
+  prefilled once), rows from free memory;
+* ``batched_unshared`` (``--unshared``): the same with ``share_prefix`` off, every prompt prefilled whole; it
+  is compared with ``batched``, ``exact`` and stock, the evidence for sharing's default;
 * ``batched_compiled`` (``--compiled``): the same in generation mode ``compiled``, whose step compiles each
   layer's pure halves for several rows (run 8: 8-20 % shorter steps than ``fast``'s); it is compared with
   ``batched``, ``exact`` and stock, the evidence a change of the default mode needs;
@@ -79,7 +83,7 @@ def stock_tokens(model: Any, tok: Any, samples: Sequence[tuple[str, int, str]], 
 
 
 def one_model(rec: Recorder, name: str, data_dir: Path, *, length: int, n: int, n_stock: int, device: str,
-              margin_samples: int, compiled: bool = False) -> None:
+              margin_samples: int, compiled: bool = False, unshared: bool = False) -> None:
     from evalsuite.engine.lm import EvalsuiteLM
     from evalsuite.models.loader import load
     from evalsuite.spec import SourceSpec
@@ -94,15 +98,19 @@ def one_model(rec: Recorder, name: str, data_dir: Path, *, length: int, n: int, 
         return
     lm = EvalsuiteLM(model, tok, max_length=length)
     runs: dict[str, Any] = {}
-    decoders = [("batched", "fast", None), ("one_at_a_time", "fast", 1), ("exact", "exact", 1)]
+    decoders: list[tuple[str, str, int | None, bool | None]] = [
+        ("batched", "fast", None, None), ("one_at_a_time", "fast", 1, None), ("exact", "exact", 1, None)]
     if compiled:
-        decoders.insert(1, ("batched_compiled", "compiled", None))
-    for key, mode, rows in decoders:
-        runs[key] = rec.step(f"{name}_{key}", lambda mode=mode, rows=rows: generate_run(
-            lm, samples, rows=rows, mode=mode, shape=shape, device=dev), record=without_tokens)
+        decoders.insert(1, ("batched_compiled", "compiled", None, None))
+    if unshared:
+        decoders.insert(1, ("batched_unshared", "fast", None, False))
+    for key, mode, rows, share in decoders:
+        runs[key] = rec.step(f"{name}_{key}", lambda mode=mode, rows=rows, share=share: generate_run(
+            lm, samples, rows=rows, mode=mode, shape=shape, device=dev, share_prefix=share), record=without_tokens)
     ref = runs["batched"]
     pairs = [("batched", key) for key in runs if key != "batched"]
     pairs += [("batched_compiled", "exact")] if compiled else []
+    pairs += [("batched_unshared", "exact")] if unshared else []
     for a, b in pairs:
         if runs[a] and runs[b]:
             rec.step(f"{name}_{a}_vs_{b}", lambda a=a, b=b: agreement(lm, samples, runs[a]["tokens"],
@@ -115,7 +123,8 @@ def one_model(rec: Recorder, name: str, data_dir: Path, *, length: int, n: int, 
                                                              tok.eos_token_id),
                        record=lambda g: {"samples": len(g[0]), "seconds": g[1]})
         if got:
-            for key in ("batched", "exact") + (("batched_compiled",) if compiled else ()):
+            for key in ("batched", "exact") + (("batched_compiled",) if compiled else ()) + (
+                    ("batched_unshared",) if unshared else ()):
                 if runs[key]:
                     rec.step(f"{name}_{key}_vs_stock", lambda key=key: agreement(
                         lm, samples[:n_stock], runs[key]["tokens"][:n_stock], got[0]))
@@ -137,11 +146,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--name", default="trained")
     p.add_argument("--compiled", action="store_true",
                    help="also decode batched in generation mode 'compiled' (the layer's halves compiled)")
+    p.add_argument("--unshared", action="store_true",
+                   help="also decode batched with share_prefix off (every prompt prefilled whole)")
     args = p.parse_args(argv)
     rec = Recorder(args.out / f"{args.name}.json", {"environment": environment(), "argv": list(argv or [])}, None)
     for name in args.models.split(","):
         one_model(rec, name, args.data, length=args.length, n=args.samples, n_stock=args.stock_samples,
-                  device=args.device, margin_samples=args.margin_samples, compiled=args.compiled)
+                  device=args.device, margin_samples=args.margin_samples, compiled=args.compiled,
+                  unshared=args.unshared)
         if args.device == "cuda":
             torch.cuda.empty_cache()
     rec.data["finished"] = True

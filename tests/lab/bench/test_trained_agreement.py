@@ -19,7 +19,7 @@ def record(tmp_path_factory):
     out = tmp_path_factory.mktemp("trained")
     assert main(["--data", str(data), "--out", str(out), "--models", "tiny-elementwise", "--samples", "3",
                  "--stock-samples", "2", "--margin-samples", "2", "--length", "1024", "--device", "cpu",
-                 "--compiled"]) == 0
+                 "--compiled", "--unshared"]) == 0
     return json.loads((out / "trained.json").read_text())
 
 
@@ -28,10 +28,14 @@ def test_every_decoder_gives_the_same_tokens_in_fp32(record):
     assert record["finished"] and not record["errors"]
     for pair, n in (("batched_vs_one_at_a_time", 3), ("batched_vs_exact", 3), ("batched_vs_stock", 2),
                     ("exact_vs_stock", 2), ("batched_vs_batched_compiled", 3), ("batched_compiled_vs_exact", 3),
-                    ("batched_compiled_vs_stock", 2)):
+                    ("batched_compiled_vs_stock", 2), ("batched_vs_batched_unshared", 3),
+                    ("batched_unshared_vs_exact", 3), ("batched_unshared_vs_stock", 2)):
         assert w[f"tiny-elementwise_{pair}"]["samples"] == n, pair
         assert w[f"tiny-elementwise_{pair}"]["identical"] == n, (pair, w[f"tiny-elementwise_{pair}"])
     assert w["tiny-elementwise_batched"]["batches"][0]["rows"] == 3  # batched: all three in one cache
+    assert (w["tiny-elementwise_batched"]["share_prefix"], w["tiny-elementwise_batched_unshared"]["share_prefix"]) \
+        == (True, False)
+    assert w["tiny-elementwise_batched_unshared"]["shared_prefix_tokens"] == 0
     compiled = w["tiny-elementwise_batched_compiled"]["batches"][0]  # the halves compiled: mode compiled's rows
     assert compiled["rows"] == 3 and compiled["decode_engine"] == "torch.compile'd step (attention eager)"
     m = w["tiny-elementwise_margins"]
@@ -46,3 +50,4 @@ def test_bf16_ulp_is_the_spacing_of_bf16_numbers():
         t = torch.tensor(abs(x), dtype=torch.bfloat16)
         following = (t.view(torch.int16) + 1).view(torch.bfloat16)  # the next bf16 number up
         assert bf16_ulp(x) == float(following) - float(t), x
+
