@@ -19,14 +19,7 @@ from typing import Sequence
 
 from evalsuite.lab.bench.flops import causal_keys, forward_flops
 from evalsuite.lab.bench.protocol import paper_shape
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+from evalsuite.lab.bench.shared_prefix import common_prefix
 
 
 def main(argv: Sequence[str] | None = None) -> int:

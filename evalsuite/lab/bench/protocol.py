@@ -1,6 +1,7 @@
 """The hardware limit of the paper's RULER protocol, from the actual prompts, and its data-parallel projection.
 
-    python -m evalsuite.lab.bench.protocol --data DATA --tokenizer TOKENIZER_DIR [--samples 100] [--gpus 8] [--out F]
+    python -m evalsuite.lab.bench.protocol --data DATA --tokenizer TOKENIZER_DIR [--samples 100] [--gpus 8] [--out F] \\
+        [--shares]
 
 For each RULER task and length of ``tasks/suites/paper.yaml`` (4K-32K natively, 64K and 128K with YaRN x4;
 the QA tasks only where their files are in ``--data``), every sample is generated as the suite would (same
@@ -9,6 +10,12 @@ forward FLOPs at 790 TFLOP/s plus one KV-cache read per generated token at 4.3 T
 bf16; ``max_gen_toks`` tokens generated, as a model that never stops early). The projection to ``--gpus`` GPUs
 splits the requests as :mod:`evalsuite.run.distributed.balance` does (largest first to the least-loaded GPU), so it
 is the single-GPU limit over N plus the imbalance of the largest requests: a labelled projection, not a run.
+
+``--shares``: per length, what the batched engine's shared prefixes skip of those prompts' prefill
+(:func:`evalsuite.lab.bench.shared_prefix.token_order_shares` over all of the length's prompts, as the engine
+orders a length's requests; each prompt tokenised as the adapter does with SmolLM2's tokenizer, without special
+tokens): ``shares_by_length``, which ``protocol_run --price --shares`` reads. The limit itself still counts every
+prompt's tokens, as issue 15 defines it.
 """
 
 from __future__ import annotations
@@ -41,14 +48,19 @@ def paper_shape() -> ModelShape:
 
 
 def ruler_request_limits(tokenizer: Any, data_dir: Path, *, lengths: Sequence[int] = PAPER_LENGTHS,
-                         samples: int = 100, shape: ModelShape | None = None) -> dict[str, Any]:
-    """Per (task, length): the samples' prompt tokens and limit seconds; plus every request's limit."""
+                         samples: int = 100, shape: ModelShape | None = None,
+                         shares: bool = False) -> dict[str, Any]:
+    """Per (task, length): the samples' prompt tokens and limit seconds; plus every request's limit; ``shares``:
+    per length, the prefill FLOPs that shared prefixes skip (``shares_by_length``)."""
+    import numpy as np
+
     from evalsuite.families.ruler.generate import TASKS, NotRun, RulerDataPaths, generate
 
     shape = shape or paper_shape()
     paths = RulerDataPaths.from_dir(data_dir)
-    rows, requests = [], []
+    rows, requests, by_length = [], [], {}
     for length in lengths:
+        prompts: list[Any] = []
         for task in TASKS:
             got = generate(task, tokenizer=tokenizer, length=length, n_samples=samples, seed=1234,
                            haystack_path=paths.essay, qa_paths=paths.qa,
@@ -61,7 +73,23 @@ def ruler_request_limits(tokenizer: Any, data_dir: Path, *, lengths: Sequence[in
             requests += limits
             rows.append({"task": task, "length": length, "samples": len(got),
                          "prompt_tokens": sum(s.token_count for s in got), "limit_s": sum(limits)})
-    return {"rows": rows, "requests": requests}
+            if shares:
+                prompts += [np.asarray(tokenizer(s.prompt, add_special_tokens=False)["input_ids"], dtype=np.uint32)
+                            for s in got]  # 4 bytes a token: 1,100 prompts of 128K as lists would take gigabytes
+        if shares and prompts:
+            by_length[str(length)] = length_shares(shape, prompts)
+    return {"rows": rows, "requests": requests, **({"shares_by_length": by_length} if shares else {})}
+
+
+def length_shares(shape: ModelShape, prompts: Sequence[Sequence[int]]) -> dict[str, Any]:
+    """What shared prefixes skip of one length's prompts: tokens, prefill FLOPs, and the FLOP share."""
+    from evalsuite.lab.bench.shared_prefix import prefill_flops, token_order_shares
+
+    shared = token_order_shares(prompts)
+    full = sum(prefill_flops(shape, len(p)) for p in prompts)
+    left = sum(prefill_flops(shape, len(p), k) for p, k in zip(prompts, shared))
+    return {"prompts": len(prompts), "prompt_tokens": sum(map(len, prompts)), "shared_tokens": sum(shared),
+            "prefill_flops": full, "shared_prefill_flops": full - left, "flop_share": 1 - left / full}
 
 
 def data_parallel_makespan(costs: Sequence[float], gpus: int) -> float:
@@ -83,9 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--gpus", type=int, default=8)
     p.add_argument("--out", type=Path)
+    p.add_argument("--shares", action="store_true",
+                   help="also what the engine's shared prefixes skip of each length's prefill (tokenises every prompt)")
     args = p.parse_args(argv)
     tok = AutoTokenizer.from_pretrained(str(args.tokenizer))
-    got = ruler_request_limits(tok, args.data, samples=args.samples)
+    got = ruler_request_limits(tok, args.data, samples=args.samples, shares=args.shares)
     per_model = sum(r.get("limit_s", 0.0) for r in got["rows"])
     all_requests = got["requests"] * PAPER_MODELS
     out = {"per_model_ruler_limit_s": per_model, "models": PAPER_MODELS,
@@ -94,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "ruler_limit_makespan_s": data_parallel_makespan(all_requests, args.gpus)},
            "by_length_s": {str(L): sum(r.get("limit_s", 0.0) for r in got["rows"] if r["length"] == L)
                            for L in PAPER_LENGTHS},
+           **({"shares_by_length": got["shares_by_length"]} if args.shares else {}),
            "rows": got["rows"]}
     text = strict_json.dumps(out, where=str(args.out or "the protocol limit"), indent=1)
     if args.out:

@@ -116,7 +116,8 @@ def unit_limit_s(work: dict[str, Any], shape: ModelShape, rates: Rates = Rates()
     return (scoring + prefill) / rates.flops + kv / rates.bytes_per_s
 
 
-def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape, rates: Rates = Rates()) -> float:
+def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape, rates: Rates = Rates(),
+                 shares: dict[str, Any] | None = None) -> float:
     """A unit's wall seconds at ``factor`` times its requests, from one measured run: its fixed seconds
     (:func:`fixed_unit_s`, paid once whatever the count) plus the rest scaled as the engine spends it.
 
@@ -126,7 +127,14 @@ def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape, rates: 
     batch costs ``steps x (c + rows x e)``, ``e`` a row's KV-cache read per step at the copy bandwidth (its static
     cache's capacity) and ``c`` the per-step overhead this run measured; the larger run's batches hold the rows
     that free memory allowed (``rows_memory``); what the engine spent outside its batches (tokenising the prompts)
-    scales with the requests."""
+    scales with the requests.
+
+    ``shares`` (``protocol --shares``'s ``shares_by_length``): the prefill FLOP share that shared prefixes skip at
+    the full counts, per length. A group's steady prefill is then taken as unshared (divided by one less the share
+    of its prompt tokens that were copied: an upper bound of their FLOP share, as the copied tokens are the
+    earliest) and scaled by one less the full count's FLOP share (run 9: the prefill fell by 95 % of the FLOPs
+    skipped). Without it, the full protocol is priced as sharing as little as the measured run did (a sample or
+    two per task share almost nothing)."""
     work = unit["work"]
     fixed = fixed_unit_s(unit)
     if work["generation_requests"] == 0:
@@ -146,7 +154,7 @@ def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape, rates: 
         live_n = live * factor
         n_batches = math.ceil(live_n / rows_memory - 1e-9)
         rows = balanced_rows(max(1, round(live_n)), rows_memory)  # as the engine sizes them
-        engine += _prefill_per_row(group) * live_n
+        engine += _prefill_per_row(group) * _share_scale(group, shares) * live_n
         engine += n_batches * (steps / len(group)) * (c + rows * e)
     unaccounted = work["generate_s"] - sum(b["setup_s"] + b["prefill_s"] + b["decode_s"] for b in batches)
     return fixed + unaccounted * factor + engine
@@ -168,6 +176,21 @@ def fixed_unit_s(unit: dict[str, Any]) -> float:
         first = group[0]
         fixed += first["setup_s"] + max(0.0, first["prefill_s"] - _prefill_per_row(group) * first["live_rows"])
     return fixed
+
+
+def _share_scale(group: Sequence[dict[str, Any]], shares: dict[str, Any] | None) -> float:
+    """(1 - the full count's FLOP share) / (1 - this group's copied-token share) for the group's length (the
+    longest of ``shares``'s lengths within its cache capacity); 1.0 without ``shares`` or a length for it."""
+    if not shares:
+        return 1.0
+    capacity = group[0]["capacity"]
+    lengths = [int(k) for k in shares if int(k) <= capacity]
+    if not lengths:
+        return 1.0
+    full = float(shares[str(max(lengths))]["flop_share"])
+    prompt = sum(b.get("prompt_tokens", 0) for b in group)
+    copied = sum(b.get("shared_prefix_tokens", 0) for b in group) / prompt if prompt else 0.0
+    return (1.0 - full) / (1.0 - copied)
 
 
 def _groups(batches: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -231,9 +254,10 @@ def shapes(dims: dict[str, int]) -> dict[str, ModelShape]:
 
 
 def price(units: dict[str, dict[str, Any]], samples: int, shape_of: dict[str, ModelShape], *,
-          outside_s: float | None = None, rates: Rates = Rates()) -> dict[str, Any]:
+          outside_s: float | None = None, rates: Rates = Rates(), shares: dict[str, Any] | None = None) -> dict[str, Any]:
     """Per unit: limit, x limit and the full protocol's predicted seconds and limit; totals. ``outside_s``: the
-    seconds spent outside any unit (model loading and building); default: the run's wall time less its units'."""
+    seconds spent outside any unit (model loading and building); default: the run's wall time less its units'.
+    ``shares``: the full counts' shared-prefix FLOP shares per length (:func:`predict_unit`)."""
     rows, total, total_limit, measured, measured_limit = [], 0.0, 0.0, 0.0, 0.0
     for key, u in units.items():
         if key.startswith("_") or u["status"] != "complete":
@@ -247,7 +271,7 @@ def price(units: dict[str, dict[str, Any]], samples: int, shape_of: dict[str, Mo
             f = full_factor(u, samples)
             limit = unit_limit_s(u["work"], shape, rates)
             row.update(limit_s=limit, x_limit=u["seconds"] / limit if limit else None, factor=f,
-                       full_s=predict_unit(u, f, shape, rates), full_limit_s=limit * f)
+                       full_s=predict_unit(u, f, shape, rates, shares), full_limit_s=limit * f)
             measured_limit += limit
             total_limit += limit * f
         measured += u["seconds"]
@@ -316,7 +340,7 @@ def recorded_units(record: Path, samples: int) -> dict[str, Any]:
 
 
 def combine(runs: Sequence[Path], samples: int, shape_of: dict[str, ModelShape],
-            rates: Rates = Rates()) -> dict[str, Any]:
+            rates: Rates = Rates(), shares: dict[str, Any] | None = None) -> dict[str, Any]:
     """Price the units of several runs at the same count as one protocol (e.g. the baseline and the gated
     models measured in two calls); a unit in more than one run is taken from the first. Each run is its run
     folder or this command's ``protocol.json`` (its ``n<samples>`` units, read from the folder when it ran)."""
@@ -330,7 +354,8 @@ def combine(runs: Sequence[Path], samples: int, shape_of: dict[str, ModelShape],
         for key, unit in got.items():
             units.setdefault(key, unit)
     return {"runs": [str(d) for d in runs], "rates": {"flops": rates.flops, "bytes_per_s": rates.bytes_per_s},
-            "units": units, "priced": price(units, samples, shape_of, outside_s=outside, rates=rates)}
+            "units": units, "shares_by_length": shares,
+            "priced": price(units, samples, shape_of, outside_s=outside, rates=rates, shares=shares)}
 
 
 def engine_keys(pairs: Sequence[str]) -> dict[str, Any]:
@@ -369,6 +394,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="only price these finished runs (run folders or protocol.json files, same --samples) as one")
     p.add_argument("--card", choices=sorted(CARDS), default="h200",
                    help="with --price: the card whose roofline prices the limits (default: the project's H200)")
+    p.add_argument("--shares", type=Path,
+                   help="with --price: protocol --shares's record; the full counts' prefill less what shared "
+                        "prefixes skip (default: priced at the measured run's sharing)")
     args = p.parse_args(argv)
     from evalsuite.lab.bench.released import PAPER_DIMS, TINY_DIMS, write_released
 
@@ -379,7 +407,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"--validate {args.validate}: must be larger than --samples {args.samples}", file=sys.stderr)
             return 2
         try:
-            got = combine(args.price, args.samples, shape_of, CARDS[args.card])
+            shares = (strict_json.loads(args.shares.read_text(), source=str(args.shares))["shares_by_length"]
+                      if args.shares else None)
+        except (OSError, KeyError, EvalsuiteError) as exc:
+            print(f"--shares {args.shares}: not a record of `protocol --shares`: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            return 2
+        try:
+            got = combine(args.price, args.samples, shape_of, CARDS[args.card], shares)
             if args.validate:  # the check again, by this predictor, from the records of both counts
                 got["validation"] = revalidate(args.price, args.samples, args.validate, shape_of)
         except (OSError, KeyError, EvalsuiteError) as exc:  # a missing run, or a record without n<samples>

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 
 def test_the_share_part_compares_shared_prefixes_with_none(tmp_path):
@@ -22,3 +23,32 @@ def test_the_share_part_compares_shared_prefixes_with_none(tmp_path):
         on, off = w[f"{name}_shared"], w[f"{name}_unshared"]
         assert on["prompt_tokens"] == off["prompt_tokens"] > on["shared_prefix_tokens"] > 0 == off["shared_prefix_tokens"]
         assert w[f"{name}_agreement"]["identical"] == w[f"{name}_agreement"]["samples"] == on["samples"]
+
+
+def test_token_order_shares_are_what_the_engine_copies():
+    """The prompts-only computation (the protocol's pricing uses it at full counts) against the engine's own count
+    of copied tokens on the same prompts, and its rules: token order, all but the last token, the minimum."""
+    import torch
+
+    from evalsuite.engine.batch_decode import BatchDecodeCache, BatchItem, greedy_batched
+    from evalsuite.engine.forward import LeanDecoder
+    from evalsuite.lab.bench.shared_prefix import token_order_shares
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
+
+    assert token_order_shares([[5] * 300 + [1], [5] * 300 + [0], [5] * 300], minimum=256) == [300, 300, 0]
+    assert token_order_shares([[5] * 300, [5] * 300]) == [0, 299]  # a repeated prompt prefills its last token
+    assert token_order_shares([[5] * 300 + [1], [5] * 300 + [0]], minimum=301) == [0, 0]
+    assert token_order_shares([[70000, 1], [2, 1], [256, 9]], minimum=0) == [0, 0, 0]  # ids past 2^16 sort right
+    g = torch.Generator().manual_seed(5)
+    rand = lambda n: torch.randint(3, 40000, (n,), generator=g).tolist()  # noqa: E731
+    stem = rand(420)
+    prompts = [stem[:k] + rand(30) for k in (280, 420, 300, 350, 100)] + [rand(330)]
+    folder = Path(__file__).resolve().parents[3] / "evalsuite" / "assets" / "zoo" / "tiny-baseline"
+    lean = LeanDecoder.wrap(load(SourceSpec(path=str(folder)), dtype="float32", device="cpu",
+                                 hash_weights=False).model)
+    timings: list[dict] = []
+    with torch.inference_mode():
+        greedy_batched(lean, [BatchItem(p, 2, lambda t: False) for p in prompts], eos_token_id=None, max_rows=2,
+                       cache=BatchDecodeCache(lean), share_prefix=True, timings=timings)
+    assert sum(t["shared_prefix_tokens"] for t in timings) == sum(token_order_shares(prompts)) == 280 + 300 + 350

@@ -101,6 +101,38 @@ def test_predictor_follows_batches_of_the_rows_memory_allows():
     assert predict_unit(unit, 1.0, SHAPE) == pytest.approx(unit["seconds"], rel=1e-9)
 
 
+def test_predictor_prices_the_full_counts_shared_prefixes(tmp_path, capsys):
+    """``--shares``: a group's steady prefill taken as unshared (less the share of prompt tokens this run copied)
+    and scaled by one less the full count's FLOP share for its length; other lengths, scoring and decode as before."""
+    from evalsuite import strict_json
+    from evalsuite.lab.bench.protocol_run import main
+
+    unit, e = _gen_unit(live=4, rows_memory=6, prefill_per_row=0.25, c=0.003, capacity=8320, steps=127,
+                        outside=2.0)
+    unit["work"]["batches"][0].update(prompt_tokens=32000, shared_prefix_tokens=3200)  # 10 % copied here
+    plain = predict_unit(unit, 3.0, SHAPE)
+    shares = {"4096": {"flop_share": 0.5}, "8192": {"flop_share": 0.28}, "16384": {"flop_share": 0.9}}
+    assert predict_unit(unit, 3.0, SHAPE, shares=shares) == pytest.approx(plain - 0.25 * 12 * (1 - 0.72 / 0.9))
+    assert predict_unit(unit, 3.0, SHAPE, shares={"16384": {"flop_share": 0.9}}) == pytest.approx(plain)
+    base = {"model": "1B_baseline", "task": "ruler_es", "status": "complete", "peak_gpu_gib": 1.0, "samples": 4}
+    unit["work"].update(scored_tokens=0, scored_attended_keys=0, scored_head_positions=0, prompt_tokens=32000,
+                        prompt_attended_keys=32000 * 8001 // 2, decode_attended_keys=0)
+    record = tmp_path / "protocol.json"
+    strict_json.write(record, {"n1": {"units": {"1B_baseline/ruler_es": base | unit,
+                                                "_run": {"wall_seconds": None, "status": "complete"}}}})
+    share_file = tmp_path / "limit.json"
+    strict_json.write(share_file, {"shares_by_length": shares})
+    out = tmp_path / "priced.json"
+    assert main(["--price", str(record), "--samples", "1", "--tiny", "--out", str(out)]) == 0
+    without = json.loads(out.read_text())["priced"]["full_s"]
+    assert main(["--price", str(record), "--samples", "1", "--tiny", "--shares", str(share_file), "--out", str(out)]) == 0
+    got = json.loads(out.read_text())
+    assert got["shares_by_length"] == shares and got["priced"]["full_s"] < without
+    capsys.readouterr()
+    assert main(["--price", str(record), "--samples", "1", "--tiny", "--shares", str(record), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"--shares {record}: not a record of `protocol --shares`")
+
+
 def test_predictor_scales_only_the_engine_of_a_scoring_unit():
     unit = {"seconds": 10.0, "work": {"generation_requests": 0, "tokenize_s": 1.0, "loglikelihood_s": 3.0}}
     assert predict_unit(unit, 5.0, SHAPE) == pytest.approx(6.0 + 4.0 * 5)
