@@ -260,8 +260,8 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     offset, shared = 0, 0
     for b, it in enumerate(chunk):
         compiled = compile_prefill and not any(n.startswith(failed) for n in cache.notes)
-        ids = np.asarray(it.prompt, dtype=np.int64)
-        start, source = cache.shared_prefix(ids) if share_prefix else (0, -1)
+        ids = np.asarray(it.prompt, dtype=np.int64) if share_prefix else None
+        start, source = cache.shared_prefix(ids) if ids is not None else (0, -1)
         cache.held[b] = None  # overwritten from here on
         if start:
             cache.copy_prefix(source, b, start)
@@ -269,7 +269,7 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
         offset += len(it.prompt)
         logits = prefill(lean, kv, prompt, fast=True, attention=attention, compiled=compiled, notes=cache.notes,
                          row=b, start=start)
-        cache.held[b] = ids if share_prefix else None
+        cache.held[b] = ids
         shared += start
         first[b] = pick_next(logits)[1][0]
     for b in range(len(chunk), rows):  # a row holding no request decodes from position 0: its prompt is gone

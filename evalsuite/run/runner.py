@@ -137,8 +137,9 @@ def _model_info(spec: ModelSpec, loaded: Any, lm: Any) -> dict[str, Any]:
         info["decode_attention"] = "auto"  # the CUDA default since run 6; CPU units (split) keep their hashes
     if asked.share_prefix is not None:
         info["share_prefix"] = asked.share_prefix
-    elif getattr(running, "share_prefix", None) and getattr(running, "generation", None) in ("fast", "compiled"):
-        info["share_prefix"] = "auto"  # batched generation's default since run 9; units that do not batch keep hashes
+    elif (getattr(running, "share_prefix", None) and getattr(running, "generation", None) in ("fast", "compiled")
+          and getattr(running, "generation_rows", None) != 1):
+        info["share_prefix"] = "auto"  # batched generation's default since run 9; models that do not batch keep hashes
     if asked.truncation != "refuse":
         info["truncation"] = asked.truncation  # stock hf's left cut; the samples it touched say so
     return info

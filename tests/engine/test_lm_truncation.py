@@ -112,3 +112,15 @@ def test_the_generation_knobs_enter_the_hash_only_when_set(tiny):
     assert "decode_attention" not in default and "compile_prefill" not in default  # every unit hash stays valid
     assert _unit_model_info(tiny[0], {"decode_attention": "flex", "compile_prefill": False}) == {
         **default, "decode_attention": "flex", "compile_prefill": False}
+
+
+def test_shared_prefixes_enter_the_hash_where_generation_batches(tiny):
+    """``share_prefix``'s default is recorded as "auto" only where it takes effect (batched generation: CUDA's fast
+    decoder), so CPU units (the exact decoder, one at a time) keep their hashes; set, it is recorded as set."""
+    model, _ = tiny
+    assert "share_prefix" not in _unit_model_info(model)
+    assert "share_prefix" not in _unit_model_info(model, on_cuda=False)  # CPU: exact, never batched
+    assert _unit_model_info(model, on_cuda=True)["share_prefix"] == "auto"
+    assert "share_prefix" not in _unit_model_info(model, {"generation": "exact"}, on_cuda=True)
+    assert _unit_model_info(model, {"generation": "fast"}, on_cuda=False)["share_prefix"] == "auto"
+    assert _unit_model_info(model, {"share_prefix": False}, on_cuda=True)["share_prefix"] is False

@@ -288,8 +288,8 @@ def share_prefix(rec: Recorder, cfg: Any, tok: Any, data_dir: Path, device: torc
                  tasks: Sequence[str] = SHARE_TASKS) -> None:
     """Shared haystack prefixes against none, on the same samples: ``counts`` (length, samples per task) of
     ``tasks`` with YaRN, each batched with ``share_prefix`` off (the reference), then on; the prompt tokens whose
-    K/V were copied, the prefill seconds, and the tokens' agreement. One sample first at each length (it compiles
-    and captures for a batch of the rows memory gives, so that neither timed run pays it)."""
+    K/V were copied, the prefill seconds, and the tokens' agreement. One batch first at each length, of the rows
+    memory gives (it compiles and captures for that shape, so that neither timed run pays it)."""
     from evalsuite.engine.batch_decode import balanced_rows, rows_for
     from evalsuite.engine.forward import LeanDecoder
     from evalsuite.engine.lm import EvalsuiteLM
