@@ -338,3 +338,37 @@ def test_a_row_that_decoded_no_request_is_never_a_prefix_source(tiny_folder):
     assert timings[0]["shared_prefix_tokens"] == 0
     assert got == _one_at_a_time(lean, items, None, fast=False)
     assert first == _one_at_a_time(lean, [BatchItem(p, 9, _stop_at(-5)) for p in (a, b, z)], None, fast=False)
+
+
+def test_generate_until_encodes_its_prompts_as_tok_encode_does(tiny_folder, monkeypatch):
+    """The prompts go to the decoder as lm-eval's ``tok_encode`` gives them, encoded in one batched call: a context
+    that opens with the BOS text, one repeated, unicode and trailing whitespace alike."""
+    from lm_eval.api.instance import Instance
+
+    from evalsuite.engine import lm as lm_module
+    from evalsuite.engine.lm import EvalsuiteLM
+    from evalsuite.models.loader import load
+    from evalsuite.spec import SourceSpec
+
+    loaded = load(SourceSpec(path=str(tiny_folder("none"))), hash_weights=False)
+    lm = EvalsuiteLM(loaded.model, loaded.tokenizer, max_length=256)
+    bos = loaded.tokenizer.decode(lm.prefix_token_id)
+    contexts = ["Once upon a time", f"{bos}The quick brown fox", "naïve café — déjà vu\n\n", "Once upon a time",
+                "  leading and trailing  "]
+    seen: list[list[int]] = []
+
+    def capture(model, tokenizer, requests, **kwargs):
+        seen.extend(list(r.prompt_tokens) for r in requests)
+        return [[] for _ in requests]
+
+    expected = [lm.tok_encode(c) for c in contexts]
+
+    def one_at_a_time(*args, **kwargs):
+        raise AssertionError("a prompt encoded alone")
+
+    monkeypatch.setattr(lm_module, "greedy_generate_batch", capture)
+    monkeypatch.setattr(lm, "tok_encode", one_at_a_time)
+    lm.engine = replace(lm.engine, generation="fast")
+    lm.generate_until([Instance("generate_until", {}, (c, {"max_gen_toks": 4}), i) for i, c in enumerate(contexts)],
+                      disable_tqdm=True)
+    assert seen == expected
