@@ -14,7 +14,8 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
   hardware limit (every prompt's prefill FLOPs at 790 TFLOP/s + each decode step's KV-cache read at
   4.3 TB/s, :class:`evalsuite.lab.bench.flops.GenerationCost`), with per-sample bf16 token agreement (a sample
   that differs is classified at its first differing token by a reference forward: exact bf16 tie or not);
-* ``prefill4k``: only the batch in ``fast`` without and with the compiled prefill;
+* ``prefill4k``: only the batch in ``fast`` without and with the compiled prefill, then the latter without shared
+  prefixes;
 * ``flex``: the decode step's attention (``decode_attention``): the 4K batch and one 128K sample (YaRN x4) with
   ``split`` (the reference) and ``flex``, then both with ``flex`` and the compiled prefill; each warmed up first,
   each ``flex`` run with its bf16 token agreement against ``split``'s;
@@ -158,12 +159,12 @@ def _setup(rec: Recorder, prefix: str, model: Any, tok: Any, data_dir: Path, n: 
 def _variant(rec: Recorder, lm: Any, samples: Sequence[tuple[str, int, str]], shape: ModelShape,
              device: torch.device, reference: dict[str, Any] | None, *, run: str, agreement_step: str,
              mode: str = "fast", compile_prefill: bool | None = None,
-             decode_attention: str | None = None) -> dict[str, Any] | None:
+             decode_attention: str | None = None, share_prefix: bool | None = None) -> dict[str, Any] | None:
     """The whole batch in one engine variant: a first run (``<run>_warm``: it compiles for this batch shape), the
     timed run, and its tokens against ``reference``'s."""
     def go() -> dict[str, Any]:
         return generate_run(lm, samples, rows=None, mode=mode, compile_prefill=compile_prefill, shape=shape,
-                            device=device, decode_attention=decode_attention)
+                            device=device, decode_attention=decode_attention, share_prefix=share_prefix)
 
     rec.step(f"{run}_warm", lambda: without_tokens(go()))
     got = rec.step(run, go, record=without_tokens)
@@ -196,7 +197,8 @@ def ruler_4k(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device
 @torch.inference_mode()
 def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
                      length: int = 4096) -> None:
-    """Only the batch in ``fast`` and in ``fast`` with the compiled prefill, their agreement: the short form of
+    """Only the batch in ``fast`` and in ``fast`` with the compiled prefill, their agreement, then the latter with
+    ``share_prefix`` off against on (run 9 could not tell the machine from sharing at 4K): the short form of
     ``ruler4k`` for a call with little device time (no one-at-a-time reference, no ``compiled`` mode)."""
     shape = ModelShape.of(model)
     got = _setup(rec, "prefill4k", model, tok, data_dir, n, length)
@@ -208,8 +210,10 @@ def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int
                                                                    compile_prefill=False)))
     fast = rec.step("prefill4k_batched", lambda: generate_run(
         lm, samples, rows=None, mode="fast", shape=shape, device=device, compile_prefill=False), record=without_tokens)
-    _variant(rec, lm, samples, shape, device, fast, run="prefill4k_compiled_prefill",
-             agreement_step="prefill4k_agreement", compile_prefill=True)
+    shared = _variant(rec, lm, samples, shape, device, fast, run="prefill4k_compiled_prefill",
+                      agreement_step="prefill4k_agreement", compile_prefill=True, share_prefix=True)
+    _variant(rec, lm, samples, shape, device, shared, run="prefill4k_unshared",
+             agreement_step="prefill4k_unshared_agreement", compile_prefill=True, share_prefix=False)
 
 
 @torch.inference_mode()

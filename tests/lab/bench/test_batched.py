@@ -52,3 +52,20 @@ def test_token_order_shares_are_what_the_engine_copies():
         greedy_batched(lean, [BatchItem(p, 2, lambda t: False) for p in prompts], eos_token_id=None, max_rows=2,
                        cache=BatchDecodeCache(lean), share_prefix=True, timings=timings)
     assert sum(t["shared_prefix_tokens"] for t in timings) == sum(token_order_shares(prompts)) == 280 + 300 + 350
+
+
+def test_the_prefill4k_part_compares_sharing_off_and_on_on_one_machine(tmp_path):
+    """``--parts prefill4k``: the batch with the compiled prefill, with and without shared prefixes, the same
+    tokens in fp32; the unshared run copies nothing."""
+    from evalsuite.families.miniature import write_miniature
+    from evalsuite.lab.bench.batched import main
+
+    data = write_miniature(tmp_path / "data")
+    tokenizer = Path(__file__).resolve().parents[3] / "evalsuite" / "assets" / "zoo" / "tiny-baseline"
+    assert main(["--tiny", "--parts", "prefill4k", "--samples", "22", "--data", str(data), "--tokenizer",
+                 str(tokenizer), "--out", str(tmp_path)]) == 0
+    w = json.loads((tmp_path / "batched.json").read_text())["workloads"]
+    on, off = w["prefill4k_compiled_prefill"], w["prefill4k_unshared"]
+    assert (on["share_prefix"], off["share_prefix"]) == (True, False)
+    assert on["shared_prefix_tokens"] > 0 == off["shared_prefix_tokens"]
+    assert w["prefill4k_unshared_agreement"]["identical"] == w["prefill4k_unshared_agreement"]["samples"] == 22
