@@ -2,7 +2,7 @@
 # FlashAttention-4 (CuTe DSL; its Hopper forward kernel) for the offline GPU image, split to fit the device
 # tool's 64 MiB carry limit. The runtime (nvidia-cutlass-dsl's MLIR compiler, 230 MB unpacked) is larger
 # than one carry, so it travels in N parts over N calls to one warm machine: each call appends its part to
-# /tmp/fa4-parts, and evalsuite/lab/bench/fa4_parts.sh (sourced by h200.sh and results/bench/run8/call.sh) unpacks
+# /tmp/fa4-parts, and evalsuite/lab/bench/fa4_parts.sh (sourced by h200.sh and lab/bench/device_call.sh) unpacks
 # the set once all parts (checked by sha256) are there.
 # Usage: bash evalsuite/tools/build_fa4_parts.sh [DIR=.fa4] [N=4]
 #   -> DIR/part1/ ... DIR/partN/ (carry one per call: `carry: [".fa4/part1", ...]`), DIR/MANIFEST

@@ -1,4 +1,4 @@
-# Sourced on the device machine, from the repository root (h200.sh, results/bench/run8/call.sh): FlashAttention-4
+# Sourced on the device machine, from the repository root (h200.sh, device_call.sh): FlashAttention-4
 # arriving in parts (evalsuite/tools/build_fa4_parts.sh), one carried part per call to one warm machine, which keeps
 # /tmp between calls. Adds the carried part (.fa4/partK/) to /tmp/fa4-parts; once every part of the MANIFEST is
 # there and checks, unpacks the set to /tmp/fa4-site. Sets FA4 to the PYTHONPATH entries to put first ("" while

@@ -1,0 +1,59 @@
+# Sourced by a run's call script (results/bench/run8/call.sh, run9/call.sh) on the device machine, from the
+# repository root there, after it sets OUT: what every call of a protocol run does first, and its helpers.
+# Installs the carried wheelhouse (.whl/) into /tmp/site and unpacks the carried data bundle
+# (.carry/bundle.tar.xz) into /tmp/carry, or finds them there from an earlier call on the same warm machine;
+# gathers FlashAttention-4's carried part (fa4_parts.sh); exports the offline environment. Then:
+#   kernels_report                       the card, the versions and which causal kernel passed its check -> $OUT/kernels.txt
+#   protocol_unit NAME LIMIT_S ARGS...   protocol_run ARGS... into /tmp/NAME, its record copied to $OUT/NAME.json
+#                                        every 4 s (a cut call keeps it), its logs as one archive (8 files come back)
+mkdir -p "$OUT"
+if compgen -G ".whl/*.whl" > /dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
+elif [ ! -d /tmp/site/lm_eval ]; then
+  echo "call.sh: no .whl/ carried and no /tmp/site from an earlier call on this machine" >&2; exit 1
+fi
+if [ -f .carry/bundle.tar.xz ]; then
+  mkdir -p /tmp/carry && tar -xJf .carry/bundle.tar.xz -C /tmp/carry || exit 1
+elif [ ! -d /tmp/carry/data ]; then
+  echo "call.sh: no .carry/bundle.tar.xz carried and none unpacked by an earlier call" >&2; exit 1
+fi
+source evalsuite/lab/bench/fa4_parts.sh  # sets FA4
+export PYTHONPATH=/tmp/site:$FA4$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
+export TOKENIZERS_PARALLELISM=false TQDM_DISABLE=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1 EVALSUITE_DATA=/tmp/carry/data
+
+kernels_report() {
+  { nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem --format=csv
+    echo "cpus $(nproc); PYTHONPATH=$PYTHONPATH"
+    python3 - <<'PY'
+import torch, transformers, lm_eval
+from evalsuite.engine import kernels
+print("torch", torch.__version__, "transformers", transformers.__version__, "lm_eval", lm_eval.__version__,
+      "cudnn", torch.backends.cudnn.version())
+try:
+    from flash_attn.cute import flash_attn_func  # noqa: F401
+    import flash_attn
+    print("flash_attn.cute imports:", getattr(flash_attn, "__version__", "?"))
+except Exception as exc:  # noqa: BLE001
+    print("flash_attn.cute does not import:", type(exc).__name__, str(exc)[:400])
+dev = torch.device("cuda", 0)
+print("checks (fa4: square and suffix): fa4", kernels.fa4_attention_ok(0), "cudnn", kernels.cudnn_attention_ok(0),
+      "-> attention auto runs", kernels.causal_backend(dev, "auto"))
+PY
+  } 2>&1 | tee -a "$OUT/kernels.txt"
+}
+
+protocol_unit() {  # NAME LIMIT_S protocol_run-arguments...
+  local name=$1 limit=$2
+  shift 2
+  rm -rf "/tmp/$name"
+  ( while sleep 4; do cp "/tmp/$name/protocol.json" "$OUT/$name.json" 2> /dev/null; done ) &
+  local copier=$!
+  timeout "$limit" python3 -m evalsuite.lab.bench.protocol_run --data /tmp/carry/data \
+    --tokenizer /tmp/carry/tokenizer --work /tmp/ckpt --out "/tmp/$name" --deadline "$((limit - 15))" "$@" \
+    > "/tmp/$name.log" 2>&1
+  echo "$name: rc $?"
+  kill "$copier"
+  cp "/tmp/$name/protocol.json" "$OUT/$name.json"
+  tar -czf "$OUT/$name-logs.tgz" -C /tmp --exclude runs "$name" "$name.log"
+  tail -n 4 "/tmp/$name.log"
+}
