@@ -15,7 +15,7 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
   4.3 TB/s, :class:`evalsuite.lab.bench.flops.GenerationCost`), with per-sample bf16 token agreement (a sample
   that differs is classified at its first differing token by a reference forward: exact bf16 tie or not);
 * ``prefill4k``: only the batch in ``fast`` without and with the compiled prefill, then the latter without shared
-  prefixes;
+  prefixes, then 16 of its prompts' compiled prefills under torch.profiler (the kernels' share of the time);
 * ``flex``: the decode step's attention (``decode_attention``): the 4K batch and one 128K sample (YaRN x4) with
   ``split`` (the reference) and ``flex``, then both with ``flex`` and the compiled prefill; each warmed up first,
   each ``flex`` run with its bf16 token agreement against ``split``'s;
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -214,6 +215,51 @@ def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int
                       agreement_step="prefill4k_agreement", compile_prefill=True, share_prefix=True)
     _variant(rec, lm, samples, shape, device, shared, run="prefill4k_unshared",
              agreement_step="prefill4k_unshared_agreement", compile_prefill=True, share_prefix=False)
+    rec.step("prefill4k_profile", lambda: prefill_profile(lm, samples[:16]))
+
+
+@torch.inference_mode()
+def prefill_profile(lm: Any, samples: Sequence[tuple[str, int, str]]) -> dict[str, Any]:
+    """Whether the compiled prefill of short prompts waits on the host: ``samples``' prompts prefilled one after
+    another into one row, as the batched engine does, timed plainly, then under torch.profiler for the kernels'
+    device time. ``device_busy`` near 1: the GPU's kernels are the time (the slow ones are listed); well below 1:
+    the host's launching is (run 9's 4K prefill took 33 ms a row where its FLOPs need ~18 ms)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from evalsuite.engine.decode import prefill
+    from evalsuite.engine.forward import LeanDecoder
+    from evalsuite.engine.static_cache import StaticKV
+
+    lean = LeanDecoder.wrap(lm.model)
+    prompts = [torch.tensor([lm.tok_encode(p)], device=lean.device) for p, _, _ in samples]
+    kv = StaticKV(lean, -(-max(x.shape[1] for x in prompts) // 128) * 128, 1)
+    sync = torch.cuda.synchronize if lean.device.type == "cuda" else (lambda: None)
+
+    def run() -> float:
+        sync()
+        t0 = time.perf_counter()
+        for ids in prompts:
+            prefill(lean, kv, ids, fast=True, attention=lm.engine.attention, compiled=True)
+        sync()
+        return time.perf_counter() - t0
+
+    run()  # shapes compiled, kernels tuned
+    wall = run()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if lean.device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        profiled = run()
+    events = prof.key_averages()
+    # The kernels' time: on a GPU their device time; on CPU (a smoke run) the ops' own time.
+    spent = (lambda e: e.self_device_time_total) if lean.device.type == "cuda" else (lambda e: e.self_cpu_time_total)
+    device_us = sum(spent(e) for e in events)
+    top = sorted(events, key=lambda e: -spent(e))[:15]
+    n = len(prompts)
+    return {"rows": n, "prompt_tokens": sum(x.shape[1] for x in prompts), "wall_s": wall, "ms_per_row": 1e3 * wall / n,
+            "profiled_wall_s": profiled, "device_kernel_s": device_us / 1e6,
+            "device_busy": device_us / 1e6 / wall if wall else None,
+            "kernels": sum(e.count for e in events if spent(e) > 0),
+            "top": [{"name": e.key[:120], "count": e.count, "device_ms": spent(e) / 1e3,
+                     "cpu_ms": e.self_cpu_time_total / 1e3} for e in top]}
 
 
 @torch.inference_mode()

@@ -69,3 +69,5 @@ def test_the_prefill4k_part_compares_sharing_off_and_on_on_one_machine(tmp_path)
     assert (on["share_prefix"], off["share_prefix"]) == (True, False)
     assert on["shared_prefix_tokens"] > 0 == off["shared_prefix_tokens"]
     assert w["prefill4k_unshared_agreement"]["identical"] == w["prefill4k_unshared_agreement"]["samples"] == 22
+    prof = w["prefill4k_profile"]  # the profile of 16 prompts' prefills: timed, and their kernels' time found
+    assert prof["rows"] == 16 and prof["wall_s"] > 0 and prof["kernels"] > 0 and prof["top"]
