@@ -16,8 +16,11 @@ How (shapes: B rows, T cache positions):
   working memory, at most :data:`MAX_ROWS`, then evened out over the batches that
   takes (:func:`balanced_rows`); an out-of-memory error halves B and runs the
   batch again (rows are independent: same tokens);
-* each prompt is prefilled alone into its row (never truncated: a prompt that
-  does not fit is the caller's :class:`~evalsuite.errors.ContextLengthError`);
+* each prompt is prefilled into its row (never truncated: a prompt that
+  does not fit is the caller's :class:`~evalsuite.errors.ContextLengthError`); on CUDA short prompts are
+  prefilled several to a forward, right-padded to the longest (:data:`PACK_TOKENS`,
+  :func:`~evalsuite.engine.decode.prefill_rows`): a 4K prompt's forward is a few milliseconds of arithmetic
+  behind a Python forward and ~400 kernel launches, paid once for the pack;
 * ``share_prefix``: a group's prompts go in token order, so that prompts sharing
   an opening (RULER's haystacks read from the start up to the first needle) are
   neighbours; a prompt whose first tokens (at least :data:`MIN_SHARED_PREFIX`)
@@ -53,7 +56,8 @@ import numpy as np
 import torch
 
 from evalsuite.engine import finite, kernels
-from evalsuite.engine.decode import GraphDecoder, NonFiniteLogitsError, StopCheck, build_step, pick_next, prefill
+from evalsuite.engine.decode import (GraphDecoder, NonFiniteLogitsError, StopCheck, build_step, pick_next, prefill,
+                                     prefill_rows)
 from evalsuite.engine.static_cache import DecodeAttention, StaticKV, capacity_for
 from evalsuite.engine.forward import LeanDecoder
 
@@ -63,6 +67,10 @@ SYNC_EVERY = 4  # decode steps queued between reads of the new tokens
 MEMORY_FRACTION = 0.85  # of the free GPU memory the cache may take (fragmentation, cuBLAS / graph workspaces)
 # Tokens: a shorter common prefix is prefilled again rather than copied (its saving is below a kernel launch's).
 MIN_SHARED_PREFIX = 256
+# Tokens of one prefill forward (padded rows x width), by device type: on CUDA prompts that fit together are
+# prefilled together (4 rows at 4K, 2 at 8K), so that a short prompt does not wait on its own forward's launches.
+# Elsewhere (CPU) the arithmetic is the time and every prompt gets its own forward (0).
+PACK_TOKENS = {"cuda": 16384}
 
 
 @dataclass(frozen=True)
@@ -186,13 +194,16 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
                    compile: bool = False, compile_prefill: bool | None = None,
                    attention: kernels.AttentionChoice = "auto", decode_attention: DecodeAttention = "split",
                    cache: BatchDecodeCache | None = None, max_rows: int = MAX_ROWS, share_prefix: bool = False,
-                   timings: list[dict[str, Any]] | None = None) -> list[list[int]]:
+                   pack_tokens: int | None = None, timings: list[dict[str, Any]] | None = None) -> list[list[int]]:
     """Each item's greedy continuation (EOS excluded), as :func:`evalsuite.engine.decode.greedy` gives it with
     ``fast=True``; ``timings`` gets one dict per batch (rows, live rows, capacity, seconds by phase, the compile
     seconds inside the prefill, the prompt tokens and those whose K/V were copied from a shared prefix).
     ``compile``: the decode step (and, unless ``compile_prefill`` says otherwise, the prefill) compiled;
     ``decode_attention``: the step's attention (:mod:`evalsuite.engine.static_cache`); ``share_prefix``: prompts
-    in token order, a prefix held in the cache copied rather than prefilled again (the module docstring)."""
+    in token order, a prefix held in the cache copied rather than prefilled again (the module docstring);
+    ``pack_tokens``: whole prompts prefilled together up to this many padded tokens a forward (None:
+    :data:`PACK_TOKENS` for the device, 0 (one prompt a forward) where it names none)."""
+    pack = PACK_TOKENS.get(lean.device.type, 0) if pack_tokens is None else pack_tokens
     owned = cache is None or (cache.compile, cache.decode_attention) != (compile, decode_attention)
     if owned:
         cache = BatchDecodeCache(lean, compile=compile, decode_attention=decode_attention)
@@ -210,6 +221,8 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
         # What free memory allows at this capacity (recorded: it prices a larger run of the same prompts); this
         # group needs no more rows than it has requests (rows_for with wanted=len(group) gives the same).
         longest = max(len(it.prompt) for it in group)
+        if 2 * longest <= pack:  # a packed forward's working memory
+            longest = pack
         rows_memory = rows_for(lean, capacity, longest_prompt=longest, wanted=max_rows,
                                max_rows=max_rows, held_bytes=cache.kv.nbytes if cache.kv is not None else 0)
         rows = balanced_rows(len(group), rows_memory)
@@ -218,7 +231,7 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
             chunk = group[start:start + rows]
             try:
                 tokens = _run_batch(lean, cache, chunk, rows, capacity, eos_token_id, attention, timings,
-                                    compile if compile_prefill is None else compile_prefill, share_prefix)
+                                    compile if compile_prefill is None else compile_prefill, share_prefix, pack)
             except NonFiniteLogitsError as exc:
                 if exc.request is not None:  # the row of this chunk -> the caller's index, to name its document
                     exc.request = order[start + exc.request]
@@ -243,7 +256,7 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
 def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[BatchItem], rows: int, capacity: int,
                eos_token_id: int | None, attention: kernels.AttentionChoice,
                timings: list[dict[str, Any]] | None, compile_prefill: bool,
-               share_prefix: bool = False) -> list[list[int]]:
+               share_prefix: bool = False, pack_tokens: int = 0) -> list[list[int]]:
     """Prefill ``chunk`` into the first rows of a ``rows``-row cache, decode all rows until every live row is done.
     Rows past the chunk decode token 0 from position 0: ignored, and finite. ``share_prefix``: a prefix a held
     row shares is copied, the rest prefilled (:meth:`BatchDecodeCache.shared_prefix`)."""
@@ -257,21 +270,50 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     failed = "compiled prefill failed"
     # Every prompt in one host-to-device copy: a copy per row would wait for the previous row's prefill.
     flat = torch.tensor([t for it in chunk for t in it.prompt], dtype=torch.long, device=dev)
-    offset, shared = 0, 0
+    offsets = np.concatenate([[0], np.cumsum([len(it.prompt) for it in chunk])]).tolist()
+    shared, forwards = 0, 0
+    pack: list[int] = []  # rows whose whole prompts wait to be prefilled together
+
+    def compiled() -> bool:
+        return compile_prefill and not any(n.startswith(failed) for n in cache.notes)
+
+    def flush() -> None:
+        nonlocal forwards
+        if len(pack) == 1:
+            b = pack[0]
+            logits = prefill(lean, kv, flat[offsets[b]:offsets[b + 1]][None], fast=True, attention=attention,
+                             compiled=compiled(), notes=cache.notes, row=b)
+        elif pack:
+            lengths = [len(chunk[b].prompt) for b in pack]
+            prompts = torch.zeros((len(pack), max(lengths)), dtype=torch.long, device=dev)
+            for j, b in enumerate(pack):
+                prompts[j, :lengths[j]] = flat[offsets[b]:offsets[b + 1]]
+            logits = prefill_rows(lean, kv, prompts, lengths, pack, attention=attention, compiled=compiled(),
+                                  notes=cache.notes)
+        if pack:
+            first[pack] = pick_next(logits)[1]
+            forwards += 1
+            pack.clear()
+
     for b, it in enumerate(chunk):
-        compiled = compile_prefill and not any(n.startswith(failed) for n in cache.notes)
         ids = np.asarray(it.prompt, dtype=np.int64) if share_prefix else None
         start, source = cache.shared_prefix(ids) if ids is not None else (0, -1)
+        if source in pack:  # its prefix's K/V are not computed yet
+            flush()
         cache.held[b] = None  # overwritten from here on
         if start:
             cache.copy_prefix(source, b, start)
-        prompt = flat[offset + start:offset + len(it.prompt)][None]
-        offset += len(it.prompt)
-        logits = prefill(lean, kv, prompt, fast=True, attention=attention, compiled=compiled, notes=cache.notes,
-                         row=b, start=start)
+            logits = prefill(lean, kv, flat[offsets[b] + start:offsets[b + 1]][None], fast=True, attention=attention,
+                             compiled=compiled(), notes=cache.notes, row=b, start=start)
+            first[b] = pick_next(logits)[1][0]
+            forwards += 1
+        else:
+            if pack and (len(pack) + 1) * max(len(it.prompt), *(len(chunk[r].prompt) for r in pack)) > pack_tokens:
+                flush()
+            pack.append(b)
         cache.held[b] = ids
         shared += start
-        first[b] = pick_next(logits)[1][0]
+    flush()
     for b in range(len(chunk), rows):  # a row holding no request decodes from position 0: its prompt is gone
         cache.held[b] = None
     positions.copy_(torch.tensor([len(it.prompt) for it in chunk] + [0] * (rows - len(chunk))))
@@ -312,7 +354,8 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     if timings is not None:
         timings.append({"rows": rows, "live_rows": len(chunk), "capacity": capacity, "setup_s": t1 - t0,
                         "prompt_tokens": sum(len(it.prompt) for it in chunk), "shared_prefix_tokens": shared,
-                        "prefill_s": t2 - t1, "prefill_compile_s": compiling, "decode_s": t3 - t2,
+                        "prefill_s": t2 - t1, "prefill_compile_s": compiling, "prefill_forwards": forwards,
+                        "decode_s": t3 - t2,
                         "decode_steps": launched,
                         "decode_engine": graph.engine, "prefill_attention": kernels.causal_backend(dev, attention),
                         "notes": list(cache.notes)})

@@ -372,3 +372,58 @@ def test_generate_until_encodes_its_prompts_as_tok_encode_does(tiny_folder, monk
     lm.generate_until([Instance("generate_until", {}, (c, {"max_gen_toks": 4}), i) for i, c in enumerate(contexts)],
                       disable_tqdm=True)
     assert seen == expected
+
+
+@pytest.mark.parametrize("rows", [3, 7])
+@torch.inference_mode()
+def test_prompts_prefilled_together_give_the_same_tokens(lean, rows):
+    """pack_tokens: whole prompts share one right-padded forward (as on CUDA): the one-at-a-time decoder's
+    tokens, in fewer forwards than prompts, and no more than pack_tokens padded tokens a forward."""
+    items, eos = _items_with_stops(lean)
+    exact = _one_at_a_time(lean, items, eos, fast=False)
+    alone: list[dict] = []
+    assert greedy_batched(lean, items, eos_token_id=eos, max_rows=rows, pack_tokens=0, timings=alone) == exact
+    assert sum(t["prefill_forwards"] for t in alone) == len(items)
+    packed: list[dict] = []
+    got = greedy_batched(lean, items, eos_token_id=eos, max_rows=rows, pack_tokens=180, timings=packed)
+    assert got == exact
+    assert sum(t["prefill_forwards"] for t in packed) < len(items)
+
+
+@torch.inference_mode()
+def test_a_prefix_shared_with_a_prompt_waiting_in_a_pack_is_copied_after_its_prefill(lean):
+    """A prompt whose shareable prefix belongs to a prompt still waiting to be prefilled with others: that pack
+    is prefilled first, then the prefix copied (copied before, it would be the row's stale K/V)."""
+    items = [BatchItem(p, 7, _stop_at(-5)) for p in _shared_prompts()]
+    exact = _one_at_a_time(lean, items, None, fast=False)
+    timings: list[dict] = []
+    got = greedy_batched(lean, items, eos_token_id=None, max_rows=7, share_prefix=True, pack_tokens=4096,
+                         timings=timings)
+    assert got == exact
+    assert timings[0]["shared_prefix_tokens"] == 260 + 300 + 330 + 400
+    # The 3 prompts that copy nothing wait in one pack, prefilled when the next prompt copies from one of them;
+    # the 4 that copy a prefix prefill their suffixes alone.
+    assert timings[0]["prefill_forwards"] == 1 + 4
+
+
+@torch.inference_mode()
+def test_prefill_rows_writes_each_prompt_as_its_own_prefill_does(lean):
+    """prefill_rows: each right-padded prompt's K/V (its own length only) and last logits equal prefill's."""
+    from evalsuite.engine.decode import prefill, prefill_rows
+    from evalsuite.engine.static_cache import StaticKV
+
+    prompts = [p[:n] for p, n in zip(_prompts(), (5, 60, 33))]
+    alone = StaticKV(lean, 128, 3)
+    want = torch.cat([prefill(lean, alone, torch.tensor([p]), fast=True, row=r) for r, p in enumerate(prompts)])
+    padded = torch.zeros((3, 60), dtype=torch.long)
+    for j, p in enumerate(prompts):
+        padded[j, :len(p)] = torch.tensor(p)
+    together = StaticKV(lean, 128, 3)
+    rows = [2, 0, 1]  # prompt j into row rows[j]
+    got = prefill_rows(lean, together, padded, [len(p) for p in prompts], rows)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)  # fp32: the GEMMs of other shapes round apart
+    for j, p in enumerate(prompts):
+        for cache_a, cache_b in ((alone.k, together.k), (alone.v, together.v)):
+            for a, b in zip(cache_a, cache_b):
+                torch.testing.assert_close(b[rows[j], :, :len(p)], a[j, :, :len(p)], rtol=1e-4, atol=1e-4)
+                assert not b[rows[j], :, len(p):].any()  # the padding's K/V are not written

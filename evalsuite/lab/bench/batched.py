@@ -14,8 +14,10 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
   hardware limit (every prompt's prefill FLOPs at 790 TFLOP/s + each decode step's KV-cache read at
   4.3 TB/s, :class:`evalsuite.lab.bench.flops.GenerationCost`), with per-sample bf16 token agreement (a sample
   that differs is classified at its first differing token by a reference forward: exact bf16 tie or not);
-* ``prefill4k``: only the batch in ``fast`` without and with the compiled prefill, then the latter without shared
-  prefixes, then 16 of its prompts' compiled prefills under torch.profiler (the kernels' share of the time);
+* ``prefill4k``: only the batch at the device's defaults (compiled prefill, shared prefixes, short prompts
+  prefilled several to a forward), then with one prompt a forward, without shared prefixes and without either,
+  then 16 of its prompts' compiled prefills under torch.profiler, one and four to a forward (the kernels' share
+  of the time);
 * ``flex``: the decode step's attention (``decode_attention``): the 4K batch and one 128K sample (YaRN x4) with
   ``split`` (the reference) and ``flex``, then both with ``flex`` and the compiled prefill; each warmed up first,
   each ``flex`` run with its bf16 token agreement against ``split``'s;
@@ -66,18 +68,29 @@ def ruler_samples(tokenizer: Any, data_dir: Path, length: int, n: int, tasks: Se
 
 def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int | None, mode: str,
                  shape: ModelShape, device: torch.device, compile_prefill: bool | None = None,
-                 decode_attention: str | None = None, share_prefix: bool | None = None) -> dict[str, Any]:
+                 decode_attention: str | None = None, share_prefix: bool | None = None,
+                 pack_tokens: int | None = None) -> dict[str, Any]:
     """One ``generate_until`` call over ``samples``; seconds, peak memory, the limit, per-sample tokens.
     ``compile_prefill`` / ``decode_attention`` / ``share_prefix`` left at None: the device's defaults
-    (:meth:`EngineConfig.resolved`), whatever an earlier call of the same LM set."""
+    (:meth:`EngineConfig.resolved`), whatever an earlier call of the same LM set; ``pack_tokens``: the batched
+    engine's :data:`~evalsuite.engine.batch_decode.PACK_TOKENS` for the device in this call (None: the engine's
+    own)."""
+    from evalsuite.engine import batch_decode
+
     default = EngineConfig().resolved(on_cuda=lm.on_cuda)
     lm.engine = replace(lm.engine, generation=mode, generation_rows=rows,
                         compile_prefill=default.compile_prefill if compile_prefill is None else compile_prefill,
                         decode_attention=decode_attention or default.decode_attention,
                         share_prefix=default.share_prefix if share_prefix is None else share_prefix)
     n_tok, n_tim, n_bat = len(lm.generated_tokens), len(lm.generation_timings), len(lm.generation_batches)
-    with measure(device) as m:
-        lm.generate_until([greedy_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
+    engine_pack = batch_decode.PACK_TOKENS
+    if pack_tokens is not None:
+        batch_decode.PACK_TOKENS = {**engine_pack, device.type: pack_tokens}
+    try:
+        with measure(device) as m:
+            lm.generate_until([greedy_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
+    finally:
+        batch_decode.PACK_TOKENS = engine_pack
     tokens = lm.generated_tokens[n_tok:]
     prompt_tokens = [len(lm.tok_encode(p)) for p, _, _ in samples]
     costs = [generation_cost(shape, prompt_tokens=n, decode_steps=max(len(t) - 1, 0))
@@ -86,6 +99,7 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
     timings, batches = lm.generation_timings[n_tim:], lm.generation_batches[n_bat:]
     out = {"mode": mode, "compile_prefill": lm.engine.compile_prefill, "decode_attention": lm.engine.decode_attention,
            "share_prefix": lm.engine.share_prefix,
+           "pack_tokens": batch_decode.PACK_TOKENS.get(device.type, 0) if pack_tokens is None else pack_tokens,
            "rows_cap": rows, "samples": len(samples), "seconds": m.seconds, "peak_gib": m.peak_gib,
            "hardware_limit_s": limit, "x_hardware_limit": m.seconds / limit,
            "hardware_limit_with_weights_s": sum(c.limit_seconds(with_weights=True) for c in costs),
@@ -94,7 +108,7 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
     if batches:
         out["batches"] = [{k: v for k, v in t.items() if k != "notes"} for t in batches]
         out["notes"] = batches[-1].get("notes", [])
-        for key in ("setup_s", "prefill_s", "decode_s", "prompt_tokens", "shared_prefix_tokens"):
+        for key in ("setup_s", "prefill_s", "decode_s", "prompt_tokens", "shared_prefix_tokens", "prefill_forwards"):
             out[key] = sum(t.get(key, 0) for t in batches)
         steps = sum(t["decode_steps"] for t in batches)
         out["decode_ms_per_step"] = 1e3 * out["decode_s"] / max(steps, 1)
@@ -160,12 +174,14 @@ def _setup(rec: Recorder, prefix: str, model: Any, tok: Any, data_dir: Path, n: 
 def _variant(rec: Recorder, lm: Any, samples: Sequence[tuple[str, int, str]], shape: ModelShape,
              device: torch.device, reference: dict[str, Any] | None, *, run: str, agreement_step: str,
              mode: str = "fast", compile_prefill: bool | None = None,
-             decode_attention: str | None = None, share_prefix: bool | None = None) -> dict[str, Any] | None:
+             decode_attention: str | None = None, share_prefix: bool | None = None,
+             pack_tokens: int | None = None) -> dict[str, Any] | None:
     """The whole batch in one engine variant: a first run (``<run>_warm``: it compiles for this batch shape), the
     timed run, and its tokens against ``reference``'s."""
     def go() -> dict[str, Any]:
         return generate_run(lm, samples, rows=None, mode=mode, compile_prefill=compile_prefill, shape=shape,
-                            device=device, decode_attention=decode_attention, share_prefix=share_prefix)
+                            device=device, decode_attention=decode_attention, share_prefix=share_prefix,
+                            pack_tokens=pack_tokens)
 
     rec.step(f"{run}_warm", lambda: without_tokens(go()))
     got = rec.step(run, go, record=without_tokens)
@@ -198,48 +214,60 @@ def ruler_4k(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device
 @torch.inference_mode()
 def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
                      length: int = 4096) -> None:
-    """Only the batch in ``fast`` and in ``fast`` with the compiled prefill, their agreement, then the latter with
-    ``share_prefix`` off against on (run 9 could not tell the machine from sharing at 4K): the short form of
-    ``ruler4k`` for a call with little device time (no one-at-a-time reference, no ``compiled`` mode)."""
+    """The 4K batch at the device's defaults (compiled prefill, shared prefixes, on CUDA short prompts prefilled
+    several to a forward), then with one prompt a forward, without shared prefixes, and without either (run 9's
+    path), each against the first's tokens; then the compiled prefills of 16 of its prompts under torch.profiler,
+    one a forward and four a forward (the kernels' share of the time). The short form of ``ruler4k`` for a call
+    with little device time (no one-at-a-time reference, no ``compiled`` mode)."""
+    from evalsuite.engine.batch_decode import PACK_TOKENS
+
     shape = ModelShape.of(model)
     got = _setup(rec, "prefill4k", model, tok, data_dir, n, length)
     if got is None:
         return
     lm, samples = got
-    rec.step("prefill4k_warm", lambda: without_tokens(generate_run(lm, samples[:2], rows=None, mode="fast",
-                                                                   shape=shape, device=device,
-                                                                   compile_prefill=False)))
-    fast = rec.step("prefill4k_batched", lambda: generate_run(
-        lm, samples, rows=None, mode="fast", shape=shape, device=device, compile_prefill=False), record=without_tokens)
-    shared = _variant(rec, lm, samples, shape, device, fast, run="prefill4k_compiled_prefill",
-                      agreement_step="prefill4k_agreement", compile_prefill=True, share_prefix=True)
-    _variant(rec, lm, samples, shape, device, shared, run="prefill4k_unshared",
-             agreement_step="prefill4k_unshared_agreement", compile_prefill=True, share_prefix=False)
-    rec.step("prefill4k_profile", lambda: prefill_profile(lm, samples[:16]))
+    pack = PACK_TOKENS.get("cuda", 0) if device.type == "cuda" else 4 * length  # the tiny CPU run packs as CUDA
+    ref = _variant(rec, lm, samples, shape, device, None, run="prefill4k_compiled_prefill", agreement_step="",
+                   compile_prefill=True, share_prefix=True, pack_tokens=pack)
+    for run, share, tokens in (("prefill4k_unpacked", True, 0), ("prefill4k_unshared", False, pack),
+                               ("prefill4k_unshared_unpacked", False, 0)):
+        _variant(rec, lm, samples, shape, device, ref, run=run, agreement_step=f"{run}_agreement",
+                 compile_prefill=True, share_prefix=share, pack_tokens=tokens)
+    for rows in (1, 4):
+        rec.step(f"prefill4k_profile_{rows}", lambda rows=rows: prefill_profile(lm, samples[:16], rows))
 
 
 @torch.inference_mode()
-def prefill_profile(lm: Any, samples: Sequence[tuple[str, int, str]]) -> dict[str, Any]:
-    """Whether the compiled prefill of short prompts waits on the host: ``samples``' prompts prefilled one after
-    another into one row, as the batched engine does, timed plainly, then under torch.profiler for the kernels'
-    device time. ``device_busy`` near 1: the GPU's kernels are the time (the slow ones are listed); well below 1:
-    the host's launching is (run 9's 4K prefill took 33 ms a row where its FLOPs need ~18 ms)."""
+def prefill_profile(lm: Any, samples: Sequence[tuple[str, int, str]], rows: int = 1) -> dict[str, Any]:
+    """Whether the compiled prefill of short prompts waits on the host: ``samples``' prompts prefilled
+    ``rows`` to a forward (:func:`~evalsuite.engine.decode.prefill_rows`, right-padded) as the batched engine
+    does, timed plainly, then under torch.profiler for the kernels' device time. ``device_busy`` near 1: the GPU's
+    kernels are the time (the slow ones are listed); well below 1: the host's launching is (run 9's 4K prefill
+    took 33 ms a row where its FLOPs need ~18 ms)."""
     from torch.profiler import ProfilerActivity, profile
 
-    from evalsuite.engine.decode import prefill
+    from evalsuite.engine.decode import prefill_rows
     from evalsuite.engine.forward import LeanDecoder
     from evalsuite.engine.static_cache import StaticKV
 
     lean = LeanDecoder.wrap(lm.model)
-    prompts = [torch.tensor([lm.tok_encode(p)], device=lean.device) for p, _, _ in samples]
-    kv = StaticKV(lean, -(-max(x.shape[1] for x in prompts) // 128) * 128, 1)
+    prompts = [lm.tok_encode(p) for p, _, _ in samples]
+    packs = [prompts[i:i + rows] for i in range(0, len(prompts), rows)]
+    padded = []
+    for pack in packs:
+        ids = torch.zeros((len(pack), max(map(len, pack))), dtype=torch.long, device=lean.device)
+        for j, p in enumerate(pack):
+            ids[j, :len(p)] = torch.tensor(p, device=lean.device)
+        padded.append((ids, [len(p) for p in pack]))
+    kv = StaticKV(lean, -(-max(map(len, prompts)) // 128) * 128, rows)
     sync = torch.cuda.synchronize if lean.device.type == "cuda" else (lambda: None)
 
     def run() -> float:
         sync()
         t0 = time.perf_counter()
-        for ids in prompts:
-            prefill(lean, kv, ids, fast=True, attention=lm.engine.attention, compiled=True)
+        for ids, lengths in padded:
+            prefill_rows(lean, kv, ids, lengths, list(range(len(lengths))), attention=lm.engine.attention,
+                         compiled=True)
         sync()
         return time.perf_counter() - t0
 
@@ -254,7 +282,8 @@ def prefill_profile(lm: Any, samples: Sequence[tuple[str, int, str]]) -> dict[st
     device_us = sum(spent(e) for e in events)
     top = sorted(events, key=lambda e: -spent(e))[:15]
     n = len(prompts)
-    return {"rows": n, "prompt_tokens": sum(x.shape[1] for x in prompts), "wall_s": wall, "ms_per_row": 1e3 * wall / n,
+    return {"rows": n, "rows_a_forward": rows, "prompt_tokens": sum(map(len, prompts)),
+            "padded_tokens": sum(ids.numel() for ids, _ in padded), "wall_s": wall, "ms_per_row": 1e3 * wall / n,
             "profiled_wall_s": profiled, "device_kernel_s": device_us / 1e6,
             "device_busy": device_us / 1e6 / wall if wall else None,
             "kernels": sum(e.count for e in events if spent(e) > 0),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Run 10 (issue 15): the batched tokenisation in the protocol's units, the 4K batch with shared prefixes off and on
-# on one machine (run 9's open question) with a profile of its prefills, and the gated models' units at the
-# current defaults. Calls to one warm machine (it keeps /tmp for 30 s after each call), from the repository root
+# Run 10 (issue 15): the batched tokenisation in the protocol's units; the 4K batch with shared prefixes and packed
+# prefills (several short prompts a forward), each off and on, on one machine (run 9's open question), with a
+# profile of its prefills; the gated models' units at the current defaults. Calls to one warm machine (it keeps /tmp for 30 s after each call), from the repository root
 # there, in order:
 #   A  carry .whl .carry/bundle.tar.xz  bash results/bench/run10/call.sh part     # the wheelhouse and the data
 #   P  carry .fa4/partK, K = 1, 2, 3    bash results/bench/run10/call.sh part     # FlashAttention-4 in parts
@@ -19,7 +19,7 @@ case $what in
   main)
     ( while sleep 4; do cp /tmp/r4k/ruler4k.json "$OUT/" 2> /dev/null; done ) &
     copier=$!
-    timeout "${T_4:-150}" python3 -m evalsuite.lab.bench.batched --data /tmp/carry/data --tokenizer /tmp/carry/tokenizer \
+    timeout "${T_4:-200}" python3 -m evalsuite.lab.bench.batched --data /tmp/carry/data --tokenizer /tmp/carry/tokenizer \
       --out /tmp/r4k --name ruler4k --parts prefill4k --samples 100 > /tmp/r4k.log 2>&1; echo "ruler4k: rc $?"
     kill "$copier"; cp /tmp/r4k/ruler4k.json /tmp/r4k.log "$OUT/"
     protocol_unit native1 "${T_N:-150}" --models 1B_baseline --samples 1
