@@ -291,7 +291,9 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
             logits = prefill_rows(lean, kv, prompts, lengths, pack, attention=attention, compiled=compiled(),
                                   notes=cache.notes)
         if pack:
-            first[pack] = pick_next(logits)[1]
+            flags = pick_next(logits)[1]
+            for j, b in enumerate(pack):  # device copies: an index tensor's host-to-device copy would wait
+                first[b] = flags[j]
             forwards += 1
             pack.clear()
 

@@ -84,7 +84,6 @@ def prefill_rows(lean: LeanDecoder, kv: StaticKV, prompts: torch.Tensor, lengths
         raise ValueError(f"prefill_rows: {B} prompts of width {n}, lengths {list(lengths)}, rows {list(rows)}")
     groups = lean.n_heads // lean.n_kv_heads
     positions = torch.arange(n, device=prompts.device)[None]
-    last = torch.tensor([m - 1 for m in lengths], device=prompts.device)
 
     def run(lean: LeanDecoder) -> torch.Tensor:
         def forward(causal: kernels.Attend) -> torch.Tensor:
@@ -95,7 +94,8 @@ def prefill_rows(lean: LeanDecoder, kv: StaticKV, prompts: torch.Tensor, lengths
                 return causal(i, q, k, v)
 
             hidden = lean.hidden(prompts, positions, attend)
-            return lean.head(hidden[torch.arange(B, device=prompts.device), last])
+            # Views stacked, not an index tensor: a host-to-device copy would wait for the queued work.
+            return lean.head(torch.stack([hidden[j, m - 1] for j, m in enumerate(lengths)]))
 
         return kernels.run_causal(prompts.device, attention, groups, lean.scaling, forward)
 
