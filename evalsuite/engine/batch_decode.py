@@ -21,7 +21,7 @@ How (shapes: B rows, T cache positions):
   prefilled several to a forward, right-padded to the longest (:data:`PACK_TOKENS`,
   :func:`~evalsuite.engine.decode.prefill_rows`): a 4K prompt's forward is a few milliseconds of arithmetic
   behind a Python forward and ~400 kernel launches, paid once for the pack;
-* ``share_prefix``: a group's prompts go in token order, so that prompts sharing
+* ``share_prefix`` (for prompts too long to pack): a group's prompts go in token order, so that prompts sharing
   an opening (RULER's haystacks read from the start up to the first needle) are
   neighbours; a prompt whose first tokens (at least :data:`MIN_SHARED_PREFIX`)
   equal those of a prompt still held in some row of the cache (this batch's
@@ -298,10 +298,11 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
             pack.clear()
 
     for b, it in enumerate(chunk):
-        ids = np.asarray(it.prompt, dtype=np.int64) if share_prefix else None
-        start, source = cache.shared_prefix(ids) if ids is not None else (0, -1)
-        if source in pack:  # its prefix's K/V are not computed yet
-            flush()
+        # A prompt that fits a pack is packed, not shared: a suffix is a forward of its own, whose launches cost a
+        # short prompt more than the prefix's FLOPs save, and a copy from a row still waiting in the pack would
+        # break the pack up.
+        ids = np.asarray(it.prompt, dtype=np.int64) if share_prefix and 2 * len(it.prompt) > pack_tokens else None
+        start, source = cache.shared_prefix(ids) if ids is not None else (0, -1)  # never a packed row: not held
         cache.held[b] = None  # overwritten from here on
         if start:
             cache.copy_prefix(source, b, start)
@@ -313,6 +314,8 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
             if pack and (len(pack) + 1) * max(len(it.prompt), *(len(chunk[r].prompt) for r in pack)) > pack_tokens:
                 flush()
             pack.append(b)
+            if ids is not None:  # too long to pack, and maybe a source for the next prompt: its K/V now
+                flush()
         cache.held[b] = ids
         shared += start
     flush()
@@ -357,6 +360,7 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
         timings.append({"rows": rows, "live_rows": len(chunk), "capacity": capacity, "setup_s": t1 - t0,
                         "prompt_tokens": sum(len(it.prompt) for it in chunk), "shared_prefix_tokens": shared,
                         "prefill_s": t2 - t1, "prefill_compile_s": compiling, "prefill_forwards": forwards,
+                        "pack_tokens": pack_tokens,
                         "decode_s": t3 - t2,
                         "decode_steps": launched,
                         "decode_engine": graph.engine, "prefill_attention": kernels.causal_backend(dev, attention),

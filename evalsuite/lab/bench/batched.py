@@ -14,9 +14,8 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
   hardware limit (every prompt's prefill FLOPs at 790 TFLOP/s + each decode step's KV-cache read at
   4.3 TB/s, :class:`evalsuite.lab.bench.flops.GenerationCost`), with per-sample bf16 token agreement (a sample
   that differs is classified at its first differing token by a reference forward: exact bf16 tie or not);
-* ``prefill4k``: only the batch at the device's defaults (compiled prefill, shared prefixes, short prompts
-  prefilled several to a forward), then with one prompt a forward, without shared prefixes and without either,
-  then 16 of its prompts' compiled prefills under torch.profiler, one and four to a forward (the kernels' share
+* ``prefill4k``: only the batch at the device's defaults (compiled prefill, short prompts prefilled several to
+  a forward), then with one prompt a forward and shared prefixes (run 9), then with neither (run 6), then 16 of its prompts' compiled prefills under torch.profiler, one and four to a forward (the kernels' share
   of the time);
 * ``flex``: the decode step's attention (``decode_attention``): the 4K batch and one 128K sample (YaRN x4) with
   ``split`` (the reference) and ``flex``, then both with ``flex`` and the compiled prefill; each warmed up first,
@@ -214,9 +213,9 @@ def ruler_4k(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device
 @torch.inference_mode()
 def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
                      length: int = 4096) -> None:
-    """The 4K batch at the device's defaults (compiled prefill, shared prefixes, on CUDA short prompts prefilled
-    several to a forward), then with one prompt a forward, without shared prefixes, and without either (run 9's
-    path), each against the first's tokens; then the compiled prefills of 16 of its prompts under torch.profiler,
+    """The 4K batch at the device's defaults (compiled prefill; on CUDA short prompts prefilled several to a
+    forward, and so not sharing prefixes), then with one prompt a forward and shared prefixes (run 9's path), and
+    with neither (run 6's), each against the first's tokens; then the compiled prefills of 16 of its prompts under torch.profiler,
     one a forward and four a forward (the kernels' share of the time). The short form of ``ruler4k`` for a call
     with little device time (no one-at-a-time reference, no ``compiled`` mode)."""
     from evalsuite.engine.batch_decode import PACK_TOKENS
@@ -229,8 +228,7 @@ def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int
     pack = PACK_TOKENS.get("cuda", 0) if device.type == "cuda" else 4 * length  # the tiny CPU run packs as CUDA
     ref = _variant(rec, lm, samples, shape, device, None, run="prefill4k_compiled_prefill", agreement_step="",
                    compile_prefill=True, share_prefix=True, pack_tokens=pack)
-    for run, share, tokens in (("prefill4k_unpacked", True, 0), ("prefill4k_unshared", False, pack),
-                               ("prefill4k_unshared_unpacked", False, 0)):
+    for run, share, tokens in (("prefill4k_unpacked", True, 0), ("prefill4k_unshared_unpacked", False, 0)):
         _variant(rec, lm, samples, shape, device, ref, run=run, agreement_step=f"{run}_agreement",
                  compile_prefill=True, share_prefix=share, pack_tokens=tokens)
     for rows in (1, 4):

@@ -180,8 +180,13 @@ def fixed_unit_s(unit: dict[str, Any]) -> float:
 
 def _share_scale(group: Sequence[dict[str, Any]], shares: dict[str, Any] | None) -> float:
     """(1 - the full count's FLOP share) / (1 - this group's copied-token share) for the group's length (the
-    longest of ``shares``'s lengths within its cache capacity); 1.0 without ``shares`` or a length for it."""
+    longest of ``shares``'s lengths within its cache capacity); 1.0 without ``shares`` or a length for it, and
+    for prompts the engine packed (at most half its recorded ``pack_tokens``: packed prompts share nothing)."""
     if not shares:
+        return 1.0
+    pack = max(b.get("pack_tokens", 0) for b in group)
+    rows = sum(b["live_rows"] for b in group)
+    if pack and rows and 2 * sum(b.get("prompt_tokens", 0) for b in group) <= pack * rows:
         return 1.0
     capacity = group[0]["capacity"]
     lengths = [int(k) for k in shares if int(k) <= capacity]

@@ -54,10 +54,10 @@ def test_token_order_shares_are_what_the_engine_copies():
     assert sum(t["shared_prefix_tokens"] for t in timings) == sum(token_order_shares(prompts)) == 280 + 300 + 350
 
 
-def test_the_prefill4k_part_compares_sharing_and_packing_off_and_on_on_one_machine(tmp_path):
-    """``--parts prefill4k``: the batch with shared prefixes and packed prefills, then without each and without
-    both, the same tokens in fp32; the unshared runs copy nothing, the unpacked ones prefill one prompt a forward;
-    the profiles time one and four prompts a forward and find their kernels' time."""
+def test_the_prefill4k_part_compares_packing_and_sharing_on_one_machine(tmp_path):
+    """``--parts prefill4k``: the batch packed (so sharing nothing), then one prompt a forward with shared
+    prefixes, then with neither: the same tokens in fp32; the profiles time one and four prompts a forward and
+    find their kernels' time."""
     from evalsuite.families.miniature import write_miniature
     from evalsuite.lab.bench.batched import main
 
@@ -66,15 +66,12 @@ def test_the_prefill4k_part_compares_sharing_and_packing_off_and_on_on_one_machi
     assert main(["--tiny", "--parts", "prefill4k", "--samples", "22", "--data", str(data), "--tokenizer",
                  str(tokenizer), "--out", str(tmp_path)]) == 0
     w = json.loads((tmp_path / "batched.json").read_text())["workloads"]
-    ref = w["prefill4k_compiled_prefill"]
-    assert (ref["share_prefix"], ref["pack_tokens"]) == (True, 4096)
-    assert ref["shared_prefix_tokens"] > 0  # the miniature's prompts nearly all copy a prefix: few whole ones to pack
-    for run, share, packed in (("prefill4k_unpacked", True, False), ("prefill4k_unshared", False, True),
-                               ("prefill4k_unshared_unpacked", False, False)):
-        got = w[run]
-        assert got["share_prefix"] is share and (got["shared_prefix_tokens"] > 0) is share
-        assert got["pack_tokens"] == (4096 if packed else 0)
-        assert (got["prefill_forwards"] < 22) is (packed and not share)
+    packed, shared, neither = w["prefill4k_compiled_prefill"], w["prefill4k_unpacked"], w["prefill4k_unshared_unpacked"]
+    assert [r["pack_tokens"] for r in (packed, shared, neither)] == [4096, 0, 0]
+    assert [r["share_prefix"] for r in (packed, shared, neither)] == [True, True, False]
+    assert packed["shared_prefix_tokens"] == 0 < shared["shared_prefix_tokens"] and neither["shared_prefix_tokens"] == 0
+    assert packed["prefill_forwards"] < 22 == neither["prefill_forwards"]
+    for run in ("prefill4k_unpacked", "prefill4k_unshared_unpacked"):
         assert w[f"{run}_agreement"]["identical"] == w[f"{run}_agreement"]["samples"] == 22
     for rows in (1, 4):
         prof = w[f"prefill4k_profile_{rows}"]

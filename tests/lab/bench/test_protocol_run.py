@@ -114,6 +114,8 @@ def test_predictor_prices_the_full_counts_shared_prefixes(tmp_path, capsys):
     shares = {"4096": {"flop_share": 0.5}, "8192": {"flop_share": 0.28}, "16384": {"flop_share": 0.9}}
     assert predict_unit(unit, 3.0, SHAPE, shares=shares) == pytest.approx(plain - 0.25 * 12 * (1 - 0.72 / 0.9))
     assert predict_unit(unit, 3.0, SHAPE, shares={"16384": {"flop_share": 0.9}}) == pytest.approx(plain)
+    packed = {**unit, "work": {**unit["work"], "batches": [{**unit["work"]["batches"][0], "pack_tokens": 16384}]}}
+    assert predict_unit(packed, 3.0, SHAPE, shares=shares) == pytest.approx(plain)  # 8K prompts packed: none shared
     base = {"model": "1B_baseline", "task": "ruler_es", "status": "complete", "peak_gpu_gib": 1.0, "samples": 4}
     unit["work"].update(scored_tokens=0, scored_attended_keys=0, scored_head_positions=0, prompt_tokens=32000,
                         prompt_attended_keys=32000 * 8001 // 2, decode_attended_keys=0)
