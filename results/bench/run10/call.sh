@@ -6,6 +6,7 @@
 #   A  carry .whl .carry/bundle.tar.xz  bash results/bench/run10/call.sh part     # the wheelhouse and the data
 #   P  carry .fa4/partK, K = 1, 2, 3    bash results/bench/run10/call.sh part     # FlashAttention-4 in parts
 #   B  carry .fa4/part4                 bash results/bench/run10/call.sh main     # 4K batch, the baseline's units
+#                                                                                 # (64K/128K first: 84 % of the time)
 #   C                                   bash results/bench/run10/call.sh gyarn    # the gated models' 64K/128K units
 #   D                                   bash results/bench/run10/call.sh gnative  # the gated models' other units
 # Each record is copied to $OUT every 4 s (a cut call keeps it); at most 8 files come back.
@@ -22,8 +23,8 @@ case $what in
     timeout "${T_4:-200}" python3 -m evalsuite.lab.bench.batched --data /tmp/carry/data --tokenizer /tmp/carry/tokenizer \
       --out /tmp/r4k --name ruler4k --parts prefill4k --samples 100 > /tmp/r4k.log 2>&1; echo "ruler4k: rc $?"
     kill "$copier"; cp /tmp/r4k/ruler4k.json /tmp/r4k.log "$OUT/"
-    protocol_unit native1 "${T_N:-150}" --models 1B_baseline --samples 1
-    protocol_unit yarn1 "${T_Y:-230}" --models 1B_baseline-yarn4 --samples 1 ;;
+    protocol_unit yarn1 "${T_Y:-200}" --models 1B_baseline-yarn4 --samples 1
+    protocol_unit native1 "${T_N:-130}" --models 1B_baseline --samples 1 ;;
   gyarn) protocol_unit gyarn1 "${T_G:-380}" --models 1B_gate_headwise-yarn4,1B_gate_elementwise-yarn4 --samples 1 ;;
   gnative) protocol_unit gnative1 "${T_G:-280}" --models 1B_gate_headwise,1B_gate_elementwise --samples 1 ;;
   *) echo "call.sh: $what is not one of part, main, gyarn, gnative" >&2; exit 2 ;;
