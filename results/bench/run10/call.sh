@@ -9,6 +9,7 @@
 #                                                                                 # (64K/128K first: 84 % of the time)
 #   C                                   bash results/bench/run10/call.sh gyarn    # the gated models' 64K/128K units
 #   D                                   bash results/bench/run10/call.sh gnative  # the gated models' other units
+# UNITS (default "yarn1 native1") picks the baseline's units that main runs, in that order.
 # Each record is copied to $OUT every 4 s (a cut call keeps it); at most 8 files come back.
 set -uo pipefail
 what=${1:?"part, main, gyarn or gnative"}
@@ -23,8 +24,9 @@ case $what in
     timeout "${T_4:-200}" python3 -m evalsuite.lab.bench.batched --data /tmp/carry/data --tokenizer /tmp/carry/tokenizer \
       --out /tmp/r4k --name ruler4k --parts prefill4k --samples 100 > /tmp/r4k.log 2>&1; echo "ruler4k: rc $?"
     kill "$copier"; cp /tmp/r4k/ruler4k.json /tmp/r4k.log "$OUT/"
-    protocol_unit yarn1 "${T_Y:-200}" --models 1B_baseline-yarn4 --samples 1
-    protocol_unit native1 "${T_N:-130}" --models 1B_baseline --samples 1 ;;
+    [[ " ${UNITS:-yarn1 native1} " == *" yarn1 "* ]] && protocol_unit yarn1 "${T_Y:-200}" --models 1B_baseline-yarn4 --samples 1
+    [[ " ${UNITS:-yarn1 native1} " == *" native1 "* ]] && protocol_unit native1 "${T_N:-130}" --models 1B_baseline --samples 1
+    ;;
   gyarn) protocol_unit gyarn1 "${T_G:-380}" --models 1B_gate_headwise-yarn4,1B_gate_elementwise-yarn4 --samples 1 ;;
   gnative) protocol_unit gnative1 "${T_G:-280}" --models 1B_gate_headwise,1B_gate_elementwise --samples 1 ;;
   *) echo "call.sh: $what is not one of part, main, gyarn, gnative" >&2; exit 2 ;;
