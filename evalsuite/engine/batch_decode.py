@@ -17,10 +17,10 @@ How (shapes: B rows, T cache positions):
   takes (:func:`balanced_rows`); an out-of-memory error halves B and runs the
   batch again (rows are independent: same tokens);
 * each prompt is prefilled into its row (never truncated: a prompt that
-  does not fit is the caller's :class:`~evalsuite.errors.ContextLengthError`); on CUDA short prompts are
-  prefilled several to a forward, right-padded to the longest (:data:`PACK_TOKENS`,
-  :func:`~evalsuite.engine.decode.prefill_rows`): a 4K prompt's forward is a few milliseconds of arithmetic
-  behind a Python forward and ~400 kernel launches, paid once for the pack;
+  does not fit is the caller's :class:`~evalsuite.errors.ContextLengthError`); with ``pack_tokens`` short
+  prompts are prefilled several to a forward, right-padded to the longest (:data:`PACK_TOKENS`,
+  :func:`~evalsuite.engine.decode.prefill_rows`): a 4K prompt's forward is ~18 ms of arithmetic on an H100
+  behind a Python forward and ~400 kernel launches, which a pack pays once;
 * ``share_prefix`` (for prompts too long to pack): a group's prompts go in token order, so that prompts sharing
   an opening (RULER's haystacks read from the start up to the first needle) are
   neighbours; a prompt whose first tokens (at least :data:`MIN_SHARED_PREFIX`)
@@ -67,10 +67,11 @@ SYNC_EVERY = 4  # decode steps queued between reads of the new tokens
 MEMORY_FRACTION = 0.85  # of the free GPU memory the cache may take (fragmentation, cuBLAS / graph workspaces)
 # Tokens: a shorter common prefix is prefilled again rather than copied (its saving is below a kernel launch's).
 MIN_SHARED_PREFIX = 256
-# Tokens of one prefill forward (padded rows x width), by device type: on CUDA prompts that fit together are
-# prefilled together (4 rows at 4K, 2 at 8K), so that a short prompt does not wait on its own forward's launches.
-# Elsewhere (CPU) the arithmetic is the time and every prompt gets its own forward (0).
-PACK_TOKENS = {"cuda": 16384}
+# Tokens of one prefill forward (padded rows x width), by device type (absent: 0, one prompt a forward). Packing
+# prompts that fit together (16,384 tokens: 4 rows at 4K, 2 at 8K) is for CUDA, where a short prompt's forward
+# waits on its own launches; on CPU the arithmetic is the time. It stays off until a GPU run has measured its time
+# and tokens (run 10 got no machine; the lab's ``batched --parts prefill4k`` measures 16,384 against none).
+PACK_TOKENS: dict[str, int] = {}
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
   hardware limit (every prompt's prefill FLOPs at 790 TFLOP/s + each decode step's KV-cache read at
   4.3 TB/s, :class:`evalsuite.lab.bench.flops.GenerationCost`), with per-sample bf16 token agreement (a sample
   that differs is classified at its first differing token by a reference forward: exact bf16 tie or not);
-* ``prefill4k``: only the batch at the device's defaults (compiled prefill, short prompts prefilled several to
-  a forward), then with one prompt a forward and shared prefixes (run 9), then with neither (run 6), then 16 of its prompts' compiled prefills under torch.profiler, one and four to a forward (the kernels' share
+* ``prefill4k``: only the batch with the compiled prefill and short prompts prefilled several to a forward
+  (``PACK_CANDIDATE``), then with one prompt a forward and shared prefixes (run 9), then with neither (run 6), then 16 of its prompts' compiled prefills under torch.profiler, one and four to a forward (the kernels' share
   of the time);
 * ``flex``: the decode step's attention (``decode_attention``): the 4K batch and one 128K sample (YaRN x4) with
   ``split`` (the reference) and ``flex``, then both with ``flex`` and the compiled prefill; each warmed up first,
@@ -48,6 +48,8 @@ from evalsuite.lab.bench.workloads import greedy_instance
 from evalsuite.spec import EngineConfig
 from dataclasses import replace
 
+# Padded tokens of one packed prefill forward measured on CUDA (the engine's PACK_TOKENS, off until measured).
+PACK_CANDIDATE = 16384
 SYNTHETIC_TASKS = ("niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2",
                    "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe")
 
@@ -213,19 +215,17 @@ def ruler_4k(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device
 @torch.inference_mode()
 def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
                      length: int = 4096) -> None:
-    """The 4K batch at the device's defaults (compiled prefill; on CUDA short prompts prefilled several to a
-    forward, and so not sharing prefixes), then with one prompt a forward and shared prefixes (run 9's path), and
+    """The 4K batch with the compiled prefill and short prompts prefilled several to a forward
+    (:data:`PACK_CANDIDATE` padded tokens; so not sharing prefixes), then with one prompt a forward and shared prefixes (run 9's path), and
     with neither (run 6's), each against the first's tokens; then the compiled prefills of 16 of its prompts under torch.profiler,
     one a forward and four a forward (the kernels' share of the time). The short form of ``ruler4k`` for a call
     with little device time (no one-at-a-time reference, no ``compiled`` mode)."""
-    from evalsuite.engine.batch_decode import PACK_TOKENS
-
     shape = ModelShape.of(model)
     got = _setup(rec, "prefill4k", model, tok, data_dir, n, length)
     if got is None:
         return
     lm, samples = got
-    pack = PACK_TOKENS.get("cuda", 0) if device.type == "cuda" else 4 * length  # the tiny CPU run packs as CUDA
+    pack = PACK_CANDIDATE if device.type == "cuda" else 4 * length  # the tiny CPU run packs as CUDA would
     ref = _variant(rec, lm, samples, shape, device, None, run="prefill4k_compiled_prefill", agreement_step="",
                    compile_prefill=True, share_prefix=True, pack_tokens=pack)
     for run, share, tokens in (("prefill4k_unpacked", True, 0), ("prefill4k_unshared_unpacked", False, 0)):
