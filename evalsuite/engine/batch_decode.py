@@ -18,10 +18,11 @@ How (shapes: B rows, T cache positions):
   batch again (rows are independent: same tokens);
 * each prompt is prefilled into its row (never truncated: a prompt that
   does not fit is the caller's :class:`~evalsuite.errors.ContextLengthError`); with ``pack_tokens`` short
-  prompts are prefilled several to a forward, right-padded to the longest (:data:`PACK_TOKENS`,
+  prompts are prefilled several to a forward, right-padded to the longest (:data:`PACK_TOKENS`, on CUDA,
   :func:`~evalsuite.engine.decode.prefill_rows`): a 4K prompt's forward is ~18 ms of arithmetic on an H100
   behind a Python forward and ~400 kernel launches, which a pack pays once;
-* ``share_prefix`` (for prompts too long to pack): a group's prompts go in token order, so that prompts sharing
+* ``share_prefix`` (for prompts too long to pack, where the prefill's kernel is one of :data:`SHARE_KERNELS`):
+  a group's prompts go in token order, so that prompts sharing
   an opening (RULER's haystacks read from the start up to the first needle) are
   neighbours; a prompt whose first tokens (at least :data:`MIN_SHARED_PREFIX`)
   equal those of a prompt still held in some row of the cache (this batch's
@@ -67,11 +68,16 @@ SYNC_EVERY = 4  # decode steps queued between reads of the new tokens
 MEMORY_FRACTION = 0.85  # of the free GPU memory the cache may take (fragmentation, cuBLAS / graph workspaces)
 # Tokens: a shorter common prefix is prefilled again rather than copied (its saving is below a kernel launch's).
 MIN_SHARED_PREFIX = 256
-# Tokens of one prefill forward (padded rows x width), by device type (absent: 0, one prompt a forward). Packing
-# prompts that fit together (16,384 tokens: 4 rows at 4K, 2 at 8K) is for CUDA, where a short prompt's forward
-# waits on its own launches; on CPU the arithmetic is the time. It stays off until a GPU run has measured its time
-# and tokens (run 10 got no machine; the lab's ``batched --parts prefill4k`` measures 16,384 against none).
-PACK_TOKENS: dict[str, int] = {}
+# Tokens of one prefill forward (padded rows x width), by device type (absent: 0, one prompt a forward). On CUDA
+# prompts that fit together (4 rows at 4K, 2 at 8K) share a forward and its launches: run 10's 4K batch of 100
+# (an H100, cuDNN prefills) prefilled in 2.64 s against 2.80 s one a forward, tokens identical on 100 of 100.
+# On CPU the arithmetic is the time.
+PACK_TOKENS: dict[str, int] = {"cuda": 16384}
+# Prefill kernels whose suffix-over-cached-prefix attention is as fast as their whole-prompt attention: where the
+# prefill runs on another (cuDNN: its suffix goes to SDPA's FlashAttention-2 with the lower-right bias), a shared
+# prefix is not copied. Run 10 (an H100 without FlashAttention-4): a 128K row whose first 4-12K tokens were copied
+# prefilled in ~6.8 s against ~4.3 s unshared, and 32 of 100 4K samples flipped bf16 near-ties.
+SHARE_KERNELS = ("fa4", "sdpa")
 
 
 @dataclass(frozen=True)
@@ -205,6 +211,7 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
     ``pack_tokens``: whole prompts prefilled together up to this many padded tokens a forward (None:
     :data:`PACK_TOKENS` for the device, 0 (one prompt a forward) where it names none)."""
     pack = PACK_TOKENS.get(lean.device.type, 0) if pack_tokens is None else pack_tokens
+    share_prefix = share_prefix and kernels.causal_backend(lean.device, attention) in SHARE_KERNELS
     owned = cache is None or (cache.compile, cache.decode_attention) != (compile, decode_attention)
     if owned:
         cache = BatchDecodeCache(lean, compile=compile, decode_attention=decode_attention)

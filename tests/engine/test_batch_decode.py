@@ -427,3 +427,19 @@ def test_prefill_rows_writes_each_prompt_as_its_own_prefill_does(lean):
             for a, b in zip(cache_a, cache_b):
                 torch.testing.assert_close(b[rows[j], :, :len(p)], a[j, :, :len(p)], rtol=1e-4, atol=1e-4)
                 assert not b[rows[j], :, len(p):].any()  # the padding's K/V are not written
+
+
+@torch.inference_mode()
+def test_no_prefix_is_shared_where_the_prefill_kernel_is_not_a_share_kernel(tiny_folder, monkeypatch):
+    """SHARE_KERNELS: where the prefill's causal kernel is not one of them (cuDNN on CUDA: its suffix would run on
+    a slower kernel), share_prefix copies nothing; the tokens are the one-at-a-time decoder's."""
+    lean = LeanDecoder.wrap(_load(tiny_folder("elementwise")))
+    items = [BatchItem(p, 7, _stop_at(-5)) for p in _shared_prompts()]
+    exact = _one_at_a_time(lean, items, None, fast=False)
+    shared: list[dict] = []
+    assert greedy_batched(lean, items, eos_token_id=None, max_rows=3, share_prefix=True, timings=shared) == exact
+    assert sum(t["shared_prefix_tokens"] for t in shared) > 0  # CPU's kernel is SDPA, a share kernel
+    monkeypatch.setattr(batch, "SHARE_KERNELS", ("fa4",))
+    unshared: list[dict] = []
+    assert greedy_batched(lean, items, eos_token_id=None, max_rows=3, share_prefix=True, timings=unshared) == exact
+    assert sum(t["shared_prefix_tokens"] for t in unshared) == 0

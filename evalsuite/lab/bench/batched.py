@@ -48,7 +48,7 @@ from evalsuite.lab.bench.workloads import greedy_instance
 from evalsuite.spec import EngineConfig
 from dataclasses import replace
 
-# Padded tokens of one packed prefill forward measured on CUDA (the engine's PACK_TOKENS, off until measured).
+# Padded tokens of one packed prefill forward measured on CUDA (run 10; the engine's PACK_TOKENS since).
 PACK_CANDIDATE = 16384
 SYNTHETIC_TASKS = ("niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2",
                    "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe")
