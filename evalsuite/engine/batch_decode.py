@@ -76,7 +76,7 @@ PACK_TOKENS: dict[str, int] = {"cuda": 16384}
 # Prefill kernels whose suffix-over-cached-prefix attention is as fast as their whole-prompt attention: where the
 # prefill runs on another (cuDNN: its suffix goes to SDPA's FlashAttention-2 with the lower-right bias), a shared
 # prefix is not copied. Run 10 (an H100 without FlashAttention-4): a 128K row whose first 4-12K tokens were copied
-# prefilled in ~6.8 s against ~4.3 s unshared, and 32 of 100 4K samples flipped bf16 near-ties.
+# prefilled in ~6.7 s against ~4.3 s unshared, and 32 of 100 4K samples flipped bf16 near-ties.
 SHARE_KERNELS = ("fa4", "sdpa")
 
 
