@@ -6,6 +6,8 @@
 #   kernels_report                       the card, the versions and which causal kernel passed its check -> $OUT/kernels.txt
 #   protocol_unit NAME LIMIT_S ARGS...   protocol_run ARGS... into /tmp/NAME, its record copied to $OUT/NAME.json
 #                                        every 4 s (a cut call keeps it), its logs as one archive (8 files come back)
+#   batched_part NAME LIMIT_S ARGS...    lab.bench.batched ARGS... into /tmp/NAME/NAME.json, copied to $OUT every
+#                                        4 s, with its log /tmp/NAME.log
 mkdir -p "$OUT"
 if compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
@@ -56,4 +58,16 @@ protocol_unit() {  # NAME LIMIT_S protocol_run-arguments...
   cp "/tmp/$name/protocol.json" "$OUT/$name.json"
   tar -czf "$OUT/$name-logs.tgz" -C /tmp --exclude runs "$name" "$name.log"
   tail -n 4 "/tmp/$name.log"
+}
+
+batched_part() {  # NAME LIMIT_S batched-arguments...
+  local name=$1 limit=$2
+  shift 2
+  ( while sleep 4; do cp "/tmp/$name/$name.json" "$OUT/" 2> /dev/null; done ) &
+  local copier=$!
+  timeout "$limit" python3 -m evalsuite.lab.bench.batched --data /tmp/carry/data --tokenizer /tmp/carry/tokenizer \
+    --out "/tmp/$name" --name "$name" "$@" > "/tmp/$name.log" 2>&1
+  echo "$name: rc $?"
+  kill "$copier"
+  cp "/tmp/$name/$name.json" "/tmp/$name.log" "$OUT/"
 }

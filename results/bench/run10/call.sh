@@ -19,11 +19,7 @@ source evalsuite/lab/bench/device_call.sh  # installs, unpacks, FlashAttention-4
 kernels_report
 case $what in
   main)
-    ( while sleep 4; do cp /tmp/r4k/ruler4k.json "$OUT/" 2> /dev/null; done ) &
-    copier=$!
-    timeout "${T_4:-200}" python3 -m evalsuite.lab.bench.batched --data /tmp/carry/data --tokenizer /tmp/carry/tokenizer \
-      --out /tmp/r4k --name ruler4k --parts prefill4k --samples 100 > /tmp/r4k.log 2>&1; echo "ruler4k: rc $?"
-    kill "$copier"; cp /tmp/r4k/ruler4k.json /tmp/r4k.log "$OUT/"
+    batched_part ruler4k "${T_4:-200}" --parts prefill4k --samples 100
     [[ " ${UNITS:-yarn1 native1} " == *" yarn1 "* ]] && protocol_unit yarn1 "${T_Y:-200}" --models 1B_baseline-yarn4 --samples 1
     [[ " ${UNITS:-yarn1 native1} " == *" native1 "* ]] && protocol_unit native1 "${T_N:-130}" --models 1B_baseline --samples 1
     ;;

@@ -24,11 +24,7 @@ fi
 kernels_report
 case $what in
   main)
-    ( while sleep 4; do cp /tmp/share/share.json "$OUT/" 2> /dev/null; done ) &
-    copier=$!
-    timeout "${T_S:-200}" python3 -m evalsuite.lab.bench.batched --data /tmp/carry/data --tokenizer /tmp/carry/tokenizer \
-      --out /tmp/share --name share --parts share > /tmp/share.log 2>&1; echo "share: rc $?"
-    kill "$copier"; cp /tmp/share/share.json /tmp/share.log "$OUT/"
+    batched_part share "${T_S:-200}" --parts share
     protocol_unit native1 "${T_N:-150}" --models 1B_baseline --samples 1
     protocol_unit yarn1 "${T_Y:-230}" --models 1B_baseline-yarn4 --samples 1 ;;
   compiled) protocol_unit yarn1c "${T_Y:-230}" --models 1B_baseline-yarn4 --samples 1 --engine generation=compiled ;;
