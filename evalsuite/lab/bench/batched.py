@@ -15,8 +15,8 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
   4.3 TB/s, :class:`evalsuite.lab.bench.flops.GenerationCost`), with per-sample bf16 token agreement (a sample
   that differs is classified at its first differing token by a reference forward: exact bf16 tie or not);
 * ``prefill4k``: only the batch with the compiled prefill and short prompts prefilled several to a forward
-  (``PACK_CANDIDATE``), then with one prompt a forward and shared prefixes (run 9), then with neither (run 6), then 16 of its prompts' compiled prefills under torch.profiler, one and four to a forward (the kernels' share
-  of the time);
+  (``PACK_CANDIDATE``), then with one prompt a forward and shared prefixes (run 9), then with neither (run 6),
+  then 16 of its prompts' compiled prefills under torch.profiler, one and four to a forward;
 * ``flex``: the decode step's attention (``decode_attention``): the 4K batch and one 128K sample (YaRN x4) with
   ``split`` (the reference) and ``flex``, then both with ``flex`` and the compiled prefill; each warmed up first,
   each ``flex`` run with its bf16 token agreement against ``split``'s;
@@ -216,10 +216,10 @@ def ruler_4k(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device
 def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
                      length: int = 4096) -> None:
     """The 4K batch with the compiled prefill and short prompts prefilled several to a forward
-    (:data:`PACK_CANDIDATE` padded tokens; so not sharing prefixes), then with one prompt a forward and shared prefixes (run 9's path), and
-    with neither (run 6's), each against the first's tokens; then the compiled prefills of 16 of its prompts under torch.profiler,
-    one a forward and four a forward (the kernels' share of the time). The short form of ``ruler4k`` for a call
-    with little device time (no one-at-a-time reference, no ``compiled`` mode)."""
+    (:data:`PACK_CANDIDATE` padded tokens; so not sharing prefixes), then with one prompt a forward and shared
+    prefixes (run 9's path), and with neither (run 6's), each against the first's tokens; then the compiled
+    prefills of 16 of its prompts under torch.profiler, one and four a forward. The short form of ``ruler4k`` for
+    a call with little device time (no one-at-a-time reference, no ``compiled`` mode)."""
     shape = ModelShape.of(model)
     got = _setup(rec, "prefill4k", model, tok, data_dir, n, length)
     if got is None:
@@ -237,11 +237,12 @@ def ruler_4k_prefill(rec: Recorder, model: Any, tok: Any, data_dir: Path, n: int
 
 @torch.inference_mode()
 def prefill_profile(lm: Any, samples: Sequence[tuple[str, int, str]], rows: int = 1) -> dict[str, Any]:
-    """Whether the compiled prefill of short prompts waits on the host: ``samples``' prompts prefilled
-    ``rows`` to a forward (:func:`~evalsuite.engine.decode.prefill_rows`, right-padded) as the batched engine
-    does, timed plainly, then under torch.profiler for the kernels' device time. ``device_busy`` near 1: the GPU's
-    kernels are the time (the slow ones are listed); well below 1: the host's launching is (run 9's 4K prefill
-    took 33 ms a row where its FLOPs need ~18 ms)."""
+    """Where a short prompt's compiled prefill spends its time (run 9's 4K prefill took 33 ms a row where its
+    FLOPs need ~18 ms): ``samples``' prompts prefilled ``rows`` to a forward
+    (:func:`~evalsuite.engine.decode.prefill_rows`, right-padded) as the batched engine does, timed plainly, then
+    under torch.profiler: the kernels launched and the ops' device time. torch.profiler's per-op sums count an op
+    and its kernels both, so ``device_busy`` over-counts (run 10: ~2); the wall times and kernel counts are the
+    figures to compare."""
     from torch.profiler import ProfilerActivity, profile
 
     from evalsuite.engine.decode import prefill_rows
