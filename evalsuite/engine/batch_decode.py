@@ -285,12 +285,15 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     def compiled() -> bool:
         return compile_prefill and not any(n.startswith(failed) for n in cache.notes)
 
+    def alone(b: int, start: int = 0) -> torch.Tensor:
+        """Row ``b``'s prompt from ``start`` on, in a forward of its own."""
+        return prefill(lean, kv, flat[offsets[b] + start:offsets[b + 1]][None], fast=True, attention=attention,
+                       compiled=compiled(), notes=cache.notes, row=b, start=start)
+
     def flush() -> None:
         nonlocal forwards
         if len(pack) == 1:
-            b = pack[0]
-            logits = prefill(lean, kv, flat[offsets[b]:offsets[b + 1]][None], fast=True, attention=attention,
-                             compiled=compiled(), notes=cache.notes, row=b)
+            logits = alone(pack[0])
         elif pack:
             lengths = [len(chunk[b].prompt) for b in pack]
             prompts = torch.zeros((len(pack), max(lengths)), dtype=torch.long, device=dev)
@@ -314,9 +317,7 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
         cache.held[b] = None  # overwritten from here on
         if start:
             cache.copy_prefix(source, b, start)
-            logits = prefill(lean, kv, flat[offsets[b] + start:offsets[b + 1]][None], fast=True, attention=attention,
-                             compiled=compiled(), notes=cache.notes, row=b, start=start)
-            first[b] = pick_next(logits)[1][0]
+            first[b] = pick_next(alone(b, start))[1][0]
             forwards += 1
         else:
             if pack and (len(pack) + 1) * max(len(it.prompt), *(len(chunk[r].prompt) for r in pack)) > pack_tokens:

@@ -186,14 +186,14 @@ def _share_scale(group: Sequence[dict[str, Any]], shares: dict[str, Any] | None)
         return 1.0
     pack = max(b.get("pack_tokens", 0) for b in group)
     rows = sum(b["live_rows"] for b in group)
-    if pack and rows and 2 * sum(b.get("prompt_tokens", 0) for b in group) <= pack * rows:
+    prompt = sum(b.get("prompt_tokens", 0) for b in group)
+    if pack and rows and 2 * prompt <= pack * rows:
         return 1.0
     capacity = group[0]["capacity"]
     lengths = [int(k) for k in shares if int(k) <= capacity]
     if not lengths:
         return 1.0
     full = float(shares[str(max(lengths))]["flop_share"])
-    prompt = sum(b.get("prompt_tokens", 0) for b in group)
     copied = sum(b.get("shared_prefix_tokens", 0) for b in group) / prompt if prompt else 0.0
     return (1.0 - full) / (1.0 - copied)
 
