@@ -211,7 +211,9 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
     ``pack_tokens``: whole prompts prefilled together up to this many padded tokens a forward (None:
     :data:`PACK_TOKENS` for the device, 0 (one prompt a forward) where it names none)."""
     pack = PACK_TOKENS.get(lean.device.type, 0) if pack_tokens is None else pack_tokens
-    share_prefix = share_prefix and kernels.causal_backend(lean.device, attention) in SHARE_KERNELS
+    # The kernel is chosen (its check run, once a process) before any batch's clock starts: a priced unit takes
+    # the check's seconds as paid once (kernels.check_seconds), not as a first prefill's.
+    share_prefix = kernels.causal_backend(lean.device, attention) in SHARE_KERNELS and share_prefix
     owned = cache is None or (cache.compile, cache.decode_attention) != (compile, decode_attention)
     if owned:
         cache = BatchDecodeCache(lean, compile=compile, decode_attention=decode_attention)

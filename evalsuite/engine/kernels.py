@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 from typing import Callable, Iterator, Literal, TypeVar
 
 import torch
@@ -46,6 +47,37 @@ def compile_seconds() -> float:
         return float(dict(zip(names, values)).get("_compile.compile_inner", 0.0))
     except Exception:  # noqa: BLE001 - a private API of torch's; the counter is informative, never required
         return 0.0
+
+
+_CHECKING = [0.0]  # seconds inside the kernel checks, this process
+
+
+def check_seconds() -> float:
+    """Seconds this process has spent in the kernels' checks (:func:`fa4_attention_ok`,
+    :func:`cudnn_attention_ok`), each run once on first use.
+
+    Why it is counted apart, as :func:`compile_seconds` is: it is paid once per process, wherever the first
+    kernel choice falls, and scaling it with the items misprices a unit (run 11, an H100: FlashAttention-4's
+    check, which JIT-compiles its kernel, took ~5.5 s inside the first RULER unit of a process, outside its
+    batches; scaled x100 it was 550 s of a 6,500 s extrapolation)."""
+    return _CHECKING[0]
+
+
+F_ = TypeVar("F_", bound=Callable[[int], bool])
+
+
+def _timed_check(check: F_) -> F_:
+    """``check`` with its seconds added to :func:`check_seconds` (its result forces the device's work)."""
+
+    @functools.wraps(check)
+    def timed(device_index: int) -> bool:
+        start = time.perf_counter()
+        try:
+            return check(device_index)
+        finally:
+            _CHECKING[0] += time.perf_counter() - start
+
+    return timed  # type: ignore[return-value]
 
 
 Attend = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -258,6 +290,7 @@ def _rel_err(x: torch.Tensor, ref: torch.Tensor) -> float:
 
 
 @functools.lru_cache(maxsize=None)
+@_timed_check
 def fa4_attention_ok(device_index: int) -> bool:
     """FlashAttention-4 is installed, runs on this GPU (Hopper or newer), and agrees with FlashAttention-2 on
     random causal GQA inputs (bf16, 16/8 heads, D=128): its error against an fp32 reference is at most twice
@@ -291,6 +324,7 @@ def fa4_attention_ok(device_index: int) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
+@_timed_check
 def cudnn_attention_ok(device_index: int) -> bool:
     """cuDNN attention agrees with FlashAttention-2 on random causal inputs (bf16, 16 heads, D=128)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel

@@ -37,7 +37,7 @@ from evalsuite.engine.decode import DecodeCache
 from evalsuite.engine.cost import causal_keys, request_costs
 from evalsuite.engine.encode import EncodeStats, PairEncoder
 from evalsuite.engine.forward import LeanDecoder
-from evalsuite.engine.kernels import compile_seconds
+from evalsuite.engine.kernels import check_seconds, compile_seconds
 from evalsuite.engine.generate import (GenerationRequest, batchable, generation_path,
                                   greedy_generate_batch, greedy_generate_tokens)
 from evalsuite.engine.loglikelihood import ScoringStats, score_requests
@@ -144,7 +144,9 @@ class EvalsuiteLM(HFLM):
         re-tokenising its prompts. ``prompt_attended_keys`` / ``decode_attended_keys``: the keys each prompt
         token attends to, summed (a causal prefill of n tokens: n(n+1)/2), and the cached positions the decode
         steps read; ``generation_batches``: how many rows were decoded together (one per request one at a time);
-        ``compile_s``: the process's compilation seconds (:func:`compile_seconds`), inside the engine seconds."""
+        ``compile_s``: the process's compilation seconds (:func:`compile_seconds`), inside the engine seconds;
+        ``kernel_check_s``: its seconds in the attention kernels' checks (:func:`check_seconds`), inside them too.
+        Both are paid once per process, wherever they fall."""
         trees = [s.tree for s in self.scoring_stats]
         prompts = [int(t.get("prompt_tokens", 0)) for t in self.generation_timings]
         steps = [max(len(t) - 1, 0) for t in self.generated_tokens]
@@ -161,6 +163,7 @@ class EvalsuiteLM(HFLM):
             "generation_batches": len(self.generation_batches) or len(self.generation_timings),
             **{key: self.timings.get(key, 0.0) for key in ("tokenize_s", "loglikelihood_s", "generate_s")},
             "compile_s": compile_seconds(),
+            "kernel_check_s": check_seconds(),
         }
 
     def _add(self, key: str, seconds: float) -> None:

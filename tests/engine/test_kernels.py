@@ -114,3 +114,27 @@ def test_a_suffix_attends_causally_aligned_to_the_end():
         assert torch.allclose(suffix_causal(q[:, :, start:], k, v, 2, 0.25), whole[:, :, start:], atol=1e-6)
         assert torch.allclose(causal(2, 0.25, backend="cudnn")(0, q[:, :, start:], k, v), whole[:, :, start:],
                               atol=1e-6)
+
+
+def test_the_kernel_checks_count_their_seconds_once_a_process(monkeypatch):
+    """check_seconds: what the checks took, paid once (lru-cached); FlashAttention-4's check JIT-compiles its
+    kernel (~5.5 s on an H100), so a priced unit takes it as paid once, as it does torch.compile's seconds."""
+    import time
+
+    import torch
+
+    from evalsuite.engine import kernels
+
+    def slow_capability(device):
+        time.sleep(0.2)
+        return (8, 0)  # an Ampere card: FlashAttention-4 is not for it
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", slow_capability)
+    monkeypatch.setattr(kernels, "DISABLED", set())
+    kernels.fa4_attention_ok.cache_clear()
+    try:
+        before = kernels.check_seconds()
+        assert kernels.fa4_attention_ok(0) is False and kernels.fa4_attention_ok(0) is False
+        assert 0.2 <= kernels.check_seconds() - before < 0.4  # the second call is the cached answer
+    finally:
+        kernels.fa4_attention_ok.cache_clear()

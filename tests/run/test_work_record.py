@@ -27,6 +27,7 @@ def test_units_record_their_work(tmp_path, tiny_folder, real_data_dir):
     assert g["decode_steps"] == g["generated_tokens"] - 2 and g["generate_s"] > 0
     assert "peak_gpu_gib" not in g  # CPU: no device peak to report
     assert 0.0 <= w["compile_s"] <= w["loglikelihood_s"]  # eager on CPU: nothing (or little) compiled
+    assert w["kernel_check_s"] == g["kernel_check_s"] == 0.0  # CPU: SDPA, no kernel to check
 
 
 def test_compile_seconds_reads_torchs_own_account(monkeypatch):

@@ -8,7 +8,7 @@ on-disk format), so it reaches the GPU with every call and asks the issue's ques
 
     python -m evalsuite.lab.bench.trained_agreement --data DATA --out OUT [--samples 33] [--length 2048] \\
         [--stock-samples 11] [--models tiny-baseline,tiny-headwise,tiny-elementwise] [--device cuda] [--compiled] \\
-        [--unshared]
+        [--unshared] [--unpacked] [--pack-tokens N]
 
 Per model, on RULER samples at ``--length`` tokens (round-robin over the tasks that need no QA files, their own
 ``max_gen_toks``), each decoder's greedy tokens through ``EvalsuiteLM.generate_until``:
@@ -20,6 +20,9 @@ Per model, on RULER samples at ``--length`` tokens (round-robin over the tasks t
 * ``batched_compiled`` (``--compiled``): the same in generation mode ``compiled``, whose step compiles each
   layer's pure halves for several rows (run 8: 8-20 % shorter steps than ``fast``'s); it is compared with
   ``batched``, ``exact`` and stock, the evidence a change of the default mode needs;
+* ``batched_unpacked`` (``--unpacked``): the same with one prompt a forward (``PACK_TOKENS`` 0), where ``batched``
+  prefills the short prompts several to a forward (on CUDA by default, or at ``--pack-tokens``); it is compared
+  with ``batched``, ``exact`` and stock, the evidence for packing's default;
 * ``one_at_a_time``: the same engine, one row;
 * ``exact``: the transformers-equivalent forward, one request at a time;
 * ``stock``: lm-eval's ``hf`` backend (batch size 1) on the first ``--stock-samples``.
@@ -83,7 +86,8 @@ def stock_tokens(model: Any, tok: Any, samples: Sequence[tuple[str, int, str]], 
 
 
 def one_model(rec: Recorder, name: str, data_dir: Path, *, length: int, n: int, n_stock: int, device: str,
-              margin_samples: int, compiled: bool = False, unshared: bool = False) -> None:
+              margin_samples: int, compiled: bool = False, unshared: bool = False, unpacked: bool = False,
+              pack_tokens: int | None = None) -> None:
     from evalsuite.engine.lm import EvalsuiteLM
     from evalsuite.models.loader import load
     from evalsuite.spec import SourceSpec
@@ -98,19 +102,23 @@ def one_model(rec: Recorder, name: str, data_dir: Path, *, length: int, n: int, 
         return
     lm = EvalsuiteLM(model, tok, max_length=length)
     runs: dict[str, Any] = {}
-    decoders: list[tuple[str, str, int | None, bool | None]] = [
-        ("batched", "fast", None, None), ("one_at_a_time", "fast", 1, None), ("exact", "exact", 1, None)]
+    # (key, mode, rows, share_prefix, pack_tokens); None: the device's default
+    decoders: list[tuple[str, str, int | None, bool | None, int | None]] = [
+        ("batched", "fast", None, None, pack_tokens), ("one_at_a_time", "fast", 1, None, None),
+        ("exact", "exact", 1, None, None)]
     if compiled:
-        decoders.insert(1, ("batched_compiled", "compiled", None, None))
+        decoders.insert(1, ("batched_compiled", "compiled", None, None, pack_tokens))
     if unshared:
-        decoders.insert(1, ("batched_unshared", "fast", None, False))
-    for key, mode, rows, share in decoders:
-        runs[key] = rec.step(f"{name}_{key}", lambda mode=mode, rows=rows, share=share: generate_run(
-            lm, samples, rows=rows, mode=mode, shape=shape, device=dev, share_prefix=share), record=without_tokens)
+        decoders.insert(1, ("batched_unshared", "fast", None, False, pack_tokens))
+    if unpacked:
+        decoders.insert(1, ("batched_unpacked", "fast", None, None, 0))
+    for key, mode, rows, share, pack in decoders:
+        runs[key] = rec.step(f"{name}_{key}", lambda mode=mode, rows=rows, share=share, pack=pack: generate_run(
+            lm, samples, rows=rows, mode=mode, shape=shape, device=dev, share_prefix=share, pack_tokens=pack),
+            record=without_tokens)
     ref = runs["batched"]
-    pairs = [("batched", key) for key in runs if key != "batched"]
-    pairs += [("batched_compiled", "exact")] if compiled else []
-    pairs += [("batched_unshared", "exact")] if unshared else []
+    variants = [key for key, *_ in decoders if key.startswith("batched_")]
+    pairs = [("batched", key) for key in runs if key != "batched"] + [(key, "exact") for key in variants]
     for a, b in pairs:
         if runs[a] and runs[b]:
             rec.step(f"{name}_{a}_vs_{b}", lambda a=a, b=b: agreement(lm, samples, runs[a]["tokens"],
@@ -123,8 +131,7 @@ def one_model(rec: Recorder, name: str, data_dir: Path, *, length: int, n: int, 
                                                              tok.eos_token_id),
                        record=lambda g: {"samples": len(g[0]), "seconds": g[1]})
         if got:
-            for key in ("batched", "exact") + (("batched_compiled",) if compiled else ()) + (
-                    ("batched_unshared",) if unshared else ()):
+            for key in ["batched", "exact", *variants]:
                 if runs[key]:
                     rec.step(f"{name}_{key}_vs_stock", lambda key=key: agreement(
                         lm, samples[:n_stock], runs[key]["tokens"][:n_stock], got[0]))
@@ -148,12 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="also decode batched in generation mode 'compiled' (the layer's halves compiled)")
     p.add_argument("--unshared", action="store_true",
                    help="also decode batched with share_prefix off (every prompt prefilled whole)")
+    p.add_argument("--unpacked", action="store_true",
+                   help="also decode batched with one prompt a forward (no packed prefills)")
+    p.add_argument("--pack-tokens", type=int, default=None,
+                   help="the batched decoders' packed-prefill tokens on this device (default: the engine's)")
     args = p.parse_args(argv)
     rec = Recorder(args.out / f"{args.name}.json", {"environment": environment(), "argv": list(argv or [])}, None)
     for name in args.models.split(","):
         one_model(rec, name, args.data, length=args.length, n=args.samples, n_stock=args.stock_samples,
                   device=args.device, margin_samples=args.margin_samples, compiled=args.compiled,
-                  unshared=args.unshared)
+                  unshared=args.unshared, unpacked=args.unpacked, pack_tokens=args.pack_tokens)
         if args.device == "cuda":
             torch.cuda.empty_cache()
     rec.data["finished"] = True

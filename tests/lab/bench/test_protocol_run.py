@@ -148,6 +148,25 @@ def test_predictor_keeps_a_scoring_units_compilation_fixed():
     assert predict_unit(unit, 1.0, SHAPE) == pytest.approx(10.0)
 
 
+def test_the_kernels_checks_are_paid_once():
+    """``kernel_check_s`` (run 11: FlashAttention-4's check, ~5.5 s in a process's first RULER unit, outside its
+    batches; scaled x100 it was 550 s of the 64K/128K unit's 6,500 s): paid once, in generation and scoring units."""
+    unit, e = _gen_unit(live=4, rows_memory=6, prefill_per_row=0.25, c=0.003, capacity=8192, steps=127,
+                        outside=2.0)
+    host = dict(unit, seconds=unit["seconds"] + 0.5, work=dict(unit["work"], generate_s=unit["work"]["generate_s"] + 0.5))
+    checked = dict(host, seconds=host["seconds"] + 5.0,
+                   work=dict(host["work"], generate_s=host["work"]["generate_s"] + 5.0, kernel_check_s=5.0))
+    assert predict_unit(checked, 100.0, SHAPE) == pytest.approx(predict_unit(host, 100.0, SHAPE) + 5.0)
+    assert predict_unit(host, 100.0, SHAPE) == pytest.approx(predict_unit(unit, 100.0, SHAPE) + 0.5 * 100)
+    assert fixed_unit_s(checked) == pytest.approx(fixed_unit_s(host) + 5.0)
+    assert predict_unit(checked, 1.0, SHAPE) == pytest.approx(checked["seconds"])
+    alone = {"seconds": 8.0, "work": {"generation_requests": 2, "generate_s": 7.0, "kernel_check_s": 5.0}}
+    assert predict_unit(alone, 10.0, SHAPE) == pytest.approx(1.0 + 5.0 + 2.0 * 10)  # one request at a time
+    scoring = {"seconds": 10.0, "work": {"generation_requests": 0, "tokenize_s": 1.0, "loglikelihood_s": 8.0,
+                                         "compile_s": 2.5, "kernel_check_s": 4.0}}
+    assert predict_unit(scoring, 5.0, SHAPE) == pytest.approx(1.0 + 2.5 + 4.0 + 2.5 * 5)
+
+
 def test_validation_checks_the_seconds_beyond_what_is_paid_once_too():
     base = {"model": "1B_baseline", "task": "es_wikitext", "status": "complete"}
     small = base | {"samples": 8, "seconds": 16.0,

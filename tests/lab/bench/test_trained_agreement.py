@@ -43,6 +43,25 @@ def test_every_decoder_gives_the_same_tokens_in_fp32(record):
     assert m["ties"] <= m["within_4_ulps"] <= m["within_16_ulps"] <= m["steps"] and m["median_ulps"] > 4
 
 
+def test_packed_prefills_give_the_one_a_forward_tokens(tmp_path):
+    """``--pack-tokens`` packs the batched decoders' short prompts several to a forward (CUDA's default; on CPU
+    only when asked); ``--unpacked`` decodes them one a forward: the same tokens, fewer forwards."""
+    from evalsuite.families.miniature import write_miniature
+    from evalsuite.lab.bench.trained_agreement import main
+
+    data = write_miniature(tmp_path / "data")
+    assert main(["--data", str(data), "--out", str(tmp_path), "--models", "tiny-headwise", "--samples", "3",
+                 "--stock-samples", "1", "--margin-samples", "0", "--length", "1024", "--device", "cpu",
+                 "--pack-tokens", "4096", "--unpacked"]) == 0
+    w = json.loads((tmp_path / "trained.json").read_text())["workloads"]
+    packed, unpacked = w["tiny-headwise_batched"], w["tiny-headwise_batched_unpacked"]
+    assert (packed["pack_tokens"], unpacked["pack_tokens"]) == (4096, 0)
+    assert packed["prefill_forwards"] < unpacked["prefill_forwards"] == 3
+    for pair, n in (("batched_vs_batched_unpacked", 3), ("batched_unpacked_vs_exact", 3),
+                    ("batched_unpacked_vs_stock", 1), ("batched_vs_stock", 1)):
+        assert w[f"tiny-headwise_{pair}"]["identical"] == n == w[f"tiny-headwise_{pair}"]["samples"], pair
+
+
 def test_bf16_ulp_is_the_spacing_of_bf16_numbers():
     import torch
 
