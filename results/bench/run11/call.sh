@@ -10,8 +10,8 @@
 #   D                                   bash results/bench/run11/call.sh agreement  # the trained trio's bf16 tokens
 #   E                                   bash results/bench/run11/call.sh gnative    # the gated models' other units
 # Not run (no second machine came): on an H200, the card of the issue's rates, A and P again, then with
-# .fa4/part4 `UNITS="yarn1 native1" bash results/bench/run11/call.sh main`; on an H100, `call.sh count2` (the
-# baseline's units at 2 samples, the extrapolation's check at this code).
+# .fa4/part4 `UNITS="yarn1 native1" bash results/bench/run11/call.sh main`; on an H100, `call.sh count2` and
+# `UNITS=native call.sh count2` (the baseline's units at 1 and 2 samples: the extrapolation's check at this code).
 # Each record is copied to $OUT every 4 s (a cut call keeps it); at most 8 files come back.
 set -uo pipefail
 what=${1:?"part, main, gyarn, agreement, gnative or count2"}
@@ -27,9 +27,12 @@ case $what in
     [[ $units == *" native1 "* ]] && protocol_unit native1 "${T_N:-170}" --models 1B_baseline --samples 1 ;;
   gyarn) protocol_unit gyarn1 "${T_G:-380}" --models 1B_gate_headwise-yarn4,1B_gate_elementwise-yarn4 --samples 1 ;;
   gnative) protocol_unit gnative1 "${T_G:-300}" --models 1B_gate_headwise,1B_gate_elementwise --samples 1 ;;
-  count2)  # the extrapolation's check: what the 1-sample units predict for 2 samples, each count a cold process
-    protocol_unit yarn2 "${T_Y:-260}" --models 1B_baseline-yarn4 --samples 2
-    protocol_unit native2 "${T_N:-150}" --models 1B_baseline --samples 2 ;;
+  count2)  # the extrapolation's check, as run 8's: 1 and 2 samples, each count from empty compile caches
+    units=" ${UNITS:-yarn} "
+    [[ $units == *" yarn "* ]] && \
+      protocol_unit yarn12 "${T_Y:-570}" --models 1B_baseline-yarn4 --samples 1 --validate 2
+    [[ $units == *" native "* ]] && \
+      protocol_unit native12 "${T_N:-330}" --models 1B_baseline --samples 1 --validate 2 ;;
   agreement)  # packed (the CUDA default), one prompt a forward, one at a time, exact, stock
     ( while sleep 4; do cp /tmp/agree/trained.json "$OUT/" 2> /dev/null; done ) &
     copier=$!
