@@ -460,7 +460,7 @@ def test_the_kernel_is_chosen_before_any_batch_is_timed(tiny_folder, monkeypatch
 
     def slow_first_choice(device, choice="auto"):
         if not checked:
-            time.sleep(0.3)  # the check, once
+            time.sleep(1.0)  # the check, once
         checked.append(1)
         return choose(device, choice)
 
@@ -468,4 +468,4 @@ def test_the_kernel_is_chosen_before_any_batch_is_timed(tiny_folder, monkeypatch
     timings: list[dict] = []
     items = [BatchItem(p, 3, _stop_at(-5)) for p in _prompts()[:3]]
     greedy_batched(lean, items, eos_token_id=None, max_rows=3, share_prefix=False, timings=timings)
-    assert checked and all(t["setup_s"] + t["prefill_s"] + t["decode_s"] < 0.3 for t in timings)
+    assert checked and all(t["setup_s"] + t["prefill_s"] + t["decode_s"] < 1.0 for t in timings)

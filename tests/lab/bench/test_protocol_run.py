@@ -153,7 +153,8 @@ def test_the_kernels_checks_are_paid_once():
     batches; scaled x100 it was 550 s of the 64K/128K unit's 6,500 s): paid once, in generation and scoring units."""
     unit, e = _gen_unit(live=4, rows_memory=6, prefill_per_row=0.25, c=0.003, capacity=8192, steps=127,
                         outside=2.0)
-    host = dict(unit, seconds=unit["seconds"] + 0.5, work=dict(unit["work"], generate_s=unit["work"]["generate_s"] + 0.5))
+    host = dict(unit, seconds=unit["seconds"] + 0.5,
+                work=dict(unit["work"], generate_s=unit["work"]["generate_s"] + 0.5))
     checked = dict(host, seconds=host["seconds"] + 5.0,
                    work=dict(host["work"], generate_s=host["work"]["generate_s"] + 5.0, kernel_check_s=5.0))
     assert predict_unit(checked, 100.0, SHAPE) == pytest.approx(predict_unit(host, 100.0, SHAPE) + 5.0)
