@@ -58,7 +58,7 @@ import torch
 
 from evalsuite.engine import finite, kernels
 from evalsuite.engine.decode import (GraphDecoder, NonFiniteLogitsError, StopCheck, build_step, pick_next, prefill,
-                                     prefill_rows)
+                                     prefill_rows, right_padded)
 from evalsuite.engine.static_cache import DecodeAttention, StaticKV, capacity_for
 from evalsuite.engine.forward import LeanDecoder
 
@@ -78,6 +78,12 @@ PACK_TOKENS: dict[str, int] = {"cuda": 16384}
 # prefix is not copied. Run 10 (an H100 without FlashAttention-4): a 128K row whose first 4-12K tokens were copied
 # prefilled in ~6.7 s against ~4.3 s unshared, and 32 of 100 4K samples flipped bf16 near-ties.
 SHARE_KERNELS = ("fa4", "sdpa")
+
+
+def fits_pack(prompt_tokens: int, pack_tokens: int) -> bool:
+    """A prompt of this length is prefilled in a pack of ``pack_tokens`` padded tokens (two such prompts fit in
+    one), not alone and not from a shared prefix."""
+    return 2 * prompt_tokens <= pack_tokens
 
 
 @dataclass(frozen=True)
@@ -231,7 +237,7 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
         # What free memory allows at this capacity (recorded: it prices a larger run of the same prompts); this
         # group needs no more rows than it has requests (rows_for with wanted=len(group) gives the same).
         longest = max(len(it.prompt) for it in group)
-        if 2 * longest <= pack:  # a packed forward's working memory
+        if fits_pack(longest, pack):  # a packed forward's working memory
             longest = pack
         rows_memory = rows_for(lean, capacity, longest_prompt=longest, wanted=max_rows,
                                max_rows=max_rows, held_bytes=cache.kv.nbytes if cache.kv is not None else 0)
@@ -297,10 +303,7 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
         if len(pack) == 1:
             logits = alone(pack[0])
         elif pack:
-            lengths = [len(chunk[b].prompt) for b in pack]
-            prompts = torch.zeros((len(pack), max(lengths)), dtype=torch.long, device=dev)
-            for j, b in enumerate(pack):
-                prompts[j, :lengths[j]] = flat[offsets[b]:offsets[b + 1]]
+            prompts, lengths = right_padded([flat[offsets[b]:offsets[b + 1]] for b in pack])
             logits = prefill_rows(lean, kv, prompts, lengths, pack, attention=attention, compiled=compiled(),
                                   notes=cache.notes)
         if pack:
@@ -314,7 +317,8 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
         # A prompt that fits a pack is packed, not shared: a suffix is a forward of its own, whose launches cost a
         # short prompt more than the prefix's FLOPs save, and a copy from a row still waiting in the pack would
         # break the pack up.
-        ids = np.asarray(it.prompt, dtype=np.int64) if share_prefix and 2 * len(it.prompt) > pack_tokens else None
+        packable = fits_pack(len(it.prompt), pack_tokens)
+        ids = np.asarray(it.prompt, dtype=np.int64) if share_prefix and not packable else None
         start, source = cache.shared_prefix(ids) if ids is not None else (0, -1)  # never a packed row: not held
         cache.held[b] = None  # overwritten from here on
         if start:

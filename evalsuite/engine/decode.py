@@ -102,6 +102,16 @@ def prefill_rows(lean: LeanDecoder, kv: StaticKV, prompts: torch.Tensor, lengths
     return _maybe_compiled(lean, compiled, notes, run)
 
 
+def right_padded(prompts: Sequence[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
+    """1-D token tensors on one device as :func:`prefill_rows` takes them: (B, longest) right-padded with 0, and
+    their lengths."""
+    lengths = [int(p.shape[0]) for p in prompts]
+    out = torch.zeros((len(prompts), max(lengths)), dtype=torch.long, device=prompts[0].device)
+    for j, p in enumerate(prompts):
+        out[j, :lengths[j]] = p
+    return out, lengths
+
+
 def _maybe_compiled(lean: LeanDecoder, compiled: bool, notes: list[str] | None,
                     run: Callable[[LeanDecoder], torch.Tensor]) -> torch.Tensor:
     """``run`` on ``lean`` with its layers' pure halves compiled when ``compiled``; if compilation fails, on the

@@ -245,19 +245,14 @@ def prefill_profile(lm: Any, samples: Sequence[tuple[str, int, str]], rows: int 
     figures to compare."""
     from torch.profiler import ProfilerActivity, profile
 
-    from evalsuite.engine.decode import prefill_rows
+    from evalsuite.engine.decode import prefill_rows, right_padded
     from evalsuite.engine.forward import LeanDecoder
     from evalsuite.engine.static_cache import StaticKV
 
     lean = LeanDecoder.wrap(lm.model)
     prompts = [lm.tok_encode(p) for p, _, _ in samples]
-    packs = [prompts[i:i + rows] for i in range(0, len(prompts), rows)]
-    padded = []
-    for pack in packs:
-        ids = torch.zeros((len(pack), max(map(len, pack))), dtype=torch.long, device=lean.device)
-        for j, p in enumerate(pack):
-            ids[j, :len(p)] = torch.tensor(p, device=lean.device)
-        padded.append((ids, [len(p) for p in pack]))
+    padded = [right_padded([torch.tensor(p, device=lean.device) for p in prompts[i:i + rows]])
+              for i in range(0, len(prompts), rows)]
     kv = StaticKV(lean, -(-max(map(len, prompts)) // 128) * 128, rows)
     sync = torch.cuda.synchronize if lean.device.type == "cuda" else (lambda: None)
 

@@ -48,7 +48,7 @@ import yaml
 
 from evalsuite import strict_json
 from evalsuite.errors import EvalsuiteError
-from evalsuite.engine.batch_decode import balanced_rows
+from evalsuite.engine.batch_decode import balanced_rows, fits_pack
 from evalsuite.lab.bench.flops import PEAK_BF16_FLOPS, PEAK_BYTES_PER_S, ModelShape, forward_flops
 
 GATES = {"1B_baseline": "none", "1B_gate_headwise": "headwise", "1B_gate_elementwise": "elementwise"}
@@ -187,7 +187,7 @@ def _share_scale(group: Sequence[dict[str, Any]], shares: dict[str, Any] | None)
     pack = max(b.get("pack_tokens", 0) for b in group)
     rows = sum(b["live_rows"] for b in group)
     prompt = sum(b.get("prompt_tokens", 0) for b in group)
-    if pack and rows and 2 * prompt <= pack * rows:
+    if pack and rows and fits_pack(prompt, pack * rows):  # the group's prompts, on average
         return 1.0
     capacity = group[0]["capacity"]
     lengths = [int(k) for k in shares if int(k) <= capacity]
