@@ -41,7 +41,12 @@ How (shapes: B rows, T cache positions):
   checks), applies each row's EOS / stop string / ``max_new_tokens`` in order,
   and the batch ends when every row has; a row that is done keeps decoding
   harmlessly until then (its tokens are ignored). A row whose logits are not
-  finite where its token is chosen raises :class:`NonFiniteLogitsError`.
+  finite where its token is chosen raises :class:`NonFiniteLogitsError`;
+* a row that is done is retired (:data:`RETIRE_ROWS`): with flex attention it
+  reads one block of its cache a step rather than its whole prefix. The device
+  retires a row at its ``max_new_tokens`` by itself (each row's end position is
+  set before the first step); a row ended by EOS or a stop string, by the host
+  when it reads that token, from the next step it queues on.
 
 Tokens equal :func:`evalsuite.engine.decode.greedy`'s for the same prompt (fp32 on CPU:
 exactly, tested; bf16 on a GPU: up to the rounding of ties, measured in the benchmark).
@@ -65,6 +70,10 @@ from evalsuite.engine.forward import LeanDecoder
 CAPACITY_ALIGN = 128  # cache positions: a batch's cache is its longest request rounded up to this
 MAX_ROWS = 256  # beyond this a step is long enough that more rows buy nothing
 SYNC_EVERY = 4  # decode steps queued between reads of the new tokens
+# A finished row's later steps read one block of its cache (flex attention; the split attention reads every row's
+# whole cache whatever this says). RULER's answers end at 30-128 tokens, so most batches mix lengths; the lab turns
+# it off to measure what it saves (results/bench/run12).
+RETIRE_ROWS = True
 MEMORY_FRACTION = 0.85  # of the free GPU memory the cache may take (fragmentation, cuBLAS / graph workspaces)
 # Tokens: a shorter common prefix is prefilled again rather than copied (its saving is below a kernel launch's).
 MIN_SHARED_PREFIX = 256
@@ -337,7 +346,11 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     for b in range(len(chunk), rows):  # a row holding no request decodes from position 0: its prompt is gone
         cache.held[b] = None
     positions.copy_(torch.tensor([len(it.prompt) for it in chunk] + [0] * (rows - len(chunk))))
-    graph.start(first.clamp(min=0), positions)
+    # Step k (1, 2, ...) feeds a row's token k-1 at position len(prompt) + k - 1 and gives its token k: wanted while
+    # k < max_new_tokens. A row holding no request wants none (and reads one block, from position 0, anyway).
+    retire = RETIRE_ROWS and graph.flex is not None
+    ends = [len(it.prompt) + it.max_new_tokens - 1 for it in chunk] + [0] * (rows - len(chunk))
+    graph.start(first.clamp(min=0), positions, torch.tensor(ends) if retire else None)
     steps_needed = max(it.max_new_tokens for it in chunk) - 1
     pinned = dev.type == "cuda"
     history = torch.zeros((steps_needed + 1, rows), dtype=torch.long, pin_memory=pinned)  # token j of each row
@@ -346,6 +359,9 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     compiling = kernels.compile_seconds() - compiling
     rows_out: list[list[int]] = [[] for _ in chunk]
     done = [False] * len(chunk)
+    # Per live row, the steps that read its cache: until it is retired (its max_new_tokens, or the steps queued
+    # when the host retired it), or every step the batch runs.
+    read_steps = [it.max_new_tokens - 1 for it in chunk] if retire else None
     read, launched = 0, 0  # history columns read by the host; decode steps queued
     pending: list[tuple[int, Any]] = []  # (columns filled once the event completes, event)
     pending.append((1, _event(dev)))
@@ -367,6 +383,9 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
                             f"non-finite logits at position {len(it.prompt) + col - 1} of a batched row; "
                             f"{finite.locate(lean.model, [*it.prompt, *rows_out[b]])}", request=b)
                     done[b] = _take(rows_out[b], new[b], col, it, eos_token_id)
+                    if done[b] and read_steps is not None and col + 1 < it.max_new_tokens:  # ended early
+                        graph.retire(b)
+                        read_steps[b] = min(read_steps[b], launched)
         read = upto
         if all(done) or (read > steps_needed and not pending):
             break
@@ -378,6 +397,10 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
                         "pack_tokens": pack_tokens,
                         "decode_s": t3 - t2,
                         "decode_steps": launched,
+                        # the row-steps that read a row's cache (split attention: every row's, every step)
+                        "decode_row_steps": (sum(min(n, launched) for n in read_steps) if read_steps is not None
+                                             else launched * (len(chunk) if graph.flex is not None else rows)),
+                        "retire_rows": retire,
                         "decode_engine": graph.engine, "prefill_attention": kernels.causal_backend(dev, attention),
                         "notes": list(cache.notes)})
     return rows_out

@@ -235,12 +235,15 @@ class GraphDecoder:
         self.token = torch.zeros((rows, 1), dtype=torch.long, device=dev)
         self.position = torch.zeros((rows,), dtype=torch.long, device=dev)
         self.next_token = torch.zeros((rows,), dtype=torch.long, device=dev)  # -1: non-finite logits
+        # Each row's first position whose step is not wanted (flex attention then reads one block of the row; see
+        # FlexDecodeMask): the capacity, never reached, unless :meth:`start` or :meth:`retire` says otherwise.
+        self.end = torch.full((rows,), kv.capacity, dtype=torch.long, device=dev)
         self.logits = torch.zeros((rows, lean.head.out_features), dtype=lean.dtype, device=dev)  # last step's
         self.key_positions = torch.arange(kv.capacity, device=dev)
         probe = torch.zeros((1, 1), dtype=lean.dtype, device=dev)
         self.cos, self.sin = lean.rope(probe, self.key_positions[None])  # (1, T, D) each, model dtype
         self.graph: torch.cuda.CUDAGraph | None = None
-        self.flex = FlexDecodeMask(self.position, kv.capacity) if decode_attention == "flex" else None
+        self.flex = FlexDecodeMask(self.position, kv.capacity, self.end) if decode_attention == "flex" else None
 
     @property
     def engine(self) -> str:
@@ -305,10 +308,20 @@ class GraphDecoder:
             self._step()
         self.step_engine = f"CUDA graph of the {self.step_engine}"
 
-    def start(self, token: int | torch.Tensor, position: int | torch.Tensor) -> None:
-        """Set every row's current token and position (scalars, or (B,) tensors)."""
+    def start(self, token: int | torch.Tensor, position: int | torch.Tensor,
+              end: int | torch.Tensor | None = None) -> None:
+        """Set every row's current token and position (scalars, or (B,) tensors), and the position from which its
+        steps are no longer wanted (``end``; None: none is, every step reads the row's whole prefix)."""
         self.token.copy_(torch.as_tensor(token, device=self.token.device).view(-1, 1).expand_as(self.token))
         self.position.copy_(torch.as_tensor(position, device=self.position.device).expand_as(self.position))
+        self.end.copy_(torch.as_tensor(self.kv.capacity if end is None else end, device=self.end.device)
+                       .expand_as(self.end))
+
+    def retire(self, row: int) -> None:
+        """Row ``row``'s later steps are not wanted (the host saw it end: EOS, a stop string): from the next step
+        queued, flex attention reads one block of it. A device write queued behind the steps already launched, so
+        the host does not wait for them."""
+        self.end[row].fill_(0)
 
     def advance(self) -> None:
         """Feed each row's current token at its position; :attr:`next_token` gets the argmax (-1: not finite)."""

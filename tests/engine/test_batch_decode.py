@@ -469,3 +469,48 @@ def test_the_kernel_is_chosen_before_any_batch_is_timed(tiny_folder, monkeypatch
     items = [BatchItem(p, 3, _stop_at(-5)) for p in _prompts()[:3]]
     greedy_batched(lean, items, eos_token_id=None, max_rows=3, share_prefix=False, timings=timings)
     assert checked and all(t["setup_s"] + t["prefill_s"] + t["decode_s"] < 1.0 for t in timings)
+
+
+@torch.inference_mode()
+@pytest.mark.parametrize("retire", [True, False])
+def test_a_finished_row_reads_one_block_of_its_cache(tiny_folder, monkeypatch, retire):
+    """With flex attention a row that is done (its max_new_tokens, EOS, a stop string) visits block 0 from the next
+    step on, where the device ends it, or within the steps already queued when the host sees it end; the tokens
+    are the one-at-a-time decoder's either way, and ``decode_row_steps`` counts the steps that read a cache."""
+    from evalsuite.engine import static_cache
+
+    lean = LeanDecoder.wrap(_load(tiny_folder("elementwise")))
+    prompts = [torch.randint(3, 40000, (n,), generator=torch.Generator().manual_seed(n)).tolist()
+               for n in (300, 420, 260, 390)]
+    never = _stop_at(-5)
+    items = [BatchItem(p, m, never) for p, m in zip(prompts, (30, 4, 30, 30))]
+    items[2] = BatchItem(prompts[2], 30, lambda tokens: len(tokens) == 6)  # a stop check, seen on the host
+    exact = _one_at_a_time(lean, items, None, fast=False)
+    assert [len(t) for t in exact] == [30, 4, 6, 30]
+    blocks: list[list[int]] = []
+    attend = static_cache.flex_decode_attention
+
+    def seen(q, keys, values, mask, scale, **kw):
+        blocks.append(mask.kv_num_blocks.view(-1).tolist())
+        return attend(q, keys, values, mask, scale, **kw)
+
+    monkeypatch.setattr(static_cache, "flex_decode_attention", seen)
+    monkeypatch.setattr(batch, "RETIRE_ROWS", retire)
+    timings: list[dict] = []
+    cache = BatchDecodeCache(lean, decode_attention="flex")
+    cache.get(4, 512)  # built (its warm-up steps run) before the batch: what is recorded below is the batch's
+    blocks.clear()
+    assert greedy_batched(lean, items, eos_token_id=None, max_rows=4, decode_attention="flex", cache=cache,
+                          timings=timings) == exact
+    assert len(blocks) == 29 * lean.n_layers and timings[0]["decode_steps"] == 29
+    steps = blocks[::lean.n_layers]  # a step's blocks, as its first layer reads them
+    # rows in prompt-length order: 420 (4 tokens), 390, 300, 260 (stopped at 6)
+    full = [[(n + k) // 128 + 1 for n in (420, 390, 300, 260)] for k in range(29)]
+    if not retire:
+        assert steps == full and timings[0]["decode_row_steps"] == 4 * 29
+        return
+    assert [s[0] for s in steps] == [f if k < 3 else 1 for k, f in enumerate(r[0] for r in full)]
+    assert [s[1] for s in steps] == [r[1] for r in full] and [s[2] for s in steps] == [r[2] for r in full]
+    host = [k for k, s in enumerate(steps) if s[3] == 1]  # the stop check ended row 3 on the host
+    assert host and host == list(range(host[0], 29)) and 5 <= host[0] <= 5 + 2 * batch.SYNC_EVERY
+    assert timings[0]["decode_row_steps"] == 3 + 29 + 29 + host[0]

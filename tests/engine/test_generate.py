@@ -85,6 +85,29 @@ def test_flex_decode_attention_equals_split_and_reads_each_rows_own_blocks():
         FlexDecodeMask(position, 600)
 
 
+def test_a_retired_row_reads_one_block_and_the_others_are_unchanged():
+    """A row whose position has reached its end visits block 0 only; the other rows' outputs are the ones without
+    the retirement, bit for bit (each row is attended from its own blocks)."""
+    from evalsuite.engine.static_cache import FlexDecodeMask, flex_decode_attention
+
+    g = torch.Generator().manual_seed(2)
+    q = torch.randn(3, 8, 1, 16, generator=g)
+    k, v = torch.randn(3, 2, 640, 16, generator=g), torch.randn(3, 2, 640, 16, generator=g)
+    position = torch.tensor([300, 500, 639])
+    end = torch.tensor([640, 500, 700])  # row 1 is at its end: retired; rows 0 and 2 are not
+    mask, plain = FlexDecodeMask(position, 640, end), FlexDecodeMask(position, 640)
+    mask.update()
+    plain.update()
+    assert mask.kv_num_blocks.view(-1).tolist() == [3, 1, 5]
+    assert plain.kv_num_blocks.view(-1).tolist() == [3, 4, 5]
+    got, ref = flex_decode_attention(q, k, v, mask, 0.25), flex_decode_attention(q, k, v, plain, 0.25)
+    assert torch.equal(got[[0, 2]], ref[[0, 2]])
+    assert torch.isfinite(got[1]).all()
+    end[1] = 900  # the decoder's own tensor: the mask follows it on update()
+    mask.update()
+    assert mask.kv_num_blocks.view(-1).tolist() == [3, 4, 5]
+
+
 def test_flex_decode_runs_the_tuned_kernel_options_on_cuda(monkeypatch):
     """The decoding kernel gets 4 warps and 3 stages on CUDA (run 8: torch's own 2 warps, 1 stage read the cache at
     70-90 % of these' rate, bit-identical outputs); the CPU reference gets none."""

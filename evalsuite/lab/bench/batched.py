@@ -20,6 +20,9 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
 * ``flex``: the decode step's attention (``decode_attention``): the 4K batch and one 128K sample (YaRN x4) with
   ``split`` (the reference) and ``flex``, then both with ``flex`` and the compiled prefill; each warmed up first,
   each ``flex`` run with its bf16 token agreement against ``split``'s;
+* ``retire``: finished rows retired (the default) against rows reading their caches to the batch's end: the 4K
+  batch, and one 128K batch (YaRN x4) of three tasks whose answers end at different lengths, with the tokens'
+  agreement;
 * ``ruler128k``: niah_single_1 at 131,072 tokens with YaRN x4: one sample one at a time (sent twice, the
   second timed), then as many samples as one batch holds (``--samples-128k``, 0: what free memory gives);
 * ``share``: shared haystack prefixes (``share_prefix``) against none, batched on the same samples of
@@ -70,12 +73,13 @@ def ruler_samples(tokenizer: Any, data_dir: Path, length: int, n: int, tasks: Se
 def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int | None, mode: str,
                  shape: ModelShape, device: torch.device, compile_prefill: bool | None = None,
                  decode_attention: str | None = None, share_prefix: bool | None = None,
-                 pack_tokens: int | None = None) -> dict[str, Any]:
+                 pack_tokens: int | None = None, retire_rows: bool | None = None) -> dict[str, Any]:
     """One ``generate_until`` call over ``samples``; seconds, peak memory, the limit, per-sample tokens.
     ``compile_prefill`` / ``decode_attention`` / ``share_prefix`` left at None: the device's defaults
     (:meth:`EngineConfig.resolved`), whatever an earlier call of the same LM set; ``pack_tokens``: the batched
     engine's :data:`~evalsuite.engine.batch_decode.PACK_TOKENS` for the device in this call (None: the engine's
-    own)."""
+    own); ``retire_rows``: its :data:`~evalsuite.engine.batch_decode.RETIRE_ROWS` in this call (None: the
+    engine's own)."""
     from evalsuite.engine import batch_decode
 
     default = EngineConfig().resolved(on_cuda=lm.on_cuda)
@@ -84,14 +88,16 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
                         decode_attention=decode_attention or default.decode_attention,
                         share_prefix=default.share_prefix if share_prefix is None else share_prefix)
     n_tok, n_tim, n_bat = len(lm.generated_tokens), len(lm.generation_timings), len(lm.generation_batches)
-    engine_pack = batch_decode.PACK_TOKENS
+    engine_pack, engine_retire = batch_decode.PACK_TOKENS, batch_decode.RETIRE_ROWS
     if pack_tokens is not None:
         batch_decode.PACK_TOKENS = {**engine_pack, device.type: pack_tokens}
+    if retire_rows is not None:
+        batch_decode.RETIRE_ROWS = retire_rows
     try:
         with measure(device) as m:
             lm.generate_until([greedy_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
     finally:
-        batch_decode.PACK_TOKENS = engine_pack
+        batch_decode.PACK_TOKENS, batch_decode.RETIRE_ROWS = engine_pack, engine_retire
     tokens = lm.generated_tokens[n_tok:]
     prompt_tokens = [len(lm.tok_encode(p)) for p, _, _ in samples]
     costs = [generation_cost(shape, prompt_tokens=n, decode_steps=max(len(t) - 1, 0))
@@ -101,6 +107,7 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
     out = {"mode": mode, "compile_prefill": lm.engine.compile_prefill, "decode_attention": lm.engine.decode_attention,
            "share_prefix": lm.engine.share_prefix,
            "pack_tokens": batch_decode.PACK_TOKENS.get(device.type, 0) if pack_tokens is None else pack_tokens,
+           "retire_rows": batch_decode.RETIRE_ROWS if retire_rows is None else retire_rows,
            "rows_cap": rows, "samples": len(samples), "seconds": m.seconds, "peak_gib": m.peak_gib,
            "hardware_limit_s": limit, "x_hardware_limit": m.seconds / limit,
            "hardware_limit_with_weights_s": sum(c.limit_seconds(with_weights=True) for c in costs),
@@ -109,7 +116,8 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
     if batches:
         out["batches"] = [{k: v for k, v in t.items() if k != "notes"} for t in batches]
         out["notes"] = batches[-1].get("notes", [])
-        for key in ("setup_s", "prefill_s", "decode_s", "prompt_tokens", "shared_prefix_tokens", "prefill_forwards"):
+        for key in ("setup_s", "prefill_s", "decode_s", "prompt_tokens", "shared_prefix_tokens", "prefill_forwards",
+                    "decode_row_steps"):
             out[key] = sum(t.get(key, 0) for t in batches)
         steps = sum(t["decode_steps"] for t in batches)
         out["decode_ms_per_step"] = 1e3 * out["decode_s"] / max(steps, 1)
@@ -352,6 +360,42 @@ def ruler_128k(rec: Recorder, cfg: Any, tok: Any, data_dir: Path, n: int, device
         rec.step("ruler128k_agreement", lambda: agreement(lm, samples[:1], batched["tokens"][:1], steady["tokens"]))
 
 
+RETIRE_TASKS = ("niah_single_2", "vt", "fwe")  # answers of at most 128, 30 and 50 tokens: one batch, three ends
+
+
+@torch.inference_mode()
+def retire(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
+           short: int = 4096, long: int = 131072, yarn: float = 4.0) -> None:
+    """Finished rows retired (the engine's default, :data:`~evalsuite.engine.batch_decode.RETIRE_ROWS`) against
+    rows that read their caches until the batch's last row is done: the 4K batch of ``n`` samples, then one batch
+    at 128K (YaRN x4) of one sample of each of :data:`RETIRE_TASKS`. Each after a warm-up run; retired, read to
+    the end, retired again (the two retired runs bracket the other), in one process; the tokens of the second and
+    third runs against the first's."""
+    from evalsuite.engine.lm import EvalsuiteLM
+
+    runs = (("retire4k", short, SYNTHETIC_TASKS, n, 0.0), ("retire128k", long, RETIRE_TASKS, len(RETIRE_TASKS), yarn))
+    for prefix, length, tasks, count, factor in runs:
+        samples = rec.step(f"{prefix}_samples", lambda: ruler_samples(tok, data_dir, length, count, tasks),
+                           record=lambda s: {"n": len(s), "tasks": sorted({t for _, _, t in s})})
+        if not samples:
+            continue
+        m = build_model(cfg, "none", yarn_factor=factor) if factor else model
+        lm, shape = EvalsuiteLM(m, tok, max_length=length), ModelShape.of(m)
+
+        def go(on: bool) -> dict[str, Any]:
+            return generate_run(lm, samples, rows=None, mode="fast", shape=shape, device=device, retire_rows=on)
+
+        rec.step(f"{prefix}_warm", lambda: without_tokens(go(True)))
+        first = rec.step(f"{prefix}_retired", lambda: go(True), record=without_tokens)
+        for run, on in ((f"{prefix}_read_to_the_end", False), (f"{prefix}_retired_again", True)):
+            got = rec.step(run, lambda on=on: go(on), record=without_tokens)
+            if first and got:
+                rec.step(f"{run}_agreement", lambda got=got: agreement(lm, samples, got["tokens"], first["tokens"]))
+        del lm, m
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
 SHARE_TASKS = ("niah_single_1", "niah_single_2", "niah_multikey_1")  # a noise and two essay haystacks
 
 
@@ -452,6 +496,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             torch.cuda.empty_cache()
     if "prefill4k" in parts:
         ruler_4k_prefill(rec, model, tok, args.data, args.samples, device, length=short)
+    if "retire" in parts:
+        retire(rec, model, cfg, tok, args.data, args.samples, device, short=short, long=long, yarn=yarn)
     state = ruler_4k(rec, model, tok, args.data, args.samples, device, length=short) if "ruler4k" in parts else None
     if "ruler128k" in parts:
         ruler_128k(rec, cfg, tok, args.data, args.samples_128k, device, length=long, yarn=yarn)

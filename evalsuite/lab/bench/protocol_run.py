@@ -124,9 +124,11 @@ def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape, rates: 
     Scoring units: the engine's seconds beyond compilation scale with the items. Generation units, per group of
     batches of one cache capacity: each row's prefill scales with the requests, at the group's steady rate (the
     batches after its first; the first alone, less its compilation, when it is the only one); the decode of a
-    batch costs ``steps x (c + rows x e)``, ``e`` a row's KV-cache read per step at the copy bandwidth (its static
-    cache's capacity) and ``c`` the per-step overhead this run measured; the larger run's batches hold the rows
-    that free memory allowed (``rows_memory``); what the engine spent outside its batches (tokenising the prompts)
+    batch costs ``steps x c + row_steps x e``, ``e`` a row's KV-cache read per step at the copy bandwidth (its
+    static cache's capacity), ``c`` the per-step overhead this run measured and ``row_steps`` the steps that read a
+    row's cache (recorded as ``decode_row_steps``, a row retired when done reads no more; scaled per live row;
+    records without it: every row at every step, ``steps x rows``); the larger run's batches hold the rows that
+    free memory allowed (``rows_memory``); what the engine spent outside its batches (tokenising the prompts)
     scales with the requests.
 
     ``shares`` (``protocol --shares``'s ``shares_by_length``): the prefill FLOP share that shared prefixes skip at
@@ -149,13 +151,18 @@ def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape, rates: 
         steps = sum(b["decode_steps"] for b in group)
         e = capacity * shape.kv_bytes_per_position() / rates.bytes_per_s
         decode = sum(b["decode_s"] for b in group)
-        c = max(0.0, (decode - e * sum(b["decode_steps"] * b["rows"] for b in group)) / max(steps, 1))
         rows_memory = max(1, min(b.get("rows_memory", b["rows"]) for b in group))
         live_n = live * factor
         n_batches = math.ceil(live_n / rows_memory - 1e-9)
         rows = balanced_rows(max(1, round(live_n)), rows_memory)  # as the engine sizes them
         engine += _prefill_per_row(group) * _share_scale(group, shares) * live_n
-        engine += n_batches * (steps / len(group)) * (c + rows * e)
+        if all("decode_row_steps" in b for b in group):  # the row-steps that read a cache, recorded (run 12 on)
+            read = sum(b["decode_row_steps"] for b in group)
+            c = max(0.0, (decode - e * read) / max(steps, 1))
+            engine += n_batches * (steps / len(group)) * c + e * live_n * read / max(live, 1)
+        else:  # every row read its cache at every step
+            c = max(0.0, (decode - e * sum(b["decode_steps"] * b["rows"] for b in group)) / max(steps, 1))
+            engine += n_batches * (steps / len(group)) * (c + rows * e)
     return fixed + _outside_batches(work) * factor + engine
 
 

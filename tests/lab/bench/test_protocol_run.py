@@ -168,6 +168,26 @@ def test_the_kernels_checks_are_paid_once():
     assert predict_unit(scoring, 5.0, SHAPE) == pytest.approx(1.0 + 2.5 + 4.0 + 2.5 * 5)
 
 
+def test_retired_rows_price_the_row_steps_that_read_a_cache():
+    """A batch whose finished rows were retired (``decode_row_steps``, run 12) costs ``steps x c`` plus each read
+    row-step's KV read, scaled per live row: 4 rows of 127, 127, 29 and 49 steps read 332 row-steps, not 4 x 127.
+    Records without the field are priced as before (every row at every step)."""
+    unit, e = _gen_unit(live=4, rows_memory=6, prefill_per_row=0.25, c=0.003, capacity=8192, steps=127,
+                        outside=2.0)
+    batch = unit["work"]["batches"][0]
+    old = predict_unit(unit, 3.0, SHAPE)
+    read = 127 + 127 + 29 + 49
+    batch["decode_s"] = 127 * 0.003 + read * e
+    batch["decode_row_steps"] = read
+    unit["work"]["generate_s"] = batch["setup_s"] + batch["prefill_s"] + batch["decode_s"]
+    unit["seconds"] = 2.0 + unit["work"]["generate_s"]
+    # x3: 12 rows in two batches of 6; each batch's 127 steps pay c, each live row its read row-steps (83 a row).
+    want = 2.0 + 0.25 * 12 + 2 * 127 * 0.003 + 12 * (read / 4) * e + 0.5
+    assert predict_unit(unit, 3.0, SHAPE) == pytest.approx(want, rel=1e-9)
+    assert predict_unit(unit, 1.0, SHAPE) == pytest.approx(unit["seconds"], rel=1e-9)
+    assert predict_unit(unit, 3.0, SHAPE) < old - 2 * 127 * 6 * e * 0.3
+
+
 def test_validation_checks_the_seconds_beyond_what_is_paid_once_too():
     base = {"model": "1B_baseline", "task": "es_wikitext", "status": "complete"}
     small = base | {"samples": 8, "seconds": 16.0,
