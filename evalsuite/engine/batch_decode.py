@@ -151,10 +151,13 @@ def batch_capacity(items: Sequence[BatchItem]) -> int:
 def balanced_rows(requests: int, rows_memory: int) -> int:
     """Rows per batch: as few batches as memory allows, then as few rows as fill them.
 
-    Every row of the static cache is read at every step, a finished or empty one too, so 11 requests where
-    memory holds 8 rows decode as 6 + 5 in a 6-row cache rather than 8 + 3 in an 8-row one: the same two
-    batches, 12 row-steps of KV reads per step pair instead of 16 (run 5's 64K unit: the second batch of 8 rows
-    held 3 live ones and took as long as the first)."""
+    With split attention every row of the static cache is read at every step, a finished or empty one too, so 11
+    requests where memory holds 8 rows decode as 6 + 5 in a 6-row cache rather than 8 + 3 in an 8-row one: the
+    same two batches, 12 row-steps of KV reads per step pair instead of 16 (run 5's 64K unit: the second batch of
+    8 rows held 3 live ones and took as long as the first). With flex attention an empty or retired row reads one
+    block, but the kernel splits each row's keys fewer ways the more rows the cache has, so live rows in a
+    half-empty cache still read slower than in a cache of their own size (run 12: one live row of three at 128K,
+    ~12 ms a step for a 5 ms read)."""
     batches = -(-requests // max(rows_memory, 1))
     return max(1, -(-requests // max(batches, 1)))
 

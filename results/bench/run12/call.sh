@@ -9,7 +9,8 @@
 #   B  carry .fa4/part4                 bash results/bench/run12/call.sh retire    # retired rows against not, 4K and 128K
 #   C                                   bash results/bench/run12/call.sh count2    # baseline 64K/128K at 1 and 2 samples
 #   D                                   bash results/bench/run12/call.sh gyarn     # the gated models' 64K/128K units
-#   E                                   bash results/bench/run12/call.sh native1   # the baseline's other units
+#   E                                   bash results/bench/run12/call.sh native1; T_G=330 bash results/bench/run11/call.sh gnative
+#                                       # the baseline's other units, then the gated models' (run 11's line, as run)
 # Each record is copied to $OUT every 4 s (a cut call keeps it); at most 8 files come back.
 set -uo pipefail
 what=${1:?"part, retire, count2, gyarn or native1"}
