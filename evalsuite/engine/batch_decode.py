@@ -42,7 +42,7 @@ How (shapes: B rows, T cache positions):
   and the batch ends when every row has; a row that is done keeps decoding
   harmlessly until then (its tokens are ignored). A row whose logits are not
   finite where its token is chosen raises :class:`NonFiniteLogitsError`;
-* a row that is done is retired (:data:`RETIRE_ROWS`): with flex attention it
+* a row that is done is retired (``retire_rows``): with flex attention it
   reads one block of its cache a step rather than its whole prefix. The device
   retires a row at its ``max_new_tokens`` by itself (each row's end position is
   set before the first step); a row ended by EOS or a stop string, by the host
@@ -70,10 +70,6 @@ from evalsuite.engine.forward import LeanDecoder
 CAPACITY_ALIGN = 128  # cache positions: a batch's cache is its longest request rounded up to this
 MAX_ROWS = 256  # beyond this a step is long enough that more rows buy nothing
 SYNC_EVERY = 4  # decode steps queued between reads of the new tokens
-# A finished row's later steps read one block of its cache (flex attention; the split attention reads every row's
-# whole cache whatever this says). RULER's answers end at 30-128 tokens, so most batches mix lengths; the lab turns
-# it off to measure what it saves (results/bench/run12).
-RETIRE_ROWS = True
 MEMORY_FRACTION = 0.85  # of the free GPU memory the cache may take (fragmentation, cuBLAS / graph workspaces)
 # Tokens: a shorter common prefix is prefilled again rather than copied (its saving is below a kernel launch's).
 MIN_SHARED_PREFIX = 256
@@ -219,7 +215,8 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
                    compile: bool = False, compile_prefill: bool | None = None,
                    attention: kernels.AttentionChoice = "auto", decode_attention: DecodeAttention = "split",
                    cache: BatchDecodeCache | None = None, max_rows: int = MAX_ROWS, share_prefix: bool = False,
-                   pack_tokens: int | None = None, timings: list[dict[str, Any]] | None = None) -> list[list[int]]:
+                   pack_tokens: int | None = None, retire_rows: bool = True,
+                   timings: list[dict[str, Any]] | None = None) -> list[list[int]]:
     """Each item's greedy continuation (EOS excluded), as :func:`evalsuite.engine.decode.greedy` gives it with
     ``fast=True``; ``timings`` gets one dict per batch (rows, live rows, capacity, seconds by phase, the compile
     seconds inside the prefill, the prompt tokens and those whose K/V were copied from a shared prefix).
@@ -227,7 +224,10 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
     ``decode_attention``: the step's attention (:mod:`evalsuite.engine.static_cache`); ``share_prefix``: prompts
     in token order, a prefix held in the cache copied rather than prefilled again (the module docstring);
     ``pack_tokens``: whole prompts prefilled together up to this many padded tokens a forward (None:
-    :data:`PACK_TOKENS` for the device, 0 (one prompt a forward) where it names none)."""
+    :data:`PACK_TOKENS` for the device, 0 (one prompt a forward) where it names none); ``retire_rows``: a row
+    that is done reads one block of its cache a step (flex attention; the split attention reads every row's whole
+    cache either way). RULER's answers end at 30-128 tokens, so batches mix lengths; run 12 measured the decode
+    8 % shorter at 4K, 27 % in a mixed 128K batch, the tokens identical."""
     pack = PACK_TOKENS.get(lean.device.type, 0) if pack_tokens is None else pack_tokens
     # The kernel is chosen (its check run, once a process) before any batch's clock starts: a priced unit takes
     # the check's seconds as paid once (kernels.check_seconds), not as a first prefill's.
@@ -259,7 +259,8 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
             chunk = group[start:start + rows]
             try:
                 tokens = _run_batch(lean, cache, chunk, rows, capacity, eos_token_id, attention, timings,
-                                    compile if compile_prefill is None else compile_prefill, share_prefix, pack)
+                                    compile if compile_prefill is None else compile_prefill, share_prefix, pack,
+                                    retire_rows)
             except NonFiniteLogitsError as exc:
                 if exc.request is not None:  # the row of this chunk -> the caller's index, to name its document
                     exc.request = order[start + exc.request]
@@ -284,7 +285,7 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
 def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[BatchItem], rows: int, capacity: int,
                eos_token_id: int | None, attention: kernels.AttentionChoice,
                timings: list[dict[str, Any]] | None, compile_prefill: bool,
-               share_prefix: bool = False, pack_tokens: int = 0) -> list[list[int]]:
+               share_prefix: bool = False, pack_tokens: int = 0, retire_rows: bool = True) -> list[list[int]]:
     """Prefill ``chunk`` into the first rows of a ``rows``-row cache, decode all rows until every live row is done.
     Rows past the chunk decode token 0 from position 0: ignored, and finite. ``share_prefix``: a prefix a held
     row shares is copied, the rest prefilled (:meth:`BatchDecodeCache.shared_prefix`)."""
@@ -351,7 +352,7 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
     positions.copy_(torch.tensor([len(it.prompt) for it in chunk] + [0] * (rows - len(chunk))))
     # Step k (1, 2, ...) feeds a row's token k-1 at position len(prompt) + k - 1 and gives its token k: wanted while
     # k < max_new_tokens. A row holding no request wants none (and reads one block, from position 0, anyway).
-    retire = RETIRE_ROWS and graph.flex is not None
+    retire = retire_rows and graph.flex is not None
     ends = [len(it.prompt) + it.max_new_tokens - 1 for it in chunk] + [0] * (rows - len(chunk))
     graph.start(first.clamp(min=0), positions, torch.tensor(ends) if retire else None)
     steps_needed = max(it.max_new_tokens for it in chunk) - 1

@@ -289,6 +289,8 @@ class EvalsuiteLM(HFLM):
                                                   compile_prefill=self.engine.compile_prefill,
                                                   decode_attention=self.engine.decode_attention,
                                                   share_prefix=bool(self.engine.share_prefix),
+                                                  pack_tokens=self.engine.pack_tokens,
+                                                  retire_rows=self.engine.retire_rows,
                                                   timings=self.generation_batches)
             except NonFiniteError as exc:
                 raise _named(exc, requests, exc.request) from None

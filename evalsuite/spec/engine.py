@@ -65,6 +65,14 @@ class EngineConfig:
     # start up to the first needle). None: yes wherever generation is batched. Tokens equal the unshared path's in
     # fp32 on CPU (tested); bf16 on a GPU: results/bench/run9.
     share_prefix: bool | None = None
+    # Batched generation: whole prompts prefilled together, up to this many padded tokens a forward (0: one prompt a
+    # forward). None: the engine's figure for the device (engine.batch_decode.PACK_TOKENS: 16,384 on CUDA, run 10,
+    # the tokens of 100 of 100 RULER 4K samples identical; none on CPU). For the lab and --model_args.
+    pack_tokens: int | None = None
+    # Batched generation: a row that is done reads one block of its cache a step (flex attention), not its whole
+    # prefix until the batch's last row is done. The tokens are the same (run 12: 100 of 100 at 4K, 3 of 3 at 128K;
+    # the decode 8 % and 27 % shorter); off only for the lab's comparison.
+    retire_rows: bool = True
     truncation: Literal["refuse", "left"] = "refuse"  # over-long requests: an error, or stock hf's left cut
     lm_head_chunk: int = 2048  # distinct positions per LM-head matmul: bounds the [n, V] fp32 logits buffer
     forward: Literal["auto", "hf"] = "auto"  # "hf" forces transformers' decoder instead of engine.forward
@@ -93,13 +101,14 @@ class EngineConfig:
                        compile_prefill=True if on_cuda and self.compile_prefill is None else self.compile_prefill)
 
 
-_INTS = ("batch_tokens", "row_tokens", "lm_head_chunk")
-_BOOLS = ("compile_scoring", "check_finite", "compile_prefill", "share_prefix")
+_INTS = ("batch_tokens", "row_tokens", "lm_head_chunk", "pack_tokens")
+_ZERO_OK = ("pack_tokens",)  # 0 means something (one prompt a forward); the other ints must be positive
+_BOOLS = ("compile_scoring", "check_finite", "compile_prefill", "share_prefix", "retire_rows")
 # Knobs that may be left open (None): the device, the generation mode or free memory decides (see resolved()).
 _OPEN = ("compile_scoring", "compile_prefill", "tree_attention", "generation", "generation_rows", "decode_attention",
-         "share_prefix")
+         "share_prefix", "pack_tokens")
 # "auto" (or "none", "") in --model_args: open
-_AUTO = ("compile_scoring", "compile_prefill", "tree_attention", "decode_attention", "share_prefix")
+_AUTO = ("compile_scoring", "compile_prefill", "tree_attention", "decode_attention", "share_prefix", "pack_tokens")
 _CHOICES: dict[str, Sequence[str]] = {"attention": ATTENTION_CHOICES, "tree_attention": TREE_ATTENTION_CHOICES,
                                       "decode_attention": DECODE_ATTENTION_CHOICES,
                                       "generation": GENERATION_MODES, "truncation": TRUNCATIONS,
@@ -145,6 +154,8 @@ def _check(key: str, value: Any, where: str) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpecError(f"{where}: expected int, found {value!r}")
-    if value < 1:
+    if key in _ZERO_OK and value < 0:
+        raise SpecError(f"{where}: must be 0 or a positive integer, found {value!r}")
+    if key not in _ZERO_OK and value < 1:
         raise SpecError(f"{where}: must be a positive integer, found {value!r}")
     return value

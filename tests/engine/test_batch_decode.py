@@ -252,6 +252,31 @@ def test_adapter_batches_generate_until_with_the_same_texts(tiny_folder):
 
 
 @torch.inference_mode()
+def test_the_adapter_passes_pack_tokens_and_retire_rows_to_the_batches(tiny_folder):
+    """``pack_tokens`` and ``retire_rows`` (engine knobs: lm-eval's ``--model_args`` strings here) reach the
+    batched decoder, whose batches record them; the texts are the same."""
+    from lm_eval.api.instance import Instance
+
+    from evalsuite.engine.lm import EvalsuiteLM
+    from evalsuite.models.loader import load
+    from evalsuite.spec import EngineConfig, SourceSpec
+
+    loaded = load(SourceSpec(path=str(tiny_folder("headwise"))), hash_weights=False)
+    args = [("Once upon a time", {"max_gen_toks": 8, "until": []}), ("The quick brown fox", {"max_gen_toks": 3})]
+    requests = [Instance("generate_until", {}, a, i) for i, a in enumerate(args)]
+    texts, seen = [], []
+    base = {"generation": "fast", "decode_attention": "flex"}
+    for raw in (base, {**base, "pack_tokens": "4096", "retire_rows": "false"}):
+        lm = EvalsuiteLM(loaded.model, loaded.tokenizer, EngineConfig.parse(raw, "--model_args", strings=True),
+                         max_length=256)
+        texts.append(lm.generate_until(requests, disable_tqdm=True))
+        seen.append([(b["pack_tokens"], b["retire_rows"], b["prefill_forwards"]) for b in lm.generation_batches])
+    assert texts[0] == texts[1]
+    # CPU packs nothing by default (a forward a prompt); 4096 tokens take both prompts in one forward
+    assert seen == [[(0, True, 2)], [(4096, False, 1)]]
+
+
+@torch.inference_mode()
 def test_rows_count_the_cache_they_replace_as_free(tiny_folder, monkeypatch):
     """A group is sized with the previous group's cache counted as free memory: ``get`` releases that cache before
     allocating the next. Counted as used, a 128K group after six 64K rows got one row on an 80 GB card (run 6)."""
@@ -495,13 +520,12 @@ def test_a_finished_row_reads_one_block_of_its_cache(tiny_folder, monkeypatch, r
         return attend(q, keys, values, mask, scale, **kw)
 
     monkeypatch.setattr(static_cache, "flex_decode_attention", seen)
-    monkeypatch.setattr(batch, "RETIRE_ROWS", retire)
     timings: list[dict] = []
     cache = BatchDecodeCache(lean, decode_attention="flex")
     cache.get(4, 512)  # built (its warm-up steps run) before the batch: what is recorded below is the batch's
     blocks.clear()
     assert greedy_batched(lean, items, eos_token_id=None, max_rows=4, decode_attention="flex", cache=cache,
-                          timings=timings) == exact
+                          retire_rows=retire, timings=timings) == exact
     assert len(blocks) == 29 * lean.n_layers and timings[0]["decode_steps"] == 29
     steps = blocks[::lean.n_layers]  # a step's blocks, as its first layer reads them
     # rows in prompt-length order: 420 (4 tokens), 390, 300, 260 (stopped at 6)

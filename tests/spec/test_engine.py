@@ -72,6 +72,22 @@ def test_share_prefix_is_read_like_compile_prefill():
     assert suite.models[0].engine.share_prefix is False
 
 
+def test_pack_tokens_may_be_zero_or_open_and_retire_rows_is_a_bool():
+    def read(**raw):
+        return EngineConfig.parse(raw, "--model_args", strings=True)
+
+    assert (read(pack_tokens="0").pack_tokens, read(pack_tokens="16384").pack_tokens) == (0, 16384)
+    assert read(pack_tokens="auto").pack_tokens is None and EngineConfig().pack_tokens is None
+    assert (read(retire_rows="false").retire_rows, read(retire_rows=1).retire_rows) == (False, True)
+    assert EngineConfig().retire_rows is True and EngineConfig().resolved(on_cuda=True).retire_rows is True
+    with pytest.raises(SpecError, match=r"--model_args.pack_tokens: must be 0 or a positive integer, found -1"):
+        read(pack_tokens="-1")
+    with pytest.raises(SpecError, match=r"--model_args.retire_rows: expected bool, found 'sometimes'"):
+        read(retire_rows="sometimes")
+    with pytest.raises(SpecError, match=r"models\[0\]: unknown key 'pack_tokens'"):  # the lab's, --model_args', not a suite's
+        parse_suite({"name": "s", "models": [{"name": "m", "source": "/x", "pack_tokens": 0}], "tasks": ["es_mmlu"]})
+
+
 def test_decode_attention_is_a_choice_left_open_by_default():
     def read(value):
         return EngineConfig.parse({"decode_attention": value}, "--model_args", strings=True).decode_attention

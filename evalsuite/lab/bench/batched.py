@@ -76,28 +76,20 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
                  pack_tokens: int | None = None, retire_rows: bool | None = None) -> dict[str, Any]:
     """One ``generate_until`` call over ``samples``; seconds, peak memory, the limit, per-sample tokens.
     ``compile_prefill`` / ``decode_attention`` / ``share_prefix`` left at None: the device's defaults
-    (:meth:`EngineConfig.resolved`), whatever an earlier call of the same LM set; ``pack_tokens``: the batched
-    engine's :data:`~evalsuite.engine.batch_decode.PACK_TOKENS` for the device in this call (None: the engine's
-    own); ``retire_rows``: its :data:`~evalsuite.engine.batch_decode.RETIRE_ROWS` in this call (None: the
-    engine's own)."""
+    (:meth:`EngineConfig.resolved`), whatever an earlier call of the same LM set; ``pack_tokens``,
+    ``retire_rows``: the engine's knobs of those names in this call (None: their defaults, the device's
+    :data:`~evalsuite.engine.batch_decode.PACK_TOKENS` and retiring)."""
     from evalsuite.engine import batch_decode
 
     default = EngineConfig().resolved(on_cuda=lm.on_cuda)
     lm.engine = replace(lm.engine, generation=mode, generation_rows=rows,
                         compile_prefill=default.compile_prefill if compile_prefill is None else compile_prefill,
                         decode_attention=decode_attention or default.decode_attention,
-                        share_prefix=default.share_prefix if share_prefix is None else share_prefix)
+                        share_prefix=default.share_prefix if share_prefix is None else share_prefix,
+                        pack_tokens=pack_tokens, retire_rows=default.retire_rows if retire_rows is None else retire_rows)
     n_tok, n_tim, n_bat = len(lm.generated_tokens), len(lm.generation_timings), len(lm.generation_batches)
-    engine_pack, engine_retire = batch_decode.PACK_TOKENS, batch_decode.RETIRE_ROWS
-    if pack_tokens is not None:
-        batch_decode.PACK_TOKENS = {**engine_pack, device.type: pack_tokens}
-    if retire_rows is not None:
-        batch_decode.RETIRE_ROWS = retire_rows
-    try:
-        with measure(device) as m:
-            lm.generate_until([greedy_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
-    finally:
-        batch_decode.PACK_TOKENS, batch_decode.RETIRE_ROWS = engine_pack, engine_retire
+    with measure(device) as m:
+        lm.generate_until([greedy_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
     tokens = lm.generated_tokens[n_tok:]
     prompt_tokens = [len(lm.tok_encode(p)) for p, _, _ in samples]
     costs = [generation_cost(shape, prompt_tokens=n, decode_steps=max(len(t) - 1, 0))
@@ -107,7 +99,7 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
     out = {"mode": mode, "compile_prefill": lm.engine.compile_prefill, "decode_attention": lm.engine.decode_attention,
            "share_prefix": lm.engine.share_prefix,
            "pack_tokens": batch_decode.PACK_TOKENS.get(device.type, 0) if pack_tokens is None else pack_tokens,
-           "retire_rows": batch_decode.RETIRE_ROWS if retire_rows is None else retire_rows,
+           "retire_rows": lm.engine.retire_rows,
            "rows_cap": rows, "samples": len(samples), "seconds": m.seconds, "peak_gib": m.peak_gib,
            "hardware_limit_s": limit, "x_hardware_limit": m.seconds / limit,
            "hardware_limit_with_weights_s": sum(c.limit_seconds(with_weights=True) for c in costs),
@@ -366,7 +358,7 @@ RETIRE_TASKS = ("niah_single_2", "vt", "fwe")  # answers of at most 128, 30 and 
 @torch.inference_mode()
 def retire(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
            short: int = 4096, long: int = 131072, yarn: float = 4.0) -> None:
-    """Finished rows retired (the engine's default, :data:`~evalsuite.engine.batch_decode.RETIRE_ROWS`) against
+    """Finished rows retired (the engine's default, :attr:`EngineConfig.retire_rows`) against
     rows that read their caches until the batch's last row is done: the 4K batch of ``n`` samples, then one batch
     at 128K (YaRN x4) of one sample of each of :data:`RETIRE_TASKS`. Each after a warm-up run; retired, read to
     the end, retired again (the two retired runs bracket the other), in one process; the tokens of the second and

@@ -20,7 +20,7 @@ Per model, on RULER samples at ``--length`` tokens (round-robin over the tasks t
 * ``batched_compiled`` (``--compiled``): the same in generation mode ``compiled``, whose step compiles each
   layer's pure halves for several rows (run 8: 8-20 % shorter steps than ``fast``'s); it is compared with
   ``batched``, ``exact`` and stock, the evidence a change of the default mode needs;
-* ``batched_unpacked`` (``--unpacked``): the same with one prompt a forward (``PACK_TOKENS`` 0), where ``batched``
+* ``batched_unpacked`` (``--unpacked``): the same with one prompt a forward (``pack_tokens`` 0), where ``batched``
   prefills the short prompts several to a forward (on CUDA by default, or at ``--pack-tokens``); it is compared
   with ``batched``, ``exact`` and stock, the evidence for packing's default;
 * ``one_at_a_time``: the same engine, one row;

@@ -81,8 +81,7 @@ def test_the_prefill4k_part_compares_packing_and_sharing_on_one_machine(tmp_path
 
 def test_the_retire_part_runs_retired_and_read_to_the_end_with_the_same_tokens(tmp_path):
     """``--parts retire``: the 4K and 128K stand-ins (1K and 2K on the tiny preset), retired, read to the end,
-    retired again, each with the engine's switch as the run says and put back after it; the same tokens."""
-    from evalsuite.engine import batch_decode
+    retired again, each with the engine's knob as the run says; the same tokens."""
     from evalsuite.families.miniature import write_miniature
     from evalsuite.lab.bench.batched import main
 
@@ -90,7 +89,6 @@ def test_the_retire_part_runs_retired_and_read_to_the_end_with_the_same_tokens(t
     tokenizer = Path(__file__).resolve().parents[3] / "evalsuite" / "assets" / "zoo" / "tiny-baseline"
     assert main(["--tiny", "--parts", "retire", "--samples", "6", "--data", str(data), "--tokenizer",
                  str(tokenizer), "--out", str(tmp_path)]) == 0
-    assert batch_decode.RETIRE_ROWS is True
     w = json.loads((tmp_path / "batched.json").read_text())["workloads"]
     for name, samples in (("retire4k", 6), ("retire128k", 3)):
         runs = [w[f"{name}_{run}"] for run in ("retired", "read_to_the_end", "retired_again")]
