@@ -358,11 +358,11 @@ RETIRE_TASKS = ("niah_single_2", "vt", "fwe")  # answers of at most 128, 30 and 
 @torch.inference_mode()
 def retire(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, n: int, device: torch.device, *,
            short: int = 4096, long: int = 131072, yarn: float = 4.0) -> None:
-    """Finished rows retired (the engine's default, :attr:`EngineConfig.retire_rows`) against
-    rows that read their caches until the batch's last row is done: the 4K batch of ``n`` samples, then one batch
-    at 128K (YaRN x4) of one sample of each of :data:`RETIRE_TASKS`. Each after a warm-up run; retired, read to
-    the end, retired again (the two retired runs bracket the other), in one process; the tokens of the second and
-    third runs against the first's."""
+    """Finished rows retired (the engine's default, :attr:`EngineConfig.retire_rows`) against rows that read their
+    caches until the batch's last row is done: the 4K batch of ``n`` samples, then one batch at 128K (YaRN x4) of
+    one sample of each of :data:`RETIRE_TASKS`. Each after a warm-up run; retired, read to the end, retired again
+    (the two retired runs bracket the other), in one process; the tokens of the second and third runs against the
+    first's."""
     from evalsuite.engine.lm import EvalsuiteLM
 
     runs = (("retire4k", short, SYNTHETIC_TASKS, n, 0.0), ("retire128k", long, RETIRE_TASKS, len(RETIRE_TASKS), yarn))
