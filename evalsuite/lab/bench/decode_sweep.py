@@ -5,7 +5,8 @@
 
 The batched RULER generator (:mod:`evalsuite.engine.batch_decode`) decodes R rows over one static cache with one
 captured step; on an H100 those steps run 1.4-2.8x above the time their K/V reads need. Per shape
-(``ROWSxCAPACITY@POSITION``: the engine's cache of R rows, every row at POSITION) on the paper-shaped random 1.72B,
+(``ROWSxCAPACITY@POSITION``: the engine's cache of R rows, every row at POSITION; ``:LIVE``: only the first LIVE
+rows live, the others retired as the engine retires a row that is done, no steps timed) on the paper-shaped random 1.72B,
 in this order (the engine's default first, the costly compilations last):
 
 * ``step_<attention>_<uncompiled|compiled|halves>``: the engine's own step, built as :class:`BatchDecodeCache`
@@ -77,26 +78,40 @@ AGREE_REL = 0.02  # a kernel variant "agrees" within 2 % of the output's largest
 
 @dataclass(frozen=True)
 class DecodeShape:
-    """One batched cache: ``rows`` rows of ``capacity`` positions, every row's query at ``position``."""
+    """One batched cache: ``rows`` rows of ``capacity`` positions, every row's query at ``position``; ``live``
+    (``ROWSxCAPACITY@POSITION:LIVE``) of them live and the rest retired, as the engine retires a row that is done
+    (flex attention reads one block of it; 0: every row live)."""
 
     rows: int
     capacity: int
     position: int
+    live: int = 0
 
     @property
     def label(self) -> str:
-        return f"{self.rows}x{self.capacity}@{self.position}"
+        return f"{self.rows}x{self.capacity}@{self.position}" + (f":{self.live}" if self.live else "")
+
+    @property
+    def live_rows(self) -> int:
+        return self.live or self.rows
+
+    def ends(self, device: torch.device) -> torch.Tensor:
+        """Each row's end position for :class:`FlexDecodeMask`: the capacity (never reached) for a live row, 0 for a
+        retired one."""
+        return torch.tensor([self.capacity] * self.live_rows + [0] * (self.rows - self.live_rows), device=device)
 
     @classmethod
     def parse(cls, text: str) -> DecodeShape:
-        m = re.fullmatch(r"(\d+)x(\d+)@(\d+)", text.strip())
+        m = re.fullmatch(r"(\d+)x(\d+)@(\d+)(?::(\d+))?", text.strip())
         if m is None:
-            raise argparse.ArgumentTypeError(f"shape {text!r}: write ROWSxCAPACITY@POSITION, e.g. 22x4224@4096")
-        shape = cls(*map(int, m.groups()))
+            raise argparse.ArgumentTypeError(f"shape {text!r}: write ROWSxCAPACITY@POSITION[:LIVE], e.g. 22x4224@4096")
+        shape = cls(*(int(g) for g in m.groups() if g is not None))
         if shape.capacity % FLEX_BLOCK or shape.rows < 1 or shape.position >= shape.capacity:
             raise argparse.ArgumentTypeError(
                 f"shape {text!r}: needs rows >= 1, a capacity of whole {FLEX_BLOCK}-position blocks (the engine "
                 f"rounds to {CAPACITY_ALIGN}) and position < capacity")
+        if m.group(4) is not None and not 1 <= shape.live <= shape.rows:
+            raise argparse.ArgumentTypeError(f"shape {text!r}: LIVE must be 1 to ROWS")
         return shape
 
 
@@ -164,6 +179,8 @@ def flex_variants(rows: int, kv_heads: int, sms: int) -> dict[str, dict[str, Any
     wide = max(1, -(-4 * sms // (rows * kv_heads)))
     return {"torch_defaults": {},
             "split_4_per_sm": {"SPLIT_KV": wide, **FLEX_DECODE_OPTIONS},
+            # a one-row cache's split whatever the rows: is a lone live row among retired ones then as fast as alone?
+            "split_of_one_row": {"SPLIT_KV": max(1, sms // kv_heads * 2), **FLEX_DECODE_OPTIONS},
             "split_4_per_sm_torch_warps": {"SPLIT_KV": wide},
             "warps8_stages3": {"num_warps": 8, "num_stages": 3},
             "block128_warps8_stages2": {"BLOCK_N": 128, "num_warps": 8, "num_stages": 2}}
@@ -188,7 +205,7 @@ class ShapeInputs:
             t.normal_(generator=gen)
         q = torch.randn((s.rows, lean.n_heads, 1, lean.head_dim), generator=gen, device=dev, dtype=lean.dtype)
         position = torch.full((s.rows,), s.position, dtype=torch.long, device=dev)
-        mask = FlexDecodeMask(position, s.capacity)
+        mask = FlexDecodeMask(position, s.capacity, s.ends(dev))
         mask.update()
         valid = torch.arange(s.capacity, device=dev)[None, :] <= position[:, None]
         return cls(kv, q, mask, valid, [t[:, :, :WARMUP_SLOTS].clone() for t in kv.k + kv.v])
@@ -216,29 +233,30 @@ class Sweep:
         counted once: the head reads the matrix, the embedding one row per token); the K/V of ``position + 1``
         positions per row (the new token's own included, as :func:`evalsuite.lab.bench.flops.generation_cost`)."""
         per_position = self.shape.kv_bytes_per_position()
-        kv = s.rows * (s.position + 1) * per_position
+        kv = s.live_rows * (s.position + 1) * per_position  # a retired row's step is not wanted
         weights = self.shape.total_params * self.shape.bytes_per_param
-        blocks = s.position // FLEX_BLOCK + 1
+        blocks = s.live_rows * (s.position // FLEX_BLOCK + 1) + s.rows - s.live_rows  # a retired row: one block
         return {"kv_bytes": kv, "weight_bytes": weights, "kv_bytes_per_position": per_position,
-                "kv_bytes_read_flex": s.rows * blocks * FLEX_BLOCK * per_position,  # whole blocks, masked inside
+                "kv_bytes_read_flex": blocks * FLEX_BLOCK * per_position,  # whole blocks, masked inside
                 "kv_bytes_read_split": s.rows * s.capacity * per_position,  # every position, masked
                 "bytes_per_s": self.bw, "kv_ms": 1e3 * kv / self.bw, "weight_ms": 1e3 * weights / self.bw,
                 "step_ms": 1e3 * (kv + weights) / self.bw}
 
-    def _plan(self) -> list[tuple[str, str, Callable[..., dict[str, Any]]]]:
-        """(record key, budget kind, measurement) in order: the engine's default step, the attention, the rest."""
+    def _plan(self, live_only: bool = False) -> list[tuple[str, str, Callable[..., dict[str, Any]]]]:
+        """(record key, budget kind, measurement) in order: the engine's default step, the attention, the rest.
+        ``live_only`` (a shape with retired rows): no steps, which start every row live."""
         steps = [(f"step_{a}_{COMPILE_MODES[c]}", "step" if c != "off" else "step_eager",
                   lambda inp, s, f, a=a, c=c: self.step(inp, s, f, a, c))
                  for c in self.cfg.compile_modes for a in self.attentions]
-        plan = steps[:1] if "step" in self.cfg.parts else []
+        plan = steps[:1] if "step" in self.cfg.parts and not live_only else []
         plan += [("attention", "attention", self.attention)] if "attention" in self.cfg.parts else []
-        plan += steps[1:] if "step" in self.cfg.parts else []
+        plan += steps[1:] if "step" in self.cfg.parts and not live_only else []
         return plan + ([("variants", "variant", self.variants)] if "variants" in self.cfg.parts else [])
 
     def run_shape(self, s: DecodeShape, entry: dict[str, Any]) -> dict[str, Any]:
         f = entry["floors"] = self.floors(s)
         reason = self._memory(s, entry)
-        plan = self._plan()
+        plan = self._plan(live_only=s.live_rows < s.rows)
         if reason is None and not any(self.budget.fits(kind) for _, kind, _ in plan):
             reason = self.budget.skip()
         if reason is not None:
@@ -365,7 +383,8 @@ class Sweep:
             self.budget.say(f"{s.label} attn {name:5s} {out[name]['ms']:8.3f} ms/step"
                             f" ({out[name]['per_layer_ms']:.4f}/layer)  {out[name]['gb_per_s']:7.1f} GB/s of"
                             f" {f[f'kv_bytes_read_{name}'] / 1e6:.1f} MB  x{out[name]['x_kv_floor']:.2f} of K/V floor")
-        flex, split = self._outputs["flex"].float(), self._outputs["split"].float()
+        live = s.live_rows  # a retired row's flex output attends one block, split's its whole prefix
+        flex, split = self._outputs["flex"][:live].float(), self._outputs["split"][:live].float()
         out["flex_vs_split"] = {"max_abs_diff": float((flex - split).abs().max()),
                                 "output_max_abs": float(split.abs().max())}
         return out
@@ -433,7 +452,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, SweepCon
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--tiny", action="store_true", help="the tiny model on the CPU (fp32), small shapes: a test")
     p.add_argument("--deadline", type=float, default=95.0, help="seconds since the process started")
-    p.add_argument("--shapes", nargs="+", type=DecodeShape.parse, help="ROWSxCAPACITY@POSITION ...")
+    p.add_argument("--shapes", nargs="+", type=DecodeShape.parse,
+                   help="ROWSxCAPACITY@POSITION[:LIVE] ... (LIVE: rows not retired; the rest read one block)")
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     p.add_argument("--compile", help="comma-separated step builds of off (compile=False: the RULER generator's "
                                      "default mode 'fast'), on (compile=True) and halves (the layer's pure halves "
@@ -500,7 +520,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sweep = Sweep(cfg, lean, shape, rec, budget, bw["bytes_per_s"])
         for s in cfg.shapes:
             entry = rec.data["workloads"][s.label] = {"rows": s.rows, "capacity": s.capacity, "position": s.position,
-                                                      "status": "running", "skipped": {}, "errors": {}}
+                                                      "live_rows": s.live_rows, "status": "running", "skipped": {},
+                                                      "errors": {}}
             rec.step(s.label, lambda s=s, entry=entry: sweep.run_shape(s, entry))
             if entry["status"] == "running":  # run_shape raised: the error is in rec.data["errors"]
                 entry["status"] = "error"

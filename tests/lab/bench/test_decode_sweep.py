@@ -81,3 +81,26 @@ def test_split_variants_aim_at_four_programs_per_sm():
     assert v["split_4_per_sm"] == {"SPLIT_KV": 3, **FLEX_DECODE_OPTIONS}  # 176 (row, head) programs x 3 >= 4 x 132
     assert v["torch_defaults"] == {}  # what the engine ran before run 8, timed beside its options
     assert flex_variants(rows=3, kv_heads=8, sms=132)["split_4_per_sm"]["SPLIT_KV"] == 22
+
+
+def test_a_shape_with_retired_rows_reads_one_block_of_each(tmp_path):
+    """``3x256@200:1``: one live row, two retired (one block each): the floors count the live row's K/V, flex reads
+    its blocks and one of each retired row's, the live row's flex output equals split's; no steps are timed."""
+    assert DecodeShape.parse("3x256@200:1") == DecodeShape(3, 256, 200, live=1)
+    for bad in ("3x256@200:0", "3x256@200:4"):
+        with pytest.raises(argparse.ArgumentTypeError, match="LIVE must be 1 to ROWS"):
+            DecodeShape.parse(bad)
+    assert main(["--tiny", "--out", str(tmp_path), "--repeats", "2", "--warmup", "1", "--deadline", "1e6",
+                 "--parts", "attention,step", "--shapes", "3x256@200:1"]) == 0
+    rec = json.loads((tmp_path / "decode_sweep.json").read_text())
+    w, m = rec["workloads"]["3x256@200:1"], rec["model"]
+    per_position = 2 * m["n_layers"] * m["n_kv_heads"] * m["head_dim"] * m["bytes_per_param"]
+    assert w["status"] == "done" and w["live_rows"] == 1 and not any(k.startswith("step_") for k in w)
+    assert w["floors"]["kv_bytes"] == 201 * per_position
+    assert w["floors"]["kv_bytes_read_flex"] == (200 // 128 + 1 + 2) * 128 * per_position
+    pair = w["attention"]["flex_vs_split"]
+    assert pair["output_max_abs"] > 0.05 and pair["max_abs_diff"] < 1e-5 * max(1.0, pair["output_max_abs"])
+
+
+def test_a_one_row_split_is_offered_whatever_the_rows():
+    assert flex_variants(rows=3, kv_heads=8, sms=132)["split_of_one_row"] == {"SPLIT_KV": 32, **FLEX_DECODE_OPTIONS}
