@@ -84,7 +84,8 @@ def test_pack_tokens_may_be_zero_or_open_and_retire_rows_is_a_bool():
         read(pack_tokens="-1")
     with pytest.raises(SpecError, match=r"--model_args.retire_rows: expected bool, found 'sometimes'"):
         read(retire_rows="sometimes")
-    with pytest.raises(SpecError, match=r"models\[0\]: unknown key 'pack_tokens'"):  # the lab's, --model_args', not a suite's
+    # the lab's and --model_args' knob, not a suite's
+    with pytest.raises(SpecError, match=r"models\[0\]: unknown key 'pack_tokens'"):
         parse_suite({"name": "s", "models": [{"name": "m", "source": "/x", "pack_tokens": 0}], "tasks": ["es_mmlu"]})
 
 

@@ -86,7 +86,8 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
                         compile_prefill=default.compile_prefill if compile_prefill is None else compile_prefill,
                         decode_attention=decode_attention or default.decode_attention,
                         share_prefix=default.share_prefix if share_prefix is None else share_prefix,
-                        pack_tokens=pack_tokens, retire_rows=default.retire_rows if retire_rows is None else retire_rows)
+                        pack_tokens=pack_tokens,
+                        retire_rows=default.retire_rows if retire_rows is None else retire_rows)
     n_tok, n_tim, n_bat = len(lm.generated_tokens), len(lm.generation_timings), len(lm.generation_batches)
     with measure(device) as m:
         lm.generate_until([greedy_instance(p, g) for p, g, _ in samples], disable_tqdm=True)

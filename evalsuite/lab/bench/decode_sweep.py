@@ -6,8 +6,8 @@
 The batched RULER generator (:mod:`evalsuite.engine.batch_decode`) decodes R rows over one static cache with one
 captured step; on an H100 those steps run 1.4-2.8x above the time their K/V reads need. Per shape
 (``ROWSxCAPACITY@POSITION``: the engine's cache of R rows, every row at POSITION; ``:LIVE``: only the first LIVE
-rows live, the others retired as the engine retires a row that is done, no steps timed) on the paper-shaped random 1.72B,
-in this order (the engine's default first, the costly compilations last):
+rows live, the others retired as the engine retires a row that is done, no steps timed) on the paper-shaped random
+1.72B, in this order (the engine's default first, the costly compilations last):
 
 * ``step_<attention>_<uncompiled|compiled|halves>``: the engine's own step, built as :class:`BatchDecodeCache`
   builds it (:class:`StaticKV` + :func:`build_step`) for each of :data:`DECODE_ATTENTION_CHOICES` (CUDA's default
