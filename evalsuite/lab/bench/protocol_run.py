@@ -156,13 +156,12 @@ def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape, rates: 
         n_batches = math.ceil(live_n / rows_memory - 1e-9)
         rows = balanced_rows(max(1, round(live_n)), rows_memory)  # as the engine sizes them
         engine += _prefill_per_row(group) * _share_scale(group, shares) * live_n
-        if all("decode_row_steps" in b for b in group):  # the row-steps that read a cache, recorded (run 12 on)
-            read = sum(b["decode_row_steps"] for b in group)
-            c = max(0.0, (decode - e * read) / max(steps, 1))
-            engine += n_batches * (steps / len(group)) * c + e * live_n * read / max(live, 1)
-        else:  # every row read its cache at every step
-            c = max(0.0, (decode - e * sum(b["decode_steps"] * b["rows"] for b in group)) / max(steps, 1))
-            engine += n_batches * (steps / len(group)) * (c + rows * e)
+        recorded = all("decode_row_steps" in b for b in group)  # the row-steps that read a cache (run 12 on)
+        # else every row read its cache at every step
+        read = sum(b["decode_row_steps"] if recorded else b["decode_steps"] * b["rows"] for b in group)
+        c = max(0.0, (decode - e * read) / max(steps, 1))
+        engine += n_batches * (steps / len(group)) * c
+        engine += e * live_n * read / max(live, 1) if recorded else n_batches * (steps / len(group)) * rows * e
     return fixed + _outside_batches(work) * factor + engine
 
 
