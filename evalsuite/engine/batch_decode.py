@@ -46,7 +46,11 @@ How (shapes: B rows, T cache positions):
   reads one block of its cache a step rather than its whole prefix. The device
   retires a row at its ``max_new_tokens`` by itself (each row's end position is
   set before the first step); a row ended by EOS or a stop string, by the host
-  when it reads that token, from the next step it queues on.
+  when it reads that token, from the next step it queues on. So that the rows
+  still live use the whole GPU, the flex kernel splits each row's keys as a
+  one-row cache's kernel would (``decode_split``,
+  :func:`~evalsuite.engine.static_cache.decode_split`), not fewer ways the more
+  rows the cache has.
 
 Tokens equal :func:`evalsuite.engine.decode.greedy`'s for the same prompt (fp32 on CPU:
 exactly, tested; bf16 on a GPU: up to the rounding of ties, measured in the benchmark).
@@ -161,9 +165,10 @@ def balanced_rows(requests: int, rows_memory: int) -> int:
 class BatchDecodeCache:
     """One batched :class:`StaticKV` and its captured step, reused by the next batch of the same shape."""
 
-    def __init__(self, lean: LeanDecoder, *, compile: bool = False,
-                 decode_attention: DecodeAttention = "split") -> None:
+    def __init__(self, lean: LeanDecoder, *, compile: bool = False, decode_attention: DecodeAttention = "split",
+                 decode_split: int | None = None) -> None:
         self.lean, self.compile, self.decode_attention = lean, compile, decode_attention
+        self.decode_split = decode_split
         self.kv: StaticKV | None = None
         self.graph: GraphDecoder | None = None
         self.notes: list[str] = []
@@ -177,7 +182,7 @@ class BatchDecodeCache:
             self.kv = StaticKV(self.lean, capacity, rows)
             self.held = [None] * rows
             self.graph = build_step(self.lean, self.kv, compile=self.compile, decode_attention=self.decode_attention,
-                                    notes=self.notes)
+                                    notes=self.notes, decode_split=self.decode_split)
         assert self.graph is not None
         return self.kv, self.graph
 
@@ -215,7 +220,7 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
                    compile: bool = False, compile_prefill: bool | None = None,
                    attention: kernels.AttentionChoice = "auto", decode_attention: DecodeAttention = "split",
                    cache: BatchDecodeCache | None = None, max_rows: int = MAX_ROWS, share_prefix: bool = False,
-                   pack_tokens: int | None = None, retire_rows: bool = True,
+                   pack_tokens: int | None = None, retire_rows: bool = True, decode_split: int | None = None,
                    timings: list[dict[str, Any]] | None = None) -> list[list[int]]:
     """Each item's greedy continuation (EOS excluded), as :func:`evalsuite.engine.decode.greedy` gives it with
     ``fast=True``; ``timings`` gets one dict per batch (rows, live rows, capacity, seconds by phase, the compile
@@ -227,14 +232,16 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
     :data:`PACK_TOKENS` for the device, 0 (one prompt a forward) where it names none); ``retire_rows``: a row
     that is done reads one block of its cache a step (flex attention; the split attention reads every row's whole
     cache either way). RULER's answers end at 30-128 tokens, so batches mix lengths; run 12 measured the decode
-    8 % shorter at 4K, 27 % in a mixed 128K batch, the tokens identical."""
+    8 % shorter at 4K, 27 % in a mixed 128K batch, the tokens identical. ``decode_split``: the flex kernel's split
+    of each row's keys (None: the engine's rule, :func:`~evalsuite.engine.static_cache.decode_split`; 0: torch's)."""
     pack = PACK_TOKENS.get(lean.device.type, 0) if pack_tokens is None else pack_tokens
     # The kernel is chosen (its check run, once a process) before any batch's clock starts: a priced unit takes
     # the check's seconds as paid once (kernels.check_seconds), not as a first prefill's.
     share_prefix = kernels.causal_backend(lean.device, attention) in SHARE_KERNELS and share_prefix
-    owned = cache is None or (cache.compile, cache.decode_attention) != (compile, decode_attention)
+    owned = cache is None or ((cache.compile, cache.decode_attention, cache.decode_split)
+                              != (compile, decode_attention, decode_split))
     if owned:
-        cache = BatchDecodeCache(lean, compile=compile, decode_attention=decode_attention)
+        cache = BatchDecodeCache(lean, compile=compile, decode_attention=decode_attention, decode_split=decode_split)
     out: list[list[int] | None] = [None] * len(items)
     groups: dict[int, list[int]] = {}
     for i, it in enumerate(items):
@@ -405,6 +412,9 @@ def _run_batch(lean: LeanDecoder, cache: BatchDecodeCache, chunk: Sequence[Batch
                         "decode_row_steps": (sum(min(n, launched) for n in read_steps) if read_steps is not None
                                              else launched * (len(chunk) if graph.flex is not None else rows)),
                         "retire_rows": retire,
+                        # the flex kernel's options (SPLIT_KV absent: torch's own split); None for split attention
+                        "decode_kernel_options": dict(graph.flex.kernel_options or {}) if graph.flex is not None
+                        else None,
                         "decode_engine": graph.engine, "prefill_attention": kernels.causal_backend(dev, attention),
                         "notes": list(cache.notes)})
     return rows_out

@@ -219,10 +219,11 @@ class GraphDecoder:
     """A decode step for every row of one :class:`StaticKV`, captured as a CUDA graph; ``compile``:
     torch.compile'd first. Each row has its own token and position (no padding: a row's cache holds exactly its
     own sequence, as a one-row decode's would). ``decode_attention``: ``"split"`` or ``"flex"`` (see
-    :mod:`evalsuite.engine.static_cache`)."""
+    :mod:`evalsuite.engine.static_cache`); ``decode_split``: the flex kernel's split of each row's keys
+    (:class:`~evalsuite.engine.static_cache.FlexDecodeMask`'s ``split``; None: the engine's rule)."""
 
     def __init__(self, lean: LeanDecoder, kv: StaticKV, *, compile: bool = False,
-                 decode_attention: DecodeAttention = "split") -> None:
+                 decode_attention: DecodeAttention = "split", decode_split: int | None = None) -> None:
         if decode_attention not in DECODE_ATTENTION_CHOICES:
             raise ValueError(f"decode_attention must be one of {DECODE_ATTENTION_CHOICES}, not {decode_attention!r}")
         self.lean, self.kv = dataclasses.replace(lean, fused_norm=True), kv
@@ -243,7 +244,8 @@ class GraphDecoder:
         probe = torch.zeros((1, 1), dtype=lean.dtype, device=dev)
         self.cos, self.sin = lean.rope(probe, self.key_positions[None])  # (1, T, D) each, model dtype
         self.graph: torch.cuda.CUDAGraph | None = None
-        self.flex = FlexDecodeMask(self.position, kv.capacity, self.end) if decode_attention == "flex" else None
+        self.flex = (FlexDecodeMask(self.position, kv.capacity, self.end, kv_heads=lean.n_kv_heads, split=decode_split)
+                     if decode_attention == "flex" else None)
 
     @property
     def engine(self) -> str:
@@ -337,14 +339,14 @@ class GraphDecoder:
 
 
 def build_step(lean: LeanDecoder, kv: StaticKV, *, compile: bool, decode_attention: DecodeAttention, notes: list[str],
-               capture_oom_raises: bool = True) -> GraphDecoder:
+               capture_oom_raises: bool = True, decode_split: int | None = None) -> GraphDecoder:
     """The decode step over ``kv``, compiled if asked and captured on CUDA; its failures noted in ``notes``.
 
     ``flex`` attention whose kernel does not build or run here falls back to ``split`` (a line in ``notes``);
     a capture that fails leaves the same step eager. Out of memory is the caller's (the batched decoder sizes
     its rows by it); ``capture_oom_raises=False``: a capture out of memory leaves the step eager too (one row)."""
     for attention in dict.fromkeys((decode_attention, "split")):
-        graph = GraphDecoder(lean, kv, compile=compile, decode_attention=attention)
+        graph = GraphDecoder(lean, kv, compile=compile, decode_attention=attention, decode_split=decode_split)
         try:
             if graph.flex is not None:  # compile FlexAttention's kernel now, where a failure can fall back
                 graph.advance()

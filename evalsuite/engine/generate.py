@@ -129,11 +129,12 @@ def greedy_generate_batch(model: torch.nn.Module, tokenizer, requests: Sequence[
                           cache: BatchDecodeCache | None = None, attention: AttentionChoice = "auto",
                           compile_prefill: bool | None = None, max_rows: int | None = None,
                           decode_attention: DecodeAttention = "split", share_prefix: bool = False,
-                          pack_tokens: int | None = None, retire_rows: bool = True,
+                          pack_tokens: int | None = None, retire_rows: bool = True, decode_split: int | None = None,
                           timings: list[dict] | None = None) -> list[list[int]]:
     """:func:`greedy_generate_tokens` for every request, decoded together in batches of rows (see
     :mod:`evalsuite.engine.batch_decode`; ``share_prefix``: a prefix held in the cache is copied, not prefilled
-    again; ``pack_tokens``, ``retire_rows``: :func:`~evalsuite.engine.batch_decode.greedy_batched`'s); only for
+    again; ``pack_tokens``, ``retire_rows``, ``decode_split``: :func:`~evalsuite.engine.batch_decode.greedy_batched`'s);
+    only for
     :func:`batchable` engines. Every prompt is checked first: one that does not fit is a
     :class:`ContextLengthError` before any work."""
     lean = LeanDecoder.wrap(model)
@@ -149,7 +150,7 @@ def greedy_generate_batch(model: torch.nn.Module, tokenizer, requests: Sequence[
     return greedy_batched(lean, items, eos_token_id=eos_token_id, compile=mode == "compiled",
                           compile_prefill=compile_prefill, attention=attention, decode_attention=decode_attention,
                           cache=cache, share_prefix=share_prefix, pack_tokens=pack_tokens,
-                          retire_rows=retire_rows, timings=timings, **kwargs)
+                          retire_rows=retire_rows, decode_split=decode_split, timings=timings, **kwargs)
 
 
 def _hf_greedy(model, request: GenerationRequest, eos_token_id: int | None, stop: _StopStrings,

@@ -291,6 +291,7 @@ class EvalsuiteLM(HFLM):
                                                   share_prefix=bool(self.engine.share_prefix),
                                                   pack_tokens=self.engine.pack_tokens,
                                                   retire_rows=self.engine.retire_rows,
+                                                  decode_split=self.engine.decode_split,
                                                   timings=self.generation_batches)
             except NonFiniteError as exc:
                 raise _named(exc, requests, exc.request) from None

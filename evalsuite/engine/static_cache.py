@@ -33,6 +33,13 @@ FLEX_BLOCK = 128  # cache positions per block of the flex decode mask (FlexAtten
 # read the K/V cache at 2.1-2.7 TB/s; these read it at 2.9-3.1 TB/s, the card's copy rate, with outputs equal to
 # the defaults' bit for bit at 4K, 32K and 128K (run 8's sweep, results/bench/run8/sweep/).
 FLEX_DECODE_OPTIONS = {"num_warps": 4, "num_stages": 3}
+# The decoding kernel splits each row's keys SPLIT_KV ways, one program per (row, KV head, split). Torch's own
+# split is 2 x (SMs // (rows x KV heads)): a cache of several rows gets few splits, which is right while every row
+# reads its whole prefix but leaves the GPU mostly idle once rows are retired (each reads one block): one live row
+# of three at 128K read its K/V in 2.21x the floor at torch's 10 splits, in 1.11x at a one-row cache's 32 (run 12,
+# an H200; with every row live both 0.98x). So a split as wide as a one-row cache's, but never shorter than
+# MIN_SPLIT_BLOCKS blocks: at 4K a one-row split of 1-block splits was 11-20 % slower with every row live.
+MIN_SPLIT_BLOCKS = 32  # FLEX_BLOCK-position blocks (4,096 positions) a widened split keeps at least
 
 
 class StaticKV:
@@ -137,16 +144,26 @@ class FlexDecodeMask:
     tokens no longer wanted, and visits block 0 only. A finished row of a batch would otherwise read its whole
     cache at every step until the batch's longest row is done: at 128K, 15 GB a step for a row whose answer ended
     at 30 tokens. The kernel works each row from that row's own blocks (its split of the keys is fixed by the
-    static shapes), so the other rows' outputs are the same bit for bit."""
+    static shapes), so the other rows' outputs are the same bit for bit.
 
-    def __init__(self, position: torch.Tensor, capacity: int, end: torch.Tensor | None = None) -> None:
+    ``kernel_options``: the decoding kernel's for this cache of ``kv_heads`` K/V heads (:func:`flex_decode_options`,
+    with ``split``: None, the engine's rule; 0, torch's own; N, N ways), fixed here, outside any compiled step."""
+
+    def __init__(self, position: torch.Tensor, capacity: int, end: torch.Tensor | None = None, *,
+                 kv_heads: int | None = None, split: int | None = None) -> None:
         from torch.nn.attention.flex_attention import BlockMask
 
         if capacity % FLEX_BLOCK:
             raise ValueError(f"flex decode needs a cache of whole {FLEX_BLOCK}-position blocks, not {capacity}")
+        if split is not None and (isinstance(split, bool) or not isinstance(split, int) or split < 0):
+            raise ValueError(f"split must be None, 0 or a positive integer, not {split!r}")
         rows, blocks = position.shape[0], capacity // FLEX_BLOCK
         dev = position.device
+        if dev.type == "cuda" and kv_heads is None:
+            raise ValueError("a flex decode mask on CUDA needs the cache's kv_heads (its kernel's split)")
         self.position, self.end = position, end
+        self.kernel_options = flex_decode_options(dev, rows=rows, kv_heads=kv_heads or 1, capacity=capacity,
+                                                  split=split)
         self.kv_num_blocks = torch.ones((rows, 1, 1), dtype=torch.int32, device=dev)
         self.kv_indices = torch.arange(blocks, dtype=torch.int32, device=dev).expand(rows, 1, 1, blocks).contiguous()
 
@@ -172,16 +189,45 @@ class FlexDecodeMask:
 def flex_decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: FlexDecodeMask,
                           scale: float, *, kernel_options: dict[str, Any] | None = None) -> torch.Tensor:
     """:func:`split_decode_attention` through FlexAttention: q (B,H,1,D); keys/values (B,KV,T,D) -> (B,H,1,D).
-    ``kernel_options``: the decoding kernel's (None: :func:`flex_decode_options`, the engine's; a benchmark times
-    others through this same call)."""
+    ``kernel_options``: the decoding kernel's (None: the mask's, the engine's; a benchmark times others through this
+    same call)."""
     groups = q.shape[1] // keys.shape[1]
     flex = kernels.flex_attention_fn(q.device.type, dynamic=False)  # static shapes: the decoding kernel
-    options = flex_decode_options(q.device.type) if kernel_options is None else kernel_options
+    options = mask.kernel_options if kernel_options is None else kernel_options
     return flex(q, keys, values, block_mask=mask.block_mask, scale=scale, enable_gqa=groups > 1,
                 kernel_options=options)
 
 
-def flex_decode_options(device_type: str) -> dict[str, int] | None:
-    """The decoding kernel's ``kernel_options`` on ``device_type``: :data:`FLEX_DECODE_OPTIONS` on CUDA; none
-    elsewhere (the unfused reference has no kernel to tune)."""
-    return dict(FLEX_DECODE_OPTIONS) if device_type == "cuda" else None
+def decode_split(rows: int, kv_heads: int, capacity: int, sms: int) -> int | None:
+    """The engine's split of each row's keys for a cache of ``rows`` x ``capacity`` positions on ``sms``
+    multiprocessors: a one-row cache's (``2 x (sms // kv_heads)``) where the cache is long enough that each split
+    keeps :data:`MIN_SPLIT_BLOCKS` blocks, capped at that; None where that is no wider than torch's own
+    (``2 x (sms // (rows x kv_heads))``, at least 1), which then runs unchanged. With 8 KV heads on 132 SMs: 32
+    splits at 128K for any number of rows (torch: 10 for 3 rows), 16 at 64K, 8 at 32K, torch's at 4K."""
+    torch_split = max(1, sms // max(rows * kv_heads, 1) * 2)
+    one_row = max(1, sms // max(kv_heads, 1) * 2)
+    wide = min(one_row, capacity // (FLEX_BLOCK * MIN_SPLIT_BLOCKS))
+    return wide if wide > torch_split else None
+
+
+@functools.lru_cache(maxsize=None)
+def multiprocessors(device: torch.device) -> int:
+    """The CUDA device's streaming multiprocessors (looked up once)."""
+    return int(torch.cuda.get_device_properties(device).multi_processor_count)
+
+
+def flex_decode_options(device: torch.device | str, *, rows: int = 1, kv_heads: int = 1, capacity: int = 0,
+                        split: int | None = None, sms: int | None = None) -> dict[str, int] | None:
+    """The decoding kernel's ``kernel_options`` on ``device`` for a cache of ``rows`` x ``kv_heads`` x ``capacity``:
+    on CUDA :data:`FLEX_DECODE_OPTIONS` and the split ``split`` asks for (None: :func:`decode_split`'s, torch's own
+    where it gives none; 0: torch's own; N: N ways), ``sms`` looked up when None; none elsewhere (the unfused
+    reference has no kernel to tune)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    options: dict[str, int] = dict(FLEX_DECODE_OPTIONS)
+    if split is None:
+        split = decode_split(rows, kv_heads, capacity, multiprocessors(device) if sms is None else sms) or 0
+    if split:
+        options["SPLIT_KV"] = split
+    return options

@@ -73,6 +73,11 @@ class EngineConfig:
     # prefix until the batch's last row is done. The tokens are the same (run 12: 100 of 100 at 4K, 3 of 3 at 128K;
     # the decode 8 % and 27 % shorter); off only for the lab's comparison.
     retire_rows: bool = True
+    # Batched generation, flex attention on CUDA: the decoding kernel's split of each row's keys. None: the engine's
+    # rule (engine.static_cache.decode_split: as wide as a one-row cache's, 32 ways at 128K, so that the rows still
+    # live among retired ones use the whole GPU; torch's own at 4K); 0: torch's own (fewer splits the more rows);
+    # N: N ways. The lab's comparison and --model_args.
+    decode_split: int | None = None
     truncation: Literal["refuse", "left"] = "refuse"  # over-long requests: an error, or stock hf's left cut
     lm_head_chunk: int = 2048  # distinct positions per LM-head matmul: bounds the [n, V] fp32 logits buffer
     forward: Literal["auto", "hf"] = "auto"  # "hf" forces transformers' decoder instead of engine.forward
@@ -101,14 +106,16 @@ class EngineConfig:
                        compile_prefill=True if on_cuda and self.compile_prefill is None else self.compile_prefill)
 
 
-_INTS = ("batch_tokens", "row_tokens", "lm_head_chunk", "pack_tokens")
-_ZERO_OK = ("pack_tokens",)  # 0 means something (one prompt a forward); the other ints must be positive
+_INTS = ("batch_tokens", "row_tokens", "lm_head_chunk", "pack_tokens", "decode_split")
+# 0 means something (one prompt a forward; torch's own split); the other ints must be positive
+_ZERO_OK = ("pack_tokens", "decode_split")
 _BOOLS = ("compile_scoring", "check_finite", "compile_prefill", "share_prefix", "retire_rows")
 # Knobs that may be left open (None): the device, the generation mode or free memory decides (see resolved()).
 _OPEN = ("compile_scoring", "compile_prefill", "tree_attention", "generation", "generation_rows", "decode_attention",
-         "share_prefix", "pack_tokens")
+         "share_prefix", "pack_tokens", "decode_split")
 # "auto" (or "none", "") in --model_args: open
-_AUTO = ("compile_scoring", "compile_prefill", "tree_attention", "decode_attention", "share_prefix", "pack_tokens")
+_AUTO = ("compile_scoring", "compile_prefill", "tree_attention", "decode_attention", "share_prefix", "pack_tokens",
+         "decode_split")
 _CHOICES: dict[str, Sequence[str]] = {"attention": ATTENTION_CHOICES, "tree_attention": TREE_ATTENTION_CHOICES,
                                       "decode_attention": DECODE_ATTENTION_CHOICES,
                                       "generation": GENERATION_MODES, "truncation": TRUNCATIONS,

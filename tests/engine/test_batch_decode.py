@@ -252,28 +252,39 @@ def test_adapter_batches_generate_until_with_the_same_texts(tiny_folder):
 
 
 @torch.inference_mode()
-def test_the_adapter_passes_pack_tokens_and_retire_rows_to_the_batches(tiny_folder):
-    """``pack_tokens`` and ``retire_rows`` (engine knobs: lm-eval's ``--model_args`` strings here) reach the
-    batched decoder, whose batches record them; the texts are the same."""
+def test_the_adapter_passes_pack_tokens_retire_rows_and_decode_split_to_the_batches(tiny_folder, monkeypatch):
+    """``pack_tokens``, ``retire_rows`` and ``decode_split`` (engine knobs: lm-eval's ``--model_args`` strings
+    here) reach the batched decoder, whose batches record the first two, and the flex mask's kernel options (on
+    CPU none, so the options' lookup is watched); the texts are the same."""
     from lm_eval.api.instance import Instance
 
+    from evalsuite.engine import static_cache
     from evalsuite.engine.lm import EvalsuiteLM
     from evalsuite.models.loader import load
     from evalsuite.spec import EngineConfig, SourceSpec
 
+    asked: list[dict] = []
+    real = static_cache.flex_decode_options
+    monkeypatch.setattr(static_cache, "flex_decode_options", lambda device, **kw: asked.append(kw) or real(device, **kw))
     loaded = load(SourceSpec(path=str(tiny_folder("headwise"))), hash_weights=False)
     args = [("Once upon a time", {"max_gen_toks": 8, "until": []}), ("The quick brown fox", {"max_gen_toks": 3})]
     requests = [Instance("generate_until", {}, a, i) for i, a in enumerate(args)]
-    texts, seen = [], []
+    texts, seen, splits = [], [], []
     base = {"generation": "fast", "decode_attention": "flex"}
-    for raw in (base, {**base, "pack_tokens": "4096", "retire_rows": "false"}):
+    for raw in (base, {**base, "pack_tokens": "4096", "retire_rows": "false", "decode_split": "5"}):
+        asked.clear()
         lm = EvalsuiteLM(loaded.model, loaded.tokenizer, EngineConfig.parse(raw, "--model_args", strings=True),
                          max_length=256)
         texts.append(lm.generate_until(requests, disable_tqdm=True))
-        seen.append([(b["pack_tokens"], b["retire_rows"], b["prefill_forwards"]) for b in lm.generation_batches])
+        seen.append([(b["pack_tokens"], b["retire_rows"], b["prefill_forwards"], b["decode_kernel_options"])
+                     for b in lm.generation_batches])
+        splits.append({(a["rows"], a["kv_heads"], a["split"]) for a in asked})
     assert texts[0] == texts[1]
-    # CPU packs nothing by default (a forward a prompt); 4096 tokens take both prompts in one forward
-    assert seen == [[(0, True, 2)], [(4096, False, 1)]]
+    # CPU packs nothing by default (a forward a prompt); 4096 tokens take both prompts in one forward; CPU's
+    # unfused flex reference takes no kernel options
+    assert seen == [[(0, True, 2, {})], [(4096, False, 1, {})]]
+    kv_heads = loaded.model.config.num_key_value_heads
+    assert splits == [{(2, kv_heads, None)}, {(2, kv_heads, 5)}]
 
 
 @torch.inference_mode()

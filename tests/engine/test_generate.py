@@ -121,8 +121,50 @@ def test_flex_decode_runs_the_tuned_kernel_options_on_cuda(monkeypatch):
     flex_decode_attention(q, k, k, FlexDecodeMask(torch.zeros(2, dtype=torch.long), 256), 0.25)
     assert seen == [("cpu", {"block_mask": seen[0][1]["block_mask"], "scale": 0.25, "enable_gqa": True,
                              "kernel_options": None})]
-    assert flex_decode_options("cuda") == {"num_warps": 4, "num_stages": 3} == static_cache.FLEX_DECODE_OPTIONS
-    assert flex_decode_options("cuda") is not static_cache.FLEX_DECODE_OPTIONS  # torch may add keys to its copy
+    tuned = flex_decode_options("cuda", rows=100, kv_heads=8, capacity=4224, sms=132)
+    assert tuned == {"num_warps": 4, "num_stages": 3} == static_cache.FLEX_DECODE_OPTIONS  # torch's split at 4K
+    assert tuned is not static_cache.FLEX_DECODE_OPTIONS  # torch may add keys to its copy
+    assert flex_decode_options("cpu", rows=3, kv_heads=8, capacity=131200) is None
+
+
+def test_the_decode_split_is_a_one_row_caches_where_the_cache_is_long():
+    """Torch splits each row's keys 2 x (SMs // (rows x KV heads)) ways: 10 for 3 rows at 128K on 132 SMs, which
+    left one live row among retired ones at 2.21x its read's floor against 1.11x at a one-row cache's 32 (run 12,
+    an H200). The engine's split is the one-row cache's where each split keeps 32 blocks, torch's elsewhere."""
+    from evalsuite.engine.static_cache import decode_split, flex_decode_options
+
+    assert decode_split(3, 8, 131200, 132) == 32  # torch: 10
+    assert decode_split(6, 8, 65664, 132) == 16  # torch: 4; 513 blocks of 128 hold 16 splits of 32
+    assert decode_split(15, 8, 32896, 132) == 8  # torch: 2
+    assert decode_split(50, 8, 8320, 132) == 2  # torch: 1
+    for rows, capacity in ((100, 4224), (1, 131200), (1, 4224), (2, 8320)):
+        assert decode_split(rows, 8, capacity, 132) is None  # no wider than torch's: its own runs
+    assert decode_split(3, 8, 131200, 78) == 18  # fewer SMs, a narrower one-row split
+    base = {"num_warps": 4, "num_stages": 3}
+    assert flex_decode_options("cuda", rows=3, kv_heads=8, capacity=131200, sms=132) == {**base, "SPLIT_KV": 32}
+    assert flex_decode_options("cuda", rows=3, kv_heads=8, capacity=131200, sms=132, split=0) == base  # torch's
+    assert flex_decode_options("cuda", rows=3, kv_heads=8, capacity=131200, sms=132, split=7) == {**base, "SPLIT_KV": 7}
+
+
+def test_a_flex_mask_fixes_its_kernel_options_and_refuses_a_bad_split(monkeypatch):
+    """The mask computes its kernel's options once, from its rows, capacity, K/V heads and split (outside any
+    compiled step); the decoding call passes them."""
+    from evalsuite.engine import kernels, static_cache
+    from evalsuite.engine.static_cache import FlexDecodeMask, flex_decode_attention
+
+    asked, seen = [], []
+    real = static_cache.flex_decode_options
+    monkeypatch.setattr(static_cache, "flex_decode_options", lambda device, **kw: asked.append(kw) or {"k": 1})
+    monkeypatch.setattr(kernels, "flex_attention_fn",
+                        lambda device_type, dynamic: lambda *a, **kw: seen.append(kw["kernel_options"]) or a[0])
+    mask = FlexDecodeMask(torch.zeros(3, dtype=torch.long), 512, kv_heads=2, split=5)
+    assert asked == [{"rows": 3, "kv_heads": 2, "capacity": 512, "split": 5}] and mask.kernel_options == {"k": 1}
+    flex_decode_attention(torch.zeros(3, 4, 1, 16), torch.zeros(3, 2, 512, 16), torch.zeros(3, 2, 512, 16), mask, 1.0)
+    assert seen == [{"k": 1}]
+    monkeypatch.setattr(static_cache, "flex_decode_options", real)
+    for bad in (-1, 2.0, True):
+        with pytest.raises(ValueError, match="split must be None, 0 or a positive integer"):
+            FlexDecodeMask(torch.zeros(3, dtype=torch.long), 512, split=bad)
 
 
 def test_static_shape_step_equals_eager_step_teacher_forced(gated):

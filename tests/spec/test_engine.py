@@ -72,7 +72,7 @@ def test_share_prefix_is_read_like_compile_prefill():
     assert suite.models[0].engine.share_prefix is False
 
 
-def test_pack_tokens_may_be_zero_or_open_and_retire_rows_is_a_bool():
+def test_pack_tokens_and_decode_split_may_be_zero_or_open_and_retire_rows_is_a_bool():
     def read(**raw):
         return EngineConfig.parse(raw, "--model_args", strings=True)
 
@@ -84,9 +84,15 @@ def test_pack_tokens_may_be_zero_or_open_and_retire_rows_is_a_bool():
         read(pack_tokens="-1")
     with pytest.raises(SpecError, match=r"--model_args.retire_rows: expected bool, found 'sometimes'"):
         read(retire_rows="sometimes")
+    assert (read(decode_split="0").decode_split, read(decode_split="32").decode_split) == (0, 32)
+    assert read(decode_split="auto").decode_split is None and EngineConfig().decode_split is None
+    with pytest.raises(SpecError, match=r"--model_args.decode_split: must be 0 or a positive integer, found -2"):
+        read(decode_split="-2")
     # the lab's and --model_args' knob, not a suite's
     with pytest.raises(SpecError, match=r"models\[0\]: unknown key 'pack_tokens'"):
         parse_suite({"name": "s", "models": [{"name": "m", "source": "/x", "pack_tokens": 0}], "tasks": ["es_mmlu"]})
+    with pytest.raises(SpecError, match=r"models\[0\]: unknown key 'decode_split'"):
+        parse_suite({"name": "s", "models": [{"name": "m", "source": "/x", "decode_split": 0}], "tasks": ["es_mmlu"]})
 
 
 def test_decode_attention_is_a_choice_left_open_by_default():

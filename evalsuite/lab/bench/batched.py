@@ -23,6 +23,9 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
 * ``retire``: finished rows retired (the default) against rows reading their caches to the batch's end: the 4K
   batch, and one 128K batch (YaRN x4) of three tasks whose answers end at different lengths, with the tokens'
   agreement;
+* ``split``: the flex kernel's split of each row's keys, the engine's (``decode_split`` None: as wide as a one-row
+  cache's) against torch's (0), on batches whose rows retire at different steps: 6 rows at 64K and 3 at 128K
+  (YaRN x4) of those three tasks, with the tokens' agreement;
 * ``ruler128k``: niah_single_1 at 131,072 tokens with YaRN x4: one sample one at a time (sent twice, the
   second timed), then as many samples as one batch holds (``--samples-128k``, 0: what free memory gives);
 * ``share``: shared haystack prefixes (``share_prefix``) against none, batched on the same samples of
@@ -73,12 +76,13 @@ def ruler_samples(tokenizer: Any, data_dir: Path, length: int, n: int, tasks: Se
 def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int | None, mode: str,
                  shape: ModelShape, device: torch.device, compile_prefill: bool | None = None,
                  decode_attention: str | None = None, share_prefix: bool | None = None,
-                 pack_tokens: int | None = None, retire_rows: bool | None = None) -> dict[str, Any]:
+                 pack_tokens: int | None = None, retire_rows: bool | None = None,
+                 decode_split: int | None = None) -> dict[str, Any]:
     """One ``generate_until`` call over ``samples``; seconds, peak memory, the limit, per-sample tokens.
     ``compile_prefill`` / ``decode_attention`` / ``share_prefix`` left at None: the device's defaults
     (:meth:`EngineConfig.resolved`), whatever an earlier call of the same LM set; ``pack_tokens``,
-    ``retire_rows``: the engine's knobs of those names in this call (None: their defaults, the device's
-    :data:`~evalsuite.engine.batch_decode.PACK_TOKENS` and retiring)."""
+    ``retire_rows``, ``decode_split``: the engine's knobs of those names in this call (None: their defaults, the
+    device's :data:`~evalsuite.engine.batch_decode.PACK_TOKENS`, retiring, the engine's split)."""
     from evalsuite.engine import batch_decode
 
     default = EngineConfig().resolved(on_cuda=lm.on_cuda)
@@ -87,7 +91,8 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
                         decode_attention=decode_attention or default.decode_attention,
                         share_prefix=default.share_prefix if share_prefix is None else share_prefix,
                         pack_tokens=pack_tokens,
-                        retire_rows=default.retire_rows if retire_rows is None else retire_rows)
+                        retire_rows=default.retire_rows if retire_rows is None else retire_rows,
+                        decode_split=decode_split)
     n_tok, n_tim, n_bat = len(lm.generated_tokens), len(lm.generation_timings), len(lm.generation_batches)
     with measure(device) as m:
         lm.generate_until([greedy_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
@@ -100,7 +105,7 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
     out = {"mode": mode, "compile_prefill": lm.engine.compile_prefill, "decode_attention": lm.engine.decode_attention,
            "share_prefix": lm.engine.share_prefix,
            "pack_tokens": batch_decode.PACK_TOKENS.get(device.type, 0) if pack_tokens is None else pack_tokens,
-           "retire_rows": lm.engine.retire_rows,
+           "retire_rows": lm.engine.retire_rows, "decode_split": lm.engine.decode_split,
            "rows_cap": rows, "samples": len(samples), "seconds": m.seconds, "peak_gib": m.peak_gib,
            "hardware_limit_s": limit, "x_hardware_limit": m.seconds / limit,
            "hardware_limit_with_weights_s": sum(c.limit_seconds(with_weights=True) for c in costs),
@@ -364,9 +369,33 @@ def retire(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, n: int
     one sample of each of :data:`RETIRE_TASKS`. Each after a warm-up run; retired, read to the end, retired again
     (the two retired runs bracket the other), in one process; the tokens of the second and third runs against the
     first's."""
+    runs = (("retire4k", short, SYNTHETIC_TASKS, n, 0.0), ("retire128k", long, RETIRE_TASKS, len(RETIRE_TASKS), yarn))
+    bracketed(rec, model, cfg, tok, data_dir, device, runs, names=("retired", "read_to_the_end"),
+              knob={"retire_rows": True}, other={"retire_rows": False})
+
+
+@torch.inference_mode()
+def split(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, device: torch.device, *,
+          lengths: Sequence[tuple[int, int]] = ((65536, 2), (131072, 1)), yarn: float = 4.0) -> None:
+    """The flex kernel's split of each row's keys: the engine's (:attr:`EngineConfig.decode_split` None) against
+    torch's own (0), on batches of ``lengths`` (length, samples of each of :data:`RETIRE_TASKS`) with YaRN, whose
+    rows retire at 30, 50 and 128 tokens: the engine's, torch's, the engine's again, in one process, each after a
+    warm-up run; the tokens against the first run's."""
+    runs = tuple((f"split{length // 1024}k", length, RETIRE_TASKS, per_task * len(RETIRE_TASKS), yarn)
+                 for length, per_task in lengths)
+    bracketed(rec, model, cfg, tok, data_dir, device, runs, names=("engine_split", "torch_split"),
+              knob={"decode_split": None}, other={"decode_split": 0})
+
+
+def bracketed(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, device: torch.device,
+              runs: Sequence[tuple[str, int, Sequence[str], int, float]], *, names: tuple[str, str],
+              knob: dict[str, Any], other: dict[str, Any]) -> None:
+    """Per run (prefix, length, tasks, samples, YaRN factor or 0), batched in the ``fast`` engine: a warm-up with
+    ``knob``, then ``knob`` (``PREFIX_<names[0]>``), ``other`` (``PREFIX_<names[1]>``), ``knob`` again
+    (``PREFIX_<names[0]>_again``), in one process, so that the two runs with ``knob`` bracket the other; the
+    tokens of the second and third against the first's."""
     from evalsuite.engine.lm import EvalsuiteLM
 
-    runs = (("retire4k", short, SYNTHETIC_TASKS, n, 0.0), ("retire128k", long, RETIRE_TASKS, len(RETIRE_TASKS), yarn))
     for prefix, length, tasks, count, factor in runs:
         samples = rec.step(f"{prefix}_samples", lambda: ruler_samples(tok, data_dir, length, count, tasks),
                            record=lambda s: {"n": len(s), "tasks": sorted({t for _, _, t in s})})
@@ -375,13 +404,13 @@ def retire(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, n: int
         m = build_model(cfg, "none", yarn_factor=factor) if factor else model
         lm, shape = EvalsuiteLM(m, tok, max_length=length), ModelShape.of(m)
 
-        def go(on: bool) -> dict[str, Any]:
-            return generate_run(lm, samples, rows=None, mode="fast", shape=shape, device=device, retire_rows=on)
+        def go(knobs: dict[str, Any]) -> dict[str, Any]:
+            return generate_run(lm, samples, rows=None, mode="fast", shape=shape, device=device, **knobs)
 
-        rec.step(f"{prefix}_warm", lambda: without_tokens(go(True)))
-        first = rec.step(f"{prefix}_retired", lambda: go(True), record=without_tokens)
-        for run, on in ((f"{prefix}_read_to_the_end", False), (f"{prefix}_retired_again", True)):
-            got = rec.step(run, lambda on=on: go(on), record=without_tokens)
+        rec.step(f"{prefix}_warm", lambda: without_tokens(go(knob)))
+        first = rec.step(f"{prefix}_{names[0]}", lambda: go(knob), record=without_tokens)
+        for run, knobs in ((f"{prefix}_{names[1]}", other), (f"{prefix}_{names[0]}_again", knob)):
+            got = rec.step(run, lambda knobs=knobs: go(knobs), record=without_tokens)
             if first and got:
                 rec.step(f"{run}_agreement", lambda got=got: agreement(lm, samples, got["tokens"], first["tokens"]))
         del lm, m
@@ -491,6 +520,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ruler_4k_prefill(rec, model, tok, args.data, args.samples, device, length=short)
     if "retire" in parts:
         retire(rec, model, cfg, tok, args.data, args.samples, device, short=short, long=long, yarn=yarn)
+    if "split" in parts:
+        split(rec, model, cfg, tok, args.data, device, yarn=yarn,
+              lengths=((1024, 2), (2048, 1)) if args.tiny else ((65536, 2), (131072, 1)))
     state = ruler_4k(rec, model, tok, args.data, args.samples, device, length=short) if "ruler4k" in parts else None
     if "ruler128k" in parts:
         ruler_128k(rec, cfg, tok, args.data, args.samples_128k, device, length=long, yarn=yarn)

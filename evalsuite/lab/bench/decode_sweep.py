@@ -174,10 +174,13 @@ def flex_variants(rows: int, kv_heads: int, sms: int) -> dict[str, dict[str, Any
     grid is (1, rows * KV heads, SPLIT_KV) with SPLIT_KV = SMs // (rows * KV heads) * 2, at least 1
     (``get_split_k``): 22 rows x 8 heads get 176 programs of one split on 132 SMs, each walking a row's whole
     cache with BLOCK_N 64 and torch's warps and stages (2 and 1 on torch 2.11's sm_90; ``flex_defaults`` records
-    them). ``torch_defaults`` (no options) is what the engine ran before run 8; the others widen the split to ~4
-    programs per SM, or take more warps or a wider block."""
+    them). ``torch_defaults`` (no options) is what the engine ran before run 8, ``torch_split`` (the engine's warps
+    and stages, torch's split) what it ran from run 8 to run 12, before its own split
+    (:func:`~evalsuite.engine.static_cache.decode_split`); the others widen the split to ~4 programs per SM, or take
+    more warps or a wider block."""
     wide = max(1, -(-4 * sms // (rows * kv_heads)))
     return {"torch_defaults": {},
+            "torch_split": dict(FLEX_DECODE_OPTIONS),
             "split_4_per_sm": {"SPLIT_KV": wide, **FLEX_DECODE_OPTIONS},
             # a one-row cache's split whatever the rows: is a lone live row among retired ones then as fast as alone?
             "split_of_one_row": {"SPLIT_KV": max(1, sms // kv_heads * 2), **FLEX_DECODE_OPTIONS},
@@ -205,7 +208,7 @@ class ShapeInputs:
             t.normal_(generator=gen)
         q = torch.randn((s.rows, lean.n_heads, 1, lean.head_dim), generator=gen, device=dev, dtype=lean.dtype)
         position = torch.full((s.rows,), s.position, dtype=torch.long, device=dev)
-        mask = FlexDecodeMask(position, s.capacity, s.ends(dev))
+        mask = FlexDecodeMask(position, s.capacity, s.ends(dev), kv_heads=lean.n_kv_heads)
         mask.update()
         valid = torch.arange(s.capacity, device=dev)[None, :] <= position[:, None]
         return cls(kv, q, mask, valid, [t[:, :, :WARMUP_SLOTS].clone() for t in kv.k + kv.v])
@@ -394,7 +397,7 @@ class Sweep:
             return {"skipped": "no GPU: FlexAttention runs its unfused reference here, no decoding kernel to tune"}
         lean, props = self.lean, torch.cuda.get_device_properties(self.device)
         out: dict[str, Any] = {"defaults": flex_defaults(s.rows, lean.n_kv_heads, s.capacity, lean.head_dim,
-                                                         lean.dtype)}
+                                                         lean.dtype), "engine": inputs.mask.kernel_options}
         # The engine's output now, not the attention part's: the steps timed since then wrote each row's new K/V
         # at the query's position, each step's own rounding of it (run 8's second sweep compared against the
         # earlier output and read those writes as the options' differences: 2.4e-4 for bit-identical kernels).

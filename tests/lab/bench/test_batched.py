@@ -98,3 +98,23 @@ def test_the_retire_part_runs_retired_and_read_to_the_end_with_the_same_tokens(t
                    for r in runs for b in r["batches"])
         for run in ("read_to_the_end", "retired_again"):
             assert w[f"{name}_{run}_agreement"]["identical"] == w[f"{name}_{run}_agreement"]["samples"] == samples
+
+
+def test_the_split_part_runs_the_engines_split_and_torchs_with_the_same_tokens(tmp_path):
+    """``--parts split``: the 64K and 128K batches of three tasks (1K and 2K on the tiny preset): the engine's
+    split, torch's, the engine's again, each with the knob as the run says; the same tokens."""
+    from evalsuite.families.miniature import write_miniature
+    from evalsuite.lab.bench.batched import main
+
+    data = write_miniature(tmp_path / "data")
+    tokenizer = Path(__file__).resolve().parents[3] / "evalsuite" / "assets" / "zoo" / "tiny-baseline"
+    assert main(["--tiny", "--parts", "split", "--data", str(data), "--tokenizer", str(tokenizer),
+                 "--out", str(tmp_path)]) == 0
+    w = json.loads((tmp_path / "batched.json").read_text())["workloads"]
+    for name, samples in (("split1k", 6), ("split2k", 3)):
+        assert w[f"{name}_samples"]["tasks"] == ["fwe", "niah_single_2", "vt"]
+        runs = [w[f"{name}_{run}"] for run in ("engine_split", "torch_split", "engine_split_again")]
+        assert [r["decode_split"] for r in runs] == [None, 0, None]
+        assert all(r["samples"] == samples for r in runs)
+        for run in ("torch_split", "engine_split_again"):
+            assert w[f"{name}_{run}_agreement"]["identical"] == w[f"{name}_{run}_agreement"]["samples"] == samples
