@@ -375,7 +375,7 @@ def retire(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, n: int
 
 
 @torch.inference_mode()
-def split(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, device: torch.device, *,
+def key_split(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, device: torch.device, *,
           lengths: Sequence[tuple[int, int]] = ((65536, 2), (131072, 1)), yarn: float = 4.0) -> None:
     """The flex kernel's split of each row's keys: the engine's (:attr:`EngineConfig.decode_split` None) against
     torch's own (0), on batches of ``lengths`` (length, samples of each of :data:`RETIRE_TASKS`) with YaRN, whose
@@ -521,7 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "retire" in parts:
         retire(rec, model, cfg, tok, args.data, args.samples, device, short=short, long=long, yarn=yarn)
     if "split" in parts:
-        split(rec, model, cfg, tok, args.data, device, yarn=yarn,
+        key_split(rec, model, cfg, tok, args.data, device, yarn=yarn,
               lengths=((1024, 2), (2048, 1)) if args.tiny else ((65536, 2), (131072, 1)))
     state = ruler_4k(rec, model, tok, args.data, args.samples, device, length=short) if "ruler4k" in parts else None
     if "ruler128k" in parts:
