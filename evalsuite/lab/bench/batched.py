@@ -522,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         retire(rec, model, cfg, tok, args.data, args.samples, device, short=short, long=long, yarn=yarn)
     if "split" in parts:
         key_split(rec, model, cfg, tok, args.data, device, yarn=yarn,
-              lengths=((1024, 2), (2048, 1)) if args.tiny else ((65536, 2), (131072, 1)))
+                  lengths=((1024, 2), (2048, 1)) if args.tiny else ((65536, 2), (131072, 1)))
     state = ruler_4k(rec, model, tok, args.data, args.samples, device, length=short) if "ruler4k" in parts else None
     if "ruler128k" in parts:
         ruler_128k(rec, cfg, tok, args.data, args.samples_128k, device, length=long, yarn=yarn)
