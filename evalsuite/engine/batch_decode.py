@@ -46,11 +46,11 @@ How (shapes: B rows, T cache positions):
   reads one block of its cache a step rather than its whole prefix. The device
   retires a row at its ``max_new_tokens`` by itself (each row's end position is
   set before the first step); a row ended by EOS or a stop string, by the host
-  when it reads that token, from the next step it queues on. So that the rows
-  still live use the whole GPU, the flex kernel splits each row's keys as a
-  one-row cache's kernel would (``decode_split``,
-  :func:`~evalsuite.engine.static_cache.decode_split`), not fewer ways the more
-  rows the cache has.
+  when it reads that token, from the next step it queues on. With
+  ``decode_split="wide"`` the flex kernel splits each row's keys as a one-row
+  cache's kernel would (:func:`~evalsuite.engine.static_cache.decode_split`),
+  not fewer ways the more rows the cache has, so that the rows still live use
+  the whole GPU.
 
 Tokens equal :func:`evalsuite.engine.decode.greedy`'s for the same prompt (fp32 on CPU:
 exactly, tested; bf16 on a GPU: up to the rounding of ties, measured in the benchmark).
@@ -68,7 +68,7 @@ import torch
 from evalsuite.engine import finite, kernels
 from evalsuite.engine.decode import (GraphDecoder, NonFiniteLogitsError, StopCheck, build_step, pick_next, prefill,
                                      prefill_rows, right_padded)
-from evalsuite.engine.static_cache import DecodeAttention, StaticKV, capacity_for
+from evalsuite.engine.static_cache import DecodeAttention, DecodeSplit, StaticKV, capacity_for
 from evalsuite.engine.forward import LeanDecoder
 
 CAPACITY_ALIGN = 128  # cache positions: a batch's cache is its longest request rounded up to this
@@ -166,7 +166,7 @@ class BatchDecodeCache:
     """One batched :class:`StaticKV` and its captured step, reused by the next batch of the same shape."""
 
     def __init__(self, lean: LeanDecoder, *, compile: bool = False, decode_attention: DecodeAttention = "split",
-                 decode_split: int | None = None) -> None:
+                 decode_split: DecodeSplit = "torch") -> None:
         self.lean, self.compile, self.decode_attention = lean, compile, decode_attention
         self.decode_split = decode_split
         self.kv: StaticKV | None = None
@@ -220,7 +220,7 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
                    compile: bool = False, compile_prefill: bool | None = None,
                    attention: kernels.AttentionChoice = "auto", decode_attention: DecodeAttention = "split",
                    cache: BatchDecodeCache | None = None, max_rows: int = MAX_ROWS, share_prefix: bool = False,
-                   pack_tokens: int | None = None, retire_rows: bool = True, decode_split: int | None = None,
+                   pack_tokens: int | None = None, retire_rows: bool = True, decode_split: DecodeSplit = "torch",
                    timings: list[dict[str, Any]] | None = None) -> list[list[int]]:
     """Each item's greedy continuation (EOS excluded), as :func:`evalsuite.engine.decode.greedy` gives it with
     ``fast=True``; ``timings`` gets one dict per batch (rows, live rows, capacity, seconds by phase, the compile
@@ -233,7 +233,7 @@ def greedy_batched(lean: LeanDecoder, items: Sequence[BatchItem], *, eos_token_i
     that is done reads one block of its cache a step (flex attention; the split attention reads every row's whole
     cache either way). RULER's answers end at 30-128 tokens, so batches mix lengths; run 12 measured the decode
     8 % shorter at 4K, 27 % in a mixed 128K batch, the tokens identical. ``decode_split``: the flex kernel's split
-    of each row's keys (None: the engine's rule, :func:`~evalsuite.engine.static_cache.decode_split`; 0: torch's)."""
+    of each row's keys ("torch": torch's own; "wide": :func:`~evalsuite.engine.static_cache.decode_split`'s)."""
     pack = PACK_TOKENS.get(lean.device.type, 0) if pack_tokens is None else pack_tokens
     # The kernel is chosen (its check run, once a process) before any batch's clock starts: a priced unit takes
     # the check's seconds as paid once (kernels.check_seconds), not as a first prefill's.

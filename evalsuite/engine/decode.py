@@ -45,8 +45,8 @@ import torch.nn.functional as F
 from evalsuite.errors import NonFiniteError
 from evalsuite.engine import finite, kernels
 from evalsuite.engine.forward import LeanDecoder
-from evalsuite.engine.static_cache import (DECODE_ATTENTION_CHOICES, DecodeAttention, FlexDecodeMask, StaticKV,
-                                          attend_cache, bmm_out_dtype_ok, capacity_for, write_step_kv)
+from evalsuite.engine.static_cache import (DECODE_ATTENTION_CHOICES, DecodeAttention, DecodeSplit, FlexDecodeMask,
+                                          StaticKV, attend_cache, bmm_out_dtype_ok, capacity_for, write_step_kv)
 
 def prefill(lean: LeanDecoder, kv: StaticKV, prompt: torch.Tensor, *, fast: bool,
             attention: kernels.AttentionChoice = "auto", compiled: bool = False,
@@ -220,10 +220,10 @@ class GraphDecoder:
     torch.compile'd first. Each row has its own token and position (no padding: a row's cache holds exactly its
     own sequence, as a one-row decode's would). ``decode_attention``: ``"split"`` or ``"flex"`` (see
     :mod:`evalsuite.engine.static_cache`); ``decode_split``: the flex kernel's split of each row's keys
-    (:class:`~evalsuite.engine.static_cache.FlexDecodeMask`'s ``split``; None: the engine's rule)."""
+    (:class:`~evalsuite.engine.static_cache.FlexDecodeMask`'s ``split``)."""
 
     def __init__(self, lean: LeanDecoder, kv: StaticKV, *, compile: bool = False,
-                 decode_attention: DecodeAttention = "split", decode_split: int | None = None) -> None:
+                 decode_attention: DecodeAttention = "split", decode_split: DecodeSplit | int = "torch") -> None:
         if decode_attention not in DECODE_ATTENTION_CHOICES:
             raise ValueError(f"decode_attention must be one of {DECODE_ATTENTION_CHOICES}, not {decode_attention!r}")
         self.lean, self.kv = dataclasses.replace(lean, fused_norm=True), kv
@@ -339,7 +339,7 @@ class GraphDecoder:
 
 
 def build_step(lean: LeanDecoder, kv: StaticKV, *, compile: bool, decode_attention: DecodeAttention, notes: list[str],
-               capture_oom_raises: bool = True, decode_split: int | None = None) -> GraphDecoder:
+               capture_oom_raises: bool = True, decode_split: DecodeSplit | int = "torch") -> GraphDecoder:
     """The decode step over ``kv``, compiled if asked and captured on CUDA; its failures noted in ``notes``.
 
     ``flex`` attention whose kernel does not build or run here falls back to ``split`` (a line in ``notes``);

@@ -42,7 +42,7 @@ from evalsuite.engine.decode import DecodeCache, greedy
 from evalsuite.engine.kernels import AttentionChoice
 from evalsuite.engine.forward import LeanDecoder
 from evalsuite.models.layers import has_recurrent_layers
-from evalsuite.spec.engine import GENERATION_MODES, DecodeAttention, GenerationMode  # noqa: F401
+from evalsuite.spec.engine import GENERATION_MODES, DecodeAttention, DecodeSplit, GenerationMode  # noqa: F401
 
 
 
@@ -129,13 +129,13 @@ def greedy_generate_batch(model: torch.nn.Module, tokenizer, requests: Sequence[
                           cache: BatchDecodeCache | None = None, attention: AttentionChoice = "auto",
                           compile_prefill: bool | None = None, max_rows: int | None = None,
                           decode_attention: DecodeAttention = "split", share_prefix: bool = False,
-                          pack_tokens: int | None = None, retire_rows: bool = True, decode_split: int | None = None,
+                          pack_tokens: int | None = None, retire_rows: bool = True,
+                          decode_split: DecodeSplit = "torch",
                           timings: list[dict] | None = None) -> list[list[int]]:
     """:func:`greedy_generate_tokens` for every request, decoded together in batches of rows (see
     :mod:`evalsuite.engine.batch_decode`; ``share_prefix``: a prefix held in the cache is copied, not prefilled
     again; ``pack_tokens``, ``retire_rows``, ``decode_split``: :func:`~evalsuite.engine.batch_decode.greedy_batched`'s);
-    only for
-    :func:`batchable` engines. Every prompt is checked first: one that does not fit is a
+    only for :func:`batchable` engines. Every prompt is checked first: one that does not fit is a
     :class:`ContextLengthError` before any work."""
     lean = LeanDecoder.wrap(model)
     if lean is None or mode not in ("fast", "compiled"):

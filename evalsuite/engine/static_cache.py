@@ -25,7 +25,8 @@ import torch
 
 from evalsuite.engine import kernels
 from evalsuite.engine.forward import LeanDecoder
-from evalsuite.spec.engine import DECODE_ATTENTION_CHOICES, DecodeAttention  # noqa: F401 - the engine's names for them
+from evalsuite.spec.engine import (DECODE_ATTENTION_CHOICES, DECODE_SPLIT_CHOICES,  # noqa: F401 - the engine's names
+                                   DecodeAttention, DecodeSplit)
 
 DECODE_CHUNK = 1024  # cache positions per P·V block in the fast decode attention
 FLEX_BLOCK = 128  # cache positions per block of the flex decode mask (FlexAttention's default KV block)
@@ -37,8 +38,9 @@ FLEX_DECODE_OPTIONS = {"num_warps": 4, "num_stages": 3}
 # split is 2 x (SMs // (rows x KV heads)): a cache of several rows gets few splits, which is right while every row
 # reads its whole prefix but leaves the GPU mostly idle once rows are retired (each reads one block): one live row
 # of three at 128K read its K/V in 2.21x the floor at torch's 10 splits, in 1.11x at a one-row cache's 32 (run 12,
-# an H200; with every row live both 0.98x). So a split as wide as a one-row cache's, but never shorter than
-# MIN_SPLIT_BLOCKS blocks: at 4K a one-row split of 1-block splits was 11-20 % slower with every row live.
+# an H200; with every row live both 0.98x). The "wide" split (decode_split) is as wide as a one-row cache's, but
+# never shorter than MIN_SPLIT_BLOCKS blocks: at 4K a one-row split of 1-block splits was 11-20 % slower with every
+# row live.
 MIN_SPLIT_BLOCKS = 32  # FLEX_BLOCK-position blocks (4,096 positions) a widened split keeps at least
 
 
@@ -146,17 +148,18 @@ class FlexDecodeMask:
     at 30 tokens. The kernel works each row from that row's own blocks (its split of the keys is fixed by the
     static shapes), so the other rows' outputs are the same bit for bit.
 
-    ``kernel_options``: the decoding kernel's for this cache of ``kv_heads`` K/V heads (:func:`flex_decode_options`,
-    with ``split``: None, the engine's rule; 0, torch's own; N, N ways), fixed here, outside any compiled step."""
+    ``kernel_options``: the decoding kernel's for this cache of ``kv_heads`` K/V heads (:func:`flex_decode_options`
+    with ``split``), fixed here, outside any compiled step."""
 
     def __init__(self, position: torch.Tensor, capacity: int, end: torch.Tensor | None = None, *,
-                 kv_heads: int | None = None, split: int | None = None) -> None:
+                 kv_heads: int | None = None, split: DecodeSplit | int = "torch") -> None:
         from torch.nn.attention.flex_attention import BlockMask
 
         if capacity % FLEX_BLOCK:
             raise ValueError(f"flex decode needs a cache of whole {FLEX_BLOCK}-position blocks, not {capacity}")
-        if split is not None and (isinstance(split, bool) or not isinstance(split, int) or split < 0):
-            raise ValueError(f"split must be None, 0 or a positive integer, not {split!r}")
+        if split not in DECODE_SPLIT_CHOICES and (isinstance(split, bool) or not isinstance(split, int) or split < 1):
+            raise ValueError(f"split must be one of {', '.join(DECODE_SPLIT_CHOICES)} or a positive integer, "
+                             f"not {split!r}")
         rows, blocks = position.shape[0], capacity // FLEX_BLOCK
         dev = position.device
         if dev.type == "cuda" and kv_heads is None:
@@ -199,11 +202,11 @@ def flex_decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Ten
 
 
 def decode_split(rows: int, kv_heads: int, capacity: int, sms: int) -> int | None:
-    """The engine's split of each row's keys for a cache of ``rows`` x ``capacity`` positions on ``sms``
+    """The ``wide`` split of each row's keys for a cache of ``rows`` x ``capacity`` positions on ``sms``
     multiprocessors: a one-row cache's (``2 x (sms // kv_heads)``) where the cache is long enough that each split
     keeps :data:`MIN_SPLIT_BLOCKS` blocks, capped at that; None where that is no wider than torch's own
     (``2 x (sms // (rows x kv_heads))``, at least 1), which then runs unchanged. With 8 KV heads on 132 SMs: 32
-    splits at 128K for any number of rows (torch: 10 for 3 rows), 16 at 64K, 8 at 32K, torch's at 4K."""
+    ways at 128K (torch: 10 for 3 rows, 32 for one), 16 at 64K, 8 at 32K, 4 at 16K, torch's at 4K."""
     torch_split = max(1, sms // max(rows * kv_heads, 1) * 2)
     one_row = max(1, sms // max(kv_heads, 1) * 2)
     wide = min(one_row, capacity // (FLEX_BLOCK * MIN_SPLIT_BLOCKS))
@@ -217,17 +220,17 @@ def multiprocessors(device: torch.device) -> int:
 
 
 def flex_decode_options(device: torch.device | str, *, rows: int = 1, kv_heads: int = 1, capacity: int = 0,
-                        split: int | None = None, sms: int | None = None) -> dict[str, int] | None:
+                        split: DecodeSplit | int = "torch", sms: int | None = None) -> dict[str, int] | None:
     """The decoding kernel's ``kernel_options`` on ``device`` for a cache of ``rows`` x ``kv_heads`` x ``capacity``:
-    on CUDA :data:`FLEX_DECODE_OPTIONS` and the split ``split`` asks for (None: :func:`decode_split`'s, torch's own
-    where it gives none; 0: torch's own; N: N ways), ``sms`` looked up when None; none elsewhere (the unfused
-    reference has no kernel to tune)."""
+    on CUDA :data:`FLEX_DECODE_OPTIONS` and the split ``split`` asks for ("torch": torch's own; "wide":
+    :func:`decode_split`'s, torch's own where it gives none; N: N ways), ``sms`` looked up when None; none
+    elsewhere (the unfused reference has no kernel to tune)."""
     device = torch.device(device)
     if device.type != "cuda":
         return None
     options: dict[str, int] = dict(FLEX_DECODE_OPTIONS)
-    if split is None:
-        split = decode_split(rows, kv_heads, capacity, multiprocessors(device) if sms is None else sms) or 0
-    if split:
-        options["SPLIT_KV"] = split
+    if split == "wide":
+        split = decode_split(rows, kv_heads, capacity, multiprocessors(device) if sms is None else sms) or "torch"
+    if split != "torch":
+        options["SPLIT_KV"] = int(split)
     return options

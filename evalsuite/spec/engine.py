@@ -17,6 +17,8 @@ TreeAttention = Literal["sdpa", "flex"]
 TREE_ATTENTION_CHOICES: tuple[str, ...] = ("sdpa", "flex")
 DecodeAttention = Literal["split", "flex"]
 DECODE_ATTENTION_CHOICES: tuple[str, ...] = ("split", "flex")
+DecodeSplit = Literal["torch", "wide"]
+DECODE_SPLIT_CHOICES: tuple[str, ...] = ("torch", "wide")
 GenerationMode = Literal["fast", "compiled", "exact", "hf"]
 GENERATION_MODES: tuple[str, ...] = ("fast", "compiled", "exact", "hf")
 TRUNCATIONS: tuple[str, ...] = ("refuse", "left")
@@ -73,11 +75,13 @@ class EngineConfig:
     # prefix until the batch's last row is done. The tokens are the same (run 12: 100 of 100 at 4K, 3 of 3 at 128K;
     # the decode 8 % and 27 % shorter); off only for the lab's comparison.
     retire_rows: bool = True
-    # Batched generation, flex attention on CUDA: the decoding kernel's split of each row's keys. None: the engine's
-    # rule (engine.static_cache.decode_split: as wide as a one-row cache's, 32 ways at 128K, so that the rows still
-    # live among retired ones use the whole GPU; torch's own at 4K); 0: torch's own (fewer splits the more rows);
-    # N: N ways. The lab's comparison and --model_args.
-    decode_split: int | None = None
+    # Batched generation, flex attention on CUDA: the decoding kernel's split of each row's keys. "torch": torch's
+    # own, fewer splits the more rows the cache has. "wide": as wide as a one-row cache's where the cache is long
+    # (engine.static_cache.decode_split: 32 ways at 128K where torch gives 3 rows 10), so the rows still live among
+    # retired ones use the whole GPU; run 13 (H100): a batch's decode 10-16 % shorter at 64K/128K, its tokens
+    # equal torch's split's up to bf16 near ties (0-3 ulps) of the random model. None: "torch" until a trained
+    # model's tokens are checked against stock lm-eval with it on a GPU. For the lab and --model_args.
+    decode_split: DecodeSplit | None = None
     truncation: Literal["refuse", "left"] = "refuse"  # over-long requests: an error, or stock hf's left cut
     lm_head_chunk: int = 2048  # distinct positions per LM-head matmul: bounds the [n, V] fp32 logits buffer
     forward: Literal["auto", "hf"] = "auto"  # "hf" forces transformers' decoder instead of engine.forward
@@ -102,13 +106,13 @@ class EngineConfig:
                        generation=self.generation or ("fast" if on_cuda else "exact"),
                        decode_attention=self.decode_attention or ("flex" if on_cuda else "split"),
                        share_prefix=True if self.share_prefix is None else self.share_prefix,
+                       decode_split=self.decode_split or "torch",
                        # CPU keeps None: the compiled prefill only where the "compiled" mode asks for it
                        compile_prefill=True if on_cuda and self.compile_prefill is None else self.compile_prefill)
 
 
-_INTS = ("batch_tokens", "row_tokens", "lm_head_chunk", "pack_tokens", "decode_split")
-# 0 means something (one prompt a forward; torch's own split); the other ints must be positive
-_ZERO_OK = ("pack_tokens", "decode_split")
+_INTS = ("batch_tokens", "row_tokens", "lm_head_chunk", "pack_tokens")
+_ZERO_OK = ("pack_tokens",)  # 0 means something (one prompt a forward); the other ints must be positive
 _BOOLS = ("compile_scoring", "check_finite", "compile_prefill", "share_prefix", "retire_rows")
 # Knobs that may be left open (None): the device, the generation mode or free memory decides (see resolved()).
 _OPEN = ("compile_scoring", "compile_prefill", "tree_attention", "generation", "generation_rows", "decode_attention",
@@ -118,6 +122,7 @@ _AUTO = ("compile_scoring", "compile_prefill", "tree_attention", "decode_attenti
          "decode_split")
 _CHOICES: dict[str, Sequence[str]] = {"attention": ATTENTION_CHOICES, "tree_attention": TREE_ATTENTION_CHOICES,
                                       "decode_attention": DECODE_ATTENTION_CHOICES,
+                                      "decode_split": DECODE_SPLIT_CHOICES,
                                       "generation": GENERATION_MODES, "truncation": TRUNCATIONS,
                                       "forward": FORWARDS}
 

@@ -265,13 +265,14 @@ def test_the_adapter_passes_pack_tokens_retire_rows_and_decode_split_to_the_batc
 
     asked: list[dict] = []
     real = static_cache.flex_decode_options
-    monkeypatch.setattr(static_cache, "flex_decode_options", lambda device, **kw: asked.append(kw) or real(device, **kw))
+    monkeypatch.setattr(static_cache, "flex_decode_options",
+                        lambda device, **kw: asked.append(kw) or real(device, **kw))
     loaded = load(SourceSpec(path=str(tiny_folder("headwise"))), hash_weights=False)
     args = [("Once upon a time", {"max_gen_toks": 8, "until": []}), ("The quick brown fox", {"max_gen_toks": 3})]
     requests = [Instance("generate_until", {}, a, i) for i, a in enumerate(args)]
     texts, seen, splits = [], [], []
     base = {"generation": "fast", "decode_attention": "flex"}
-    for raw in (base, {**base, "pack_tokens": "4096", "retire_rows": "false", "decode_split": "5"}):
+    for raw in (base, {**base, "pack_tokens": "4096", "retire_rows": "false", "decode_split": "wide"}):
         asked.clear()
         lm = EvalsuiteLM(loaded.model, loaded.tokenizer, EngineConfig.parse(raw, "--model_args", strings=True),
                          max_length=256)
@@ -284,7 +285,7 @@ def test_the_adapter_passes_pack_tokens_retire_rows_and_decode_split_to_the_batc
     # unfused flex reference takes no kernel options
     assert seen == [[(0, True, 2, {})], [(4096, False, 1, {})]]
     kv_heads = loaded.model.config.num_key_value_heads
-    assert splits == [{(2, kv_heads, None)}, {(2, kv_heads, 5)}]
+    assert splits == [{(2, kv_heads, "torch")}, {(2, kv_heads, "wide")}]
 
 
 @torch.inference_mode()

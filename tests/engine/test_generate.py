@@ -127,10 +127,11 @@ def test_flex_decode_runs_the_tuned_kernel_options_on_cuda(monkeypatch):
     assert flex_decode_options("cpu", rows=3, kv_heads=8, capacity=131200) is None
 
 
-def test_the_decode_split_is_a_one_row_caches_where_the_cache_is_long():
+def test_the_wide_split_is_a_one_row_caches_where_the_cache_is_long():
     """Torch splits each row's keys 2 x (SMs // (rows x KV heads)) ways: 10 for 3 rows at 128K on 132 SMs, which
     left one live row among retired ones at 2.21x its read's floor against 1.11x at a one-row cache's 32 (run 12,
-    an H200). The engine's split is the one-row cache's where each split keeps 32 blocks, torch's elsewhere."""
+    an H200). The wide split is the one-row cache's where each split keeps 32 blocks, torch's elsewhere; torch's
+    own is the default."""
     from evalsuite.engine.static_cache import decode_split, flex_decode_options
 
     assert decode_split(3, 8, 131200, 132) == 32  # torch: 10
@@ -141,8 +142,10 @@ def test_the_decode_split_is_a_one_row_caches_where_the_cache_is_long():
         assert decode_split(rows, 8, capacity, 132) is None  # no wider than torch's: its own runs
     assert decode_split(3, 8, 131200, 78) == 18  # fewer SMs, a narrower one-row split
     base = {"num_warps": 4, "num_stages": 3}
-    assert flex_decode_options("cuda", rows=3, kv_heads=8, capacity=131200, sms=132) == {**base, "SPLIT_KV": 32}
-    assert flex_decode_options("cuda", rows=3, kv_heads=8, capacity=131200, sms=132, split=0) == base  # torch's
+    wide = flex_decode_options("cuda", rows=3, kv_heads=8, capacity=131200, sms=132, split="wide")
+    assert wide == {**base, "SPLIT_KV": 32}
+    assert flex_decode_options("cuda", rows=3, kv_heads=8, capacity=131200, sms=132) == base  # torch's, the default
+    assert flex_decode_options("cuda", rows=100, kv_heads=8, capacity=4224, sms=132, split="wide") == base
     assert flex_decode_options("cuda", rows=3, kv_heads=8, capacity=131200, sms=132, split=7) == {**base, "SPLIT_KV": 7}
 
 
@@ -157,13 +160,13 @@ def test_a_flex_mask_fixes_its_kernel_options_and_refuses_a_bad_split(monkeypatc
     monkeypatch.setattr(static_cache, "flex_decode_options", lambda device, **kw: asked.append(kw) or {"k": 1})
     monkeypatch.setattr(kernels, "flex_attention_fn",
                         lambda device_type, dynamic: lambda *a, **kw: seen.append(kw["kernel_options"]) or a[0])
-    mask = FlexDecodeMask(torch.zeros(3, dtype=torch.long), 512, kv_heads=2, split=5)
-    assert asked == [{"rows": 3, "kv_heads": 2, "capacity": 512, "split": 5}] and mask.kernel_options == {"k": 1}
+    mask = FlexDecodeMask(torch.zeros(3, dtype=torch.long), 512, kv_heads=2, split="wide")
+    assert asked == [{"rows": 3, "kv_heads": 2, "capacity": 512, "split": "wide"}] and mask.kernel_options == {"k": 1}
     flex_decode_attention(torch.zeros(3, 4, 1, 16), torch.zeros(3, 2, 512, 16), torch.zeros(3, 2, 512, 16), mask, 1.0)
     assert seen == [{"k": 1}]
     monkeypatch.setattr(static_cache, "flex_decode_options", real)
-    for bad in (-1, 2.0, True):
-        with pytest.raises(ValueError, match="split must be None, 0 or a positive integer"):
+    for bad in (0, -1, 2.0, True, "narrow", None):
+        with pytest.raises(ValueError, match="split must be one of torch, wide or a positive integer"):
             FlexDecodeMask(torch.zeros(3, dtype=torch.long), 512, split=bad)
 
 

@@ -44,13 +44,14 @@ def test_a_suite_model_entry_becomes_one_engine_config():
 def test_the_device_decides_what_was_left_open_and_nothing_else():
     assert EngineConfig().resolved(on_cuda=True) == EngineConfig(compile_scoring=True, tree_attention="flex",
                                                                  generation="fast", decode_attention="flex",
-                                                                 compile_prefill=True, share_prefix=True)
+                                                                 compile_prefill=True, share_prefix=True,
+                                                                 decode_split="torch")
     # CPU: compile_prefill stays open (the "compiled" mode's own choice), the fast step attends "split"
     assert EngineConfig().resolved(on_cuda=False) == EngineConfig(compile_scoring=False, tree_attention="sdpa",
                                                                   generation="exact", decode_attention="split",
-                                                                  share_prefix=True)
+                                                                  share_prefix=True, decode_split="torch")
     asked = EngineConfig(compile_scoring=False, tree_attention="sdpa", generation="hf", decode_attention="split",
-                         compile_prefill=False, share_prefix=False)
+                         compile_prefill=False, share_prefix=False, decode_split="wide")
     assert asked.resolved(on_cuda=True) == asked
 
 
@@ -72,7 +73,7 @@ def test_share_prefix_is_read_like_compile_prefill():
     assert suite.models[0].engine.share_prefix is False
 
 
-def test_pack_tokens_and_decode_split_may_be_zero_or_open_and_retire_rows_is_a_bool():
+def test_pack_tokens_may_be_zero_or_open_decode_split_is_a_choice_and_retire_rows_a_bool():
     def read(**raw):
         return EngineConfig.parse(raw, "--model_args", strings=True)
 
@@ -84,15 +85,17 @@ def test_pack_tokens_and_decode_split_may_be_zero_or_open_and_retire_rows_is_a_b
         read(pack_tokens="-1")
     with pytest.raises(SpecError, match=r"--model_args.retire_rows: expected bool, found 'sometimes'"):
         read(retire_rows="sometimes")
-    assert (read(decode_split="0").decode_split, read(decode_split="32").decode_split) == (0, 32)
+    assert (read(decode_split="wide").decode_split, read(decode_split="torch").decode_split) == ("wide", "torch")
     assert read(decode_split="auto").decode_split is None and EngineConfig().decode_split is None
-    with pytest.raises(SpecError, match=r"--model_args.decode_split: must be 0 or a positive integer, found -2"):
-        read(decode_split="-2")
+    assert EngineConfig().resolved(on_cuda=True).decode_split == "torch"  # until a trained model's GPU check
+    with pytest.raises(SpecError, match=r"--model_args.decode_split: must be one of torch, wide, found '32'"):
+        read(decode_split="32")
     # the lab's and --model_args' knob, not a suite's
     with pytest.raises(SpecError, match=r"models\[0\]: unknown key 'pack_tokens'"):
         parse_suite({"name": "s", "models": [{"name": "m", "source": "/x", "pack_tokens": 0}], "tasks": ["es_mmlu"]})
     with pytest.raises(SpecError, match=r"models\[0\]: unknown key 'decode_split'"):
-        parse_suite({"name": "s", "models": [{"name": "m", "source": "/x", "decode_split": 0}], "tasks": ["es_mmlu"]})
+        parse_suite({"name": "s", "models": [{"name": "m", "source": "/x", "decode_split": "wide"}],
+                     "tasks": ["es_mmlu"]})
 
 
 def test_decode_attention_is_a_choice_left_open_by_default():

@@ -23,8 +23,8 @@ Parts, each recorded in ``OUT/batched.json`` as soon as it finishes:
 * ``retire``: finished rows retired (the default) against rows reading their caches to the batch's end: the 4K
   batch, and one 128K batch (YaRN x4) of three tasks whose answers end at different lengths, with the tokens'
   agreement;
-* ``split``: the flex kernel's split of each row's keys, the engine's (``decode_split`` None: as wide as a one-row
-  cache's) against torch's (0), on batches whose rows retire at different steps: 6 rows at 64K and 3 at 128K
+* ``split``: the flex kernel's split of each row's keys, ``wide`` (``decode_split``: as wide as a one-row cache's)
+  against ``torch`` (the default), on batches whose rows retire at different steps: 6 rows at 64K and 3 at 128K
   (YaRN x4) of those three tasks, with the tokens' agreement;
 * ``ruler128k``: niah_single_1 at 131,072 tokens with YaRN x4: one sample one at a time (sent twice, the
   second timed), then as many samples as one batch holds (``--samples-128k``, 0: what free memory gives);
@@ -77,12 +77,12 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
                  shape: ModelShape, device: torch.device, compile_prefill: bool | None = None,
                  decode_attention: str | None = None, share_prefix: bool | None = None,
                  pack_tokens: int | None = None, retire_rows: bool | None = None,
-                 decode_split: int | None = None) -> dict[str, Any]:
+                 decode_split: str | None = None) -> dict[str, Any]:
     """One ``generate_until`` call over ``samples``; seconds, peak memory, the limit, per-sample tokens.
     ``compile_prefill`` / ``decode_attention`` / ``share_prefix`` left at None: the device's defaults
     (:meth:`EngineConfig.resolved`), whatever an earlier call of the same LM set; ``pack_tokens``,
     ``retire_rows``, ``decode_split``: the engine's knobs of those names in this call (None: their defaults, the
-    device's :data:`~evalsuite.engine.batch_decode.PACK_TOKENS`, retiring, the engine's split)."""
+    device's :data:`~evalsuite.engine.batch_decode.PACK_TOKENS`, retiring, torch's split)."""
     from evalsuite.engine import batch_decode
 
     default = EngineConfig().resolved(on_cuda=lm.on_cuda)
@@ -92,7 +92,7 @@ def generate_run(lm: Any, samples: Sequence[tuple[str, int, str]], *, rows: int 
                         share_prefix=default.share_prefix if share_prefix is None else share_prefix,
                         pack_tokens=pack_tokens,
                         retire_rows=default.retire_rows if retire_rows is None else retire_rows,
-                        decode_split=decode_split)
+                        decode_split=decode_split or default.decode_split)
     n_tok, n_tim, n_bat = len(lm.generated_tokens), len(lm.generation_timings), len(lm.generation_batches)
     with measure(device) as m:
         lm.generate_until([greedy_instance(p, g) for p, g, _ in samples], disable_tqdm=True)
@@ -377,14 +377,14 @@ def retire(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, n: int
 @torch.inference_mode()
 def key_split(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, device: torch.device, *,
           lengths: Sequence[tuple[int, int]] = ((65536, 2), (131072, 1)), yarn: float = 4.0) -> None:
-    """The flex kernel's split of each row's keys: the engine's (:attr:`EngineConfig.decode_split` None) against
-    torch's own (0), on batches of ``lengths`` (length, samples of each of :data:`RETIRE_TASKS`) with YaRN, whose
-    rows retire at 30, 50 and 128 tokens: the engine's, torch's, the engine's again, in one process, each after a
-    warm-up run; the tokens against the first run's."""
+    """The flex kernel's split of each row's keys: ``wide`` (:attr:`EngineConfig.decode_split`) against ``torch``
+    (the default), on batches of ``lengths`` (length, samples of each of :data:`RETIRE_TASKS`) with YaRN, whose
+    rows retire at 30, 50 and 128 tokens: wide, torch's, wide again, in one process, each after a warm-up run;
+    the tokens against the first run's."""
     runs = tuple((f"split{length // 1024}k", length, RETIRE_TASKS, per_task * len(RETIRE_TASKS), yarn)
                  for length, per_task in lengths)
-    bracketed(rec, model, cfg, tok, data_dir, device, runs, names=("engine_split", "torch_split"),
-              knob={"decode_split": None}, other={"decode_split": 0})
+    bracketed(rec, model, cfg, tok, data_dir, device, runs, names=("wide_split", "torch_split"),
+              knob={"decode_split": "wide"}, other={"decode_split": "torch"})
 
 
 def bracketed(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, device: torch.device,

@@ -54,7 +54,8 @@ from evalsuite.engine.batch_decode import CAPACITY_ALIGN, MEMORY_FRACTION, row_b
 from evalsuite.engine.decode import GraphDecoder, build_step, compiled_decode_layer
 from evalsuite.engine.forward import LeanDecoder
 from evalsuite.engine.static_cache import (DECODE_ATTENTION_CHOICES, FLEX_BLOCK, FLEX_DECODE_OPTIONS, FlexDecodeMask,
-                                          StaticKV, attend_cache, bmm_out_dtype_ok, flex_decode_attention)
+                                          StaticKV, attend_cache, bmm_out_dtype_ok, flex_decode_attention,
+                                          flex_decode_options)
 from evalsuite.lab.bench.flops import ModelShape
 from evalsuite.lab.bench.harness import Recorder
 from evalsuite.lab.bench.timing import GIB, captured, copy_bandwidth, process_age_s, replay_ms
@@ -168,19 +169,20 @@ def flex_defaults(rows: int, kv_heads: int, capacity: int, head_dim: int, dtype:
         return {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
 
 
-def flex_variants(rows: int, kv_heads: int, sms: int) -> dict[str, dict[str, Any]]:
+def flex_variants(rows: int, kv_heads: int, sms: int, capacity: int = 0) -> dict[str, dict[str, Any]]:
     """``kernel_options`` for FlexAttention's decoding template (names from ``flex_decoding.py`` and
     ``templates/flex_decode.py.jinja``), beside the engine's own (:data:`FLEX_DECODE_OPTIONS`). Torch's default
     grid is (1, rows * KV heads, SPLIT_KV) with SPLIT_KV = SMs // (rows * KV heads) * 2, at least 1
     (``get_split_k``): 22 rows x 8 heads get 176 programs of one split on 132 SMs, each walking a row's whole
     cache with BLOCK_N 64 and torch's warps and stages (2 and 1 on torch 2.11's sm_90; ``flex_defaults`` records
-    them). ``torch_defaults`` (no options) is what the engine ran before run 8, ``torch_split`` (the engine's warps
-    and stages, torch's split) what it ran from run 8 to run 12, before its own split
-    (:func:`~evalsuite.engine.static_cache.decode_split`); the others widen the split to ~4 programs per SM, or take
-    more warps or a wider block."""
+    them). ``torch_defaults`` (no options) is what the engine ran before run 8; ``wide`` is the engine's
+    ``decode_split="wide"`` for a cache of ``capacity`` positions
+    (:func:`~evalsuite.engine.static_cache.decode_split`; torch's split where it gives none); the others widen the
+    split to ~4 programs per SM, or take more warps or a wider block."""
     wide = max(1, -(-4 * sms // (rows * kv_heads)))
     return {"torch_defaults": {},
-            "torch_split": dict(FLEX_DECODE_OPTIONS),
+            "wide": flex_decode_options("cuda", rows=rows, kv_heads=kv_heads, capacity=capacity, split="wide",
+                                        sms=sms) or {},
             "split_4_per_sm": {"SPLIT_KV": wide, **FLEX_DECODE_OPTIONS},
             # a one-row cache's split whatever the rows: is a lone live row among retired ones then as fast as alone?
             "split_of_one_row": {"SPLIT_KV": max(1, sms // kv_heads * 2), **FLEX_DECODE_OPTIONS},
@@ -402,7 +404,7 @@ class Sweep:
         # at the query's position, each step's own rounding of it (run 8's second sweep compared against the
         # earlier output and read those writes as the options' differences: 2.4e-4 for bit-identical kernels).
         ref = self._layer_calls(inputs, "flex")()[0]
-        for name, options in flex_variants(s.rows, lean.n_kv_heads, props.multi_processor_count).items():
+        for name, options in flex_variants(s.rows, lean.n_kv_heads, props.multi_processor_count, s.capacity).items():
             if not self.budget.fits("variant"):
                 out[name] = {"kernel_options": options, "skipped": self.budget.skip()}
                 continue

@@ -8,7 +8,7 @@ on-disk format), so it reaches the GPU with every call and asks the issue's ques
 
     python -m evalsuite.lab.bench.trained_agreement --data DATA --out OUT [--samples 33] [--length 2048] \\
         [--stock-samples 11] [--models tiny-baseline,tiny-headwise,tiny-elementwise] [--device cuda] [--compiled] \\
-        [--unshared] [--unpacked] [--pack-tokens N]
+        [--unshared] [--unpacked] [--pack-tokens N] [--wide]
 
 Per model, on RULER samples at ``--length`` tokens (round-robin over the tasks that need no QA files, their own
 ``max_gen_toks``), each decoder's greedy tokens through ``EvalsuiteLM.generate_until``:
@@ -23,6 +23,10 @@ Per model, on RULER samples at ``--length`` tokens (round-robin over the tasks t
 * ``batched_unpacked`` (``--unpacked``): the same with one prompt a forward (``pack_tokens`` 0), where ``batched``
   prefills the short prompts several to a forward (on CUDA by default, or at ``--pack-tokens``); it is compared
   with ``batched``, ``exact`` and stock, the evidence for packing's default;
+* ``batched_wide`` (``--wide``): the same with the flex kernel's ``decode_split`` "wide" (each row's keys split as
+  a one-row cache's are, where the cache is long: with the trio's 2 K/V heads, 33 rows at ``--length`` 32768 get 8
+  splits against torch's 4; at 2048 none is wider); it is compared with ``batched``, ``exact`` and stock, the
+  evidence a change of the default split needs;
 * ``one_at_a_time``: the same engine, one row;
 * ``exact``: the transformers-equivalent forward, one request at a time;
 * ``stock``: lm-eval's ``hf`` backend (batch size 1) on the first ``--stock-samples``.
@@ -87,7 +91,7 @@ def stock_tokens(model: Any, tok: Any, samples: Sequence[tuple[str, int, str]], 
 
 def one_model(rec: Recorder, name: str, data_dir: Path, *, length: int, n: int, n_stock: int, device: str,
               margin_samples: int, compiled: bool = False, unshared: bool = False, unpacked: bool = False,
-              pack_tokens: int | None = None) -> None:
+              pack_tokens: int | None = None, wide: bool = False) -> None:
     from evalsuite.engine.lm import EvalsuiteLM
     from evalsuite.models.loader import load
     from evalsuite.spec import SourceSpec
@@ -102,20 +106,23 @@ def one_model(rec: Recorder, name: str, data_dir: Path, *, length: int, n: int, 
         return
     lm = EvalsuiteLM(model, tok, max_length=length)
     runs: dict[str, Any] = {}
-    # (key, mode, rows, share_prefix, pack_tokens); None: the device's default
-    decoders: list[tuple[str, str, int | None, bool | None, int | None]] = [
-        ("batched", "fast", None, None, pack_tokens), ("one_at_a_time", "fast", 1, None, None),
-        ("exact", "exact", 1, None, None)]
+    # (key, mode, rows, share_prefix, pack_tokens, decode_split); None: the device's default
+    decoders: list[tuple[str, str, int | None, bool | None, int | None, str | None]] = [
+        ("batched", "fast", None, None, pack_tokens, None), ("one_at_a_time", "fast", 1, None, None, None),
+        ("exact", "exact", 1, None, None, None)]
     if compiled:
-        decoders.insert(1, ("batched_compiled", "compiled", None, None, pack_tokens))
+        decoders.insert(1, ("batched_compiled", "compiled", None, None, pack_tokens, None))
     if unshared:
-        decoders.insert(1, ("batched_unshared", "fast", None, False, pack_tokens))
+        decoders.insert(1, ("batched_unshared", "fast", None, False, pack_tokens, None))
     if unpacked:
-        decoders.insert(1, ("batched_unpacked", "fast", None, None, 0))
-    for key, mode, rows, share, pack in decoders:
-        runs[key] = rec.step(f"{name}_{key}", lambda mode=mode, rows=rows, share=share, pack=pack: generate_run(
-            lm, samples, rows=rows, mode=mode, shape=shape, device=dev, share_prefix=share, pack_tokens=pack),
-            record=without_tokens)
+        decoders.insert(1, ("batched_unpacked", "fast", None, None, 0, None))
+    if wide:
+        decoders.insert(1, ("batched_wide", "fast", None, None, pack_tokens, "wide"))
+    for key, mode, rows, share, pack, split in decoders:
+        runs[key] = rec.step(f"{name}_{key}", lambda mode=mode, rows=rows, share=share, pack=pack, split=split:
+                             generate_run(lm, samples, rows=rows, mode=mode, shape=shape, device=dev,
+                                          share_prefix=share, pack_tokens=pack, decode_split=split),
+                             record=without_tokens)
     ref = runs["batched"]
     variants = [key for key, *_ in decoders if key.startswith("batched_")]
     pairs = [("batched", key) for key in runs if key != "batched"] + [(key, "exact") for key in variants]
@@ -157,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="also decode batched with share_prefix off (every prompt prefilled whole)")
     p.add_argument("--unpacked", action="store_true",
                    help="also decode batched with one prompt a forward (no packed prefills)")
+    p.add_argument("--wide", action="store_true",
+                   help="also decode batched with the flex kernel's wide split of each row's keys (decode_split)")
     p.add_argument("--pack-tokens", type=int, default=None,
                    help="the batched decoders' packed-prefill tokens on this device (default: the engine's)")
     args = p.parse_args(argv)
@@ -164,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in args.models.split(","):
         one_model(rec, name, args.data, length=args.length, n=args.samples, n_stock=args.stock_samples,
                   device=args.device, margin_samples=args.margin_samples, compiled=args.compiled,
-                  unshared=args.unshared, unpacked=args.unpacked, pack_tokens=args.pack_tokens)
+                  unshared=args.unshared, unpacked=args.unpacked, pack_tokens=args.pack_tokens, wide=args.wide)
         if args.device == "cuda":
             torch.cuda.empty_cache()
     rec.data["finished"] = True

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Run 13 (issue 15): the engine's split of each row's keys in the flex decoding kernel (engine.static_cache.
-# decode_split: as wide as a one-row cache's where the cache is long) against torch's own, on batches whose rows
-# retire at different steps, then the protocol's units at this code: the baseline's 64K/128K unit at 1 and 2
-# samples (the extrapolation's check), the gated models' 64K/128K units, and every model's other units. Calls to one
-# warm machine (it keeps /tmp for 30 s after each call), from the repository root there, in order:
+# Run 13 (issue 15): a wider split of each row's keys in the flex decoding kernel (engine.static_cache.decode_split:
+# as wide as a one-row cache's where the cache is long; the engine's default at f90ae19, where this ran, and the
+# opt-in decode_split="wide" since) against torch's own, on batches whose rows retire at different steps, then the
+# protocol's units with it: the baseline's 64K/128K unit (at 1 and 2 samples, or 1: yarn1), the gated models'
+# 64K/128K units, and every model's other units. Calls to one warm machine (it keeps /tmp for 30 s after each
+# call), from the repository root there, in order:
 #   A  carry .whl .carry/bundle.tar.xz  bash results/bench/run13/call.sh part      # the wheelhouse and the data
 #   P  carry .fa4/partK, K = 1, 2, 3    bash results/bench/run13/call.sh part      # FlashAttention-4 in parts
-#   B  carry .fa4/part4                 bash results/bench/run13/call.sh split     # the engine's split against torch's
-#   C                                   bash results/bench/run13/call.sh count2    # baseline 64K/128K at 1 and 2 samples
+#   B  carry .fa4/part4                 bash results/bench/run13/call.sh split     # the wide split against torch's
+#   C                                   bash results/bench/run13/call.sh count2    # baseline 64K/128K, 1 and 2 samples
 #                                       (or yarn1: at 1 sample only, where device time is short)
 #   D                                   bash results/bench/run13/call.sh gyarn     # the gated models' 64K/128K units
 #   E                                   bash results/bench/run13/call.sh native    # every model's other units
+# Not run (no device time left): the trained trio's bf16 tokens with the wide split against stock lm-eval,
+#   F                                   bash results/bench/run13/call.sh agreement # at 32K, where 33 rows split wide
 # Each record is copied to $OUT every 4 s (a cut call keeps it); at most 8 files come back.
 set -uo pipefail
-what=${1:?"part, split, count2, yarn1, gyarn or native"}
+what=${1:?"part, split, count2, yarn1, gyarn, native or agreement"}
 OUT=${OUT:-/tmp/run13}
 source evalsuite/lab/bench/device_call.sh  # installs, unpacks, FlashAttention-4 parts, env; its helpers
 [ "$what" = part ] && exit 0
@@ -26,5 +29,11 @@ case $what in
   native)
     protocol_unit native1 "${T_N:-240}" --models 1B_baseline --samples 1
     protocol_unit gnative1 "${T_GN:-330}" --models 1B_gate_headwise,1B_gate_elementwise --samples 1 ;;
-  *) echo "call.sh: $what is not one of part, split, count2, yarn1, gyarn, native" >&2; exit 2 ;;
+  agreement)  # the default batched decoder, the wide split, one at a time, exact, stock (11 samples)
+    ( while sleep 4; do cp /tmp/agree/trained.json "$OUT/" 2> /dev/null; done ) &
+    copier=$!
+    timeout "${T:-400}" python3 -m evalsuite.lab.bench.trained_agreement --data /tmp/carry/data --out /tmp/agree \
+      --length 32768 --wide > /tmp/agree.log 2>&1; echo "agreement: rc $?"
+    kill "$copier"; cp /tmp/agree/trained.json /tmp/agree.log "$OUT/"; tail -n 3 /tmp/agree.log ;;
+  *) echo "call.sh: $what is not one of part, split, count2, yarn1, gyarn, native, agreement" >&2; exit 2 ;;
 esac

@@ -100,9 +100,9 @@ def test_the_retire_part_runs_retired_and_read_to_the_end_with_the_same_tokens(t
             assert w[f"{name}_{run}_agreement"]["identical"] == w[f"{name}_{run}_agreement"]["samples"] == samples
 
 
-def test_the_split_part_runs_the_engines_split_and_torchs_with_the_same_tokens(tmp_path):
-    """``--parts split``: the 64K and 128K batches of three tasks (1K and 2K on the tiny preset): the engine's
-    split, torch's, the engine's again, each with the knob as the run says; the same tokens."""
+def test_the_split_part_runs_the_wide_split_and_torchs_with_the_same_tokens(tmp_path):
+    """``--parts split``: the 64K and 128K batches of three tasks (1K and 2K on the tiny preset): the wide split,
+    torch's, the wide again, each with the knob as the run says; the same tokens."""
     from evalsuite.families.miniature import write_miniature
     from evalsuite.lab.bench.batched import main
 
@@ -113,8 +113,8 @@ def test_the_split_part_runs_the_engines_split_and_torchs_with_the_same_tokens(t
     w = json.loads((tmp_path / "batched.json").read_text())["workloads"]
     for name, samples in (("split1k", 6), ("split2k", 3)):
         assert w[f"{name}_samples"]["tasks"] == ["fwe", "niah_single_2", "vt"]
-        runs = [w[f"{name}_{run}"] for run in ("engine_split", "torch_split", "engine_split_again")]
-        assert [r["decode_split"] for r in runs] == [None, 0, None]
+        runs = [w[f"{name}_{run}"] for run in ("wide_split", "torch_split", "wide_split_again")]
+        assert [r["decode_split"] for r in runs] == ["wide", "torch", "wide"]
         assert all(r["samples"] == samples for r in runs)
-        for run in ("torch_split", "engine_split_again"):
+        for run in ("torch_split", "wide_split_again"):
             assert w[f"{name}_{run}_agreement"]["identical"] == w[f"{name}_{run}_agreement"]["samples"] == samples

@@ -80,7 +80,8 @@ def test_split_variants_aim_at_four_programs_per_sm():
     v = flex_variants(rows=22, kv_heads=8, sms=132)
     assert v["split_4_per_sm"] == {"SPLIT_KV": 3, **FLEX_DECODE_OPTIONS}  # 176 (row, head) programs x 3 >= 4 x 132
     assert v["torch_defaults"] == {}  # what the engine ran before run 8, timed beside its options
-    assert v["torch_split"] == FLEX_DECODE_OPTIONS  # what it ran from run 8 to run 12, before its own split
+    assert v["wide"] == FLEX_DECODE_OPTIONS  # no capacity: no wider split than torch's
+    assert flex_variants(rows=3, kv_heads=8, sms=132, capacity=131200)["wide"] == {"SPLIT_KV": 32, **FLEX_DECODE_OPTIONS}
     assert flex_variants(rows=3, kv_heads=8, sms=132)["split_4_per_sm"]["SPLIT_KV"] == 22
 
 

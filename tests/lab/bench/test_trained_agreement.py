@@ -62,6 +62,23 @@ def test_packed_prefills_give_the_one_a_forward_tokens(tmp_path):
         assert w[f"tiny-headwise_{pair}"]["identical"] == n == w[f"tiny-headwise_{pair}"]["samples"], pair
 
 
+def test_the_wide_split_decodes_beside_the_default_and_is_compared_with_stock(tmp_path):
+    """``--wide``: a batched decoder with ``decode_split`` "wide", recorded as such, compared with the default
+    batched decoder, the exact one and stock (on CPU the kernel takes no options: the same tokens)."""
+    from evalsuite.families.miniature import write_miniature
+    from evalsuite.lab.bench.trained_agreement import main
+
+    data = write_miniature(tmp_path / "data")
+    assert main(["--data", str(data), "--out", str(tmp_path), "--models", "tiny-baseline", "--samples", "3",
+                 "--stock-samples", "1", "--margin-samples", "0", "--length", "1024", "--device", "cpu",
+                 "--wide"]) == 0
+    w = json.loads((tmp_path / "trained.json").read_text())["workloads"]
+    assert (w["tiny-baseline_batched"]["decode_split"], w["tiny-baseline_batched_wide"]["decode_split"]) == (
+        "torch", "wide")
+    for pair, n in (("batched_vs_batched_wide", 3), ("batched_wide_vs_exact", 3), ("batched_wide_vs_stock", 1)):
+        assert w[f"tiny-baseline_{pair}"]["identical"] == n == w[f"tiny-baseline_{pair}"]["samples"], pair
+
+
 def test_bf16_ulp_is_the_spacing_of_bf16_numbers():
     import torch
 
