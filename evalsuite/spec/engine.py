@@ -78,9 +78,10 @@ class EngineConfig:
     # Batched generation, flex attention on CUDA: the decoding kernel's split of each row's keys. "torch": torch's
     # own, fewer splits the more rows the cache has. "wide": as wide as a one-row cache's where the cache is long
     # (engine.static_cache.decode_split: 32 ways at 128K where torch gives 3 rows 10), so the rows still live among
-    # retired ones use the whole GPU; run 13 (H100): a batch's decode 10-16 % shorter at 64K/128K, its tokens
-    # equal torch's split's up to bf16 near ties (0-3 ulps) of the random model. None: "torch" until a trained
-    # model's tokens are checked against stock lm-eval with it on a GPU. For the lab and --model_args.
+    # retired ones use the whole GPU. Run 13 (H100): the decode 10-16 % shorter in 64K/128K batches whose rows end
+    # early, 1-5 % longer where most rows stay live (one split is captured for the whole batch); tokens equal torch's
+    # split's up to bf16 near ties (0-3 ulps) of the random model. None: "torch" (a trained model's tokens with the
+    # wide split are not yet checked against stock lm-eval on a GPU). For the lab and --model_args.
     decode_split: DecodeSplit | None = None
     truncation: Literal["refuse", "left"] = "refuse"  # over-long requests: an error, or stock hf's left cut
     lm_head_chunk: int = 2048  # distinct positions per LM-head matmul: bounds the [n, V] fp32 logits buffer
