@@ -208,9 +208,14 @@ def decode_split(rows: int, kv_heads: int, capacity: int, sms: int) -> int | Non
     (``2 x (sms // (rows x kv_heads))``, at least 1), which then runs unchanged. With 8 KV heads on 132 SMs: 32
     ways at 128K (torch: 10 for 3 rows, 32 for one), 16 at 64K, 8 at 32K, 4 at 16K, torch's at 4K."""
     torch_split = max(1, sms // max(rows * kv_heads, 1) * 2)
-    one_row = max(1, sms // max(kv_heads, 1) * 2)
-    wide = min(one_row, capacity // (FLEX_BLOCK * MIN_SPLIT_BLOCKS))
+    wide = min(one_row_split(kv_heads, sms), capacity // (FLEX_BLOCK * MIN_SPLIT_BLOCKS))
     return wide if wide > torch_split else None
+
+
+def one_row_split(kv_heads: int, sms: int) -> int:
+    """The split torch gives a one-row cache's keys, ``2 x (sms // kv_heads)`` (at least 1): what the wide split
+    gives every row of a long cache."""
+    return max(1, sms // max(kv_heads, 1) * 2)
 
 
 @functools.lru_cache(maxsize=None)

@@ -376,7 +376,7 @@ def retire(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, n: int
 
 @torch.inference_mode()
 def key_split(rec: Recorder, model: Any, cfg: Any, tok: Any, data_dir: Path, device: torch.device, *,
-          lengths: Sequence[tuple[int, int]] = ((65536, 2), (131072, 1)), yarn: float = 4.0) -> None:
+              lengths: Sequence[tuple[int, int]] = ((65536, 2), (131072, 1)), yarn: float = 4.0) -> None:
     """The flex kernel's split of each row's keys: ``wide`` (:attr:`EngineConfig.decode_split`) against ``torch``
     (the default), on batches of ``lengths`` (length, samples of each of :data:`RETIRE_TASKS`) with YaRN, whose
     rows retire at 30, 50 and 128 tokens: wide, torch's, wide again, in one process, each after a warm-up run;
