@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Run 14 (issue 15): the paper protocol's units of the three models at the code's defaults (torch's split of the
+# decode kernel's keys, finished rows retired, shared prefixes, packed prefills, FlashAttention-4), for a card the
+# earlier runs lacked: they ran on H100s, and the issue's limits are the H200's. Calls to one warm machine (it
+# keeps /tmp for 30 s after each call), from the repository root there, in order:
+#   A  carry .whl .carry/bundle.tar.xz  bash results/bench/run14/call.sh part      # the wheelhouse and the data
+#   P  carry .fa4/partK, K = 1, 2, 3    bash results/bench/run14/call.sh part      # FlashAttention-4 in parts
+#   C  carry .fa4/part4                 bash results/bench/run14/call.sh count2    # baseline 64K/128K, 1 and 2 samples
+#                                       (or yarn1: at 1 sample only, where device time is short)
+#   D                                   bash results/bench/run14/call.sh gyarn     # the gated models' 64K/128K units
+#   E                                   bash results/bench/run14/call.sh native    # every model's other units
+#   F                                   bash results/bench/run14/call.sh agreement # trained trio, wide split, 32K
+# Each record is copied to $OUT every 4 s (a cut call keeps it); at most 8 files come back.
+set -uo pipefail
+what=${1:?"part, count2, yarn1, gyarn, native or agreement"}
+OUT=${OUT:-/tmp/run14}
+source evalsuite/lab/bench/device_call.sh  # installs, unpacks, FlashAttention-4 parts, env; its helpers
+[ "$what" = part ] && exit 0
+kernels_report
+case $what in
+  count2) protocol_unit yarn12 "${T_Y:-570}" --models 1B_baseline-yarn4 --samples 1 --validate 2 ;;
+  yarn1) protocol_unit yarn1 "${T_Y:-260}" --models 1B_baseline-yarn4 --samples 1 ;;
+  gyarn) protocol_unit gyarn1 "${T_G:-380}" --models 1B_gate_headwise-yarn4,1B_gate_elementwise-yarn4 --samples 1 ;;
+  native)
+    protocol_unit native1 "${T_N:-240}" --models 1B_baseline --samples 1
+    protocol_unit gnative1 "${T_GN:-330}" --models 1B_gate_headwise,1B_gate_elementwise --samples 1 ;;
+  agreement)  # the default batched decoder, the wide split, one at a time, exact, stock (11 samples)
+    ( while sleep 4; do cp /tmp/agree/trained.json "$OUT/" 2> /dev/null; done ) &
+    copier=$!
+    timeout "${T:-400}" python3 -m evalsuite.lab.bench.trained_agreement --data /tmp/carry/data --out /tmp/agree \
+      --length 32768 --wide > /tmp/agree.log 2>&1; echo "agreement: rc $?"
+    kill "$copier"; cp /tmp/agree/trained.json /tmp/agree.log "$OUT/"; tail -n 3 /tmp/agree.log ;;
+  *) echo "call.sh: $what is not one of part, count2, yarn1, gyarn, native, agreement" >&2; exit 2 ;;
+esac
