@@ -1,7 +1,9 @@
 # Sourced by a run's call script (results/bench/run8/call.sh, run9/call.sh) on the device machine, from the
 # repository root there, after it sets OUT: what every call of a protocol run does first, and its helpers.
 # Installs the carried wheelhouse (.whl/) into /tmp/site and unpacks the carried data bundle
-# (.carry/bundle.tar.xz) into /tmp/carry, or finds them there from an earlier call on the same warm machine;
+# (.carry/bundle.tar.xz) into /tmp/carry, or finds them there from an earlier call on the same warm machine (a
+# "part" call, what=part, may bring either alone: with run 13's records the tracked tree no longer leaves room
+# under the carry limit for both in one call);
 # gathers FlashAttention-4's carried part (fa4_parts.sh); exports the offline environment. Then:
 #   kernels_report                       the card, the versions and which causal kernel passed its check -> $OUT/kernels.txt
 #   protocol_unit NAME LIMIT_S ARGS...   protocol_run ARGS... into /tmp/NAME, its record copied to $OUT/NAME.json
@@ -11,12 +13,12 @@
 mkdir -p "$OUT"
 if compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
-elif [ ! -d /tmp/site/lm_eval ]; then
+elif [ ! -d /tmp/site/lm_eval ] && [ "${what:-}" != part ]; then
   echo "call.sh: no .whl/ carried and no /tmp/site from an earlier call on this machine" >&2; exit 1
 fi
 if [ -f .carry/bundle.tar.xz ]; then
   mkdir -p /tmp/carry && tar -xJf .carry/bundle.tar.xz -C /tmp/carry || exit 1
-elif [ ! -d /tmp/carry/data ]; then
+elif [ ! -d /tmp/carry/data ] && [ "${what:-}" != part ]; then
   echo "call.sh: no .carry/bundle.tar.xz carried and none unpacked by an earlier call" >&2; exit 1
 fi
 source evalsuite/lab/bench/fa4_parts.sh  # sets FA4

@@ -38,14 +38,18 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
-def _kernel_table(fn: Callable[[], Any], top: int = 12) -> dict[str, Any]:
+def kernel_table(fn: Callable[[], Any], top: int = 12) -> dict[str, Any]:
+    """``fn``'s operations and kernels by their own time on the device (the host's, with no GPU), the longest
+    first."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    cuda = torch.cuda.is_available()
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
         _, wall = _timed(fn)
     rows = []
     for e in prof.key_averages():
-        t = getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)
+        t = ((getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)) if cuda
+             else e.self_cpu_time_total)
         if t > 0:
             rows.append((t, e.count, e.key))
     rows.sort(reverse=True)
@@ -91,7 +95,7 @@ def scoring_profile(model, tok, data: Path) -> dict[str, Any]:
                 "requests": len(reqs), "wall_s": wall, "plan_s": stats[0].plan_seconds, "engine": stats[0].engine,
                 "padded_tokens": stats[0].tree.padded_tokens, "unique_tokens": stats[0].tree.unique_tokens,
                 "scored_positions": stats[0].tree.scored_positions,
-                "profile": _kernel_table(lambda: score_requests(model, reqs, max_length=4096, pad_id=0, engine=cfg),
+                "profile": kernel_table(lambda: score_requests(model, reqs, max_length=4096, pad_id=0, engine=cfg),
                                          top=16)}
     return out
 
@@ -116,7 +120,7 @@ def wikitext_attention(model, tok, data: Path) -> dict[str, Any]:
         _, wall = _timed(lambda: score_requests(model, reqs, max_length=4096, pad_id=0, engine=cfg))
         out.setdefault(f"{attention}_s", []).append(wall)
     for attention in ("cudnn", "fa4"):
-        out[f"profile_{attention}"] = _kernel_table(lambda: score_requests(
+        out[f"profile_{attention}"] = kernel_table(lambda: score_requests(
             model, reqs, max_length=4096, pad_id=0, engine=EngineConfig(batch_tokens=32768, row_tokens=4096,
                                                                          attention=attention)), top=10)
     return out
@@ -150,7 +154,7 @@ def decode(model, length: int = 32768, steps: int = 64) -> dict[str, Any]:
                 graph.start(int(logits.argmax()), prompt.shape[1])
                 _, t = _timed(lambda: [graph.step() for _ in range(steps)])
                 graph.start(int(logits.argmax()), prompt.shape[1])
-                prof = _kernel_table(lambda: graph._step(), top=6)  # one eager step: kernels per step
+                prof = kernel_table(lambda: graph._step(), top=6)  # one eager step: kernels per step
                 out[variant] = {"setup_s": setup, "prefill_s": t_prefill, "ms_per_step": 1e3 * t / steps,
                                 "captured": graph.graph is not None, "notes": cache.notes,
                                 "kernels_per_step": prof["kernels"], "eager_step_profile": prof}
