@@ -42,6 +42,7 @@ from evalsuite import strict_json
 from evalsuite.engine import forward, kernels
 from evalsuite.engine.cost import PEAK_BF16_FLOPS, CostModel
 from evalsuite.lab.bench.profiles import kernel_table
+from evalsuite.lab.bench.timing import sync
 
 GEMMS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 FUSED = {"qkv": ("q_proj", "k_proj", "v_proj"), "gate_up": ("gate_proj", "up_proj")}
@@ -120,33 +121,39 @@ def _best(fn: Callable[[], Any], repeats: int, device: torch.device) -> float:
     """The shortest of ``repeats`` device-synchronised runs, in seconds."""
     best = float("inf")
     for _ in range(max(1, repeats)):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(device)
         t0 = time.perf_counter()
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(device)
         best = min(best, time.perf_counter() - t0)
     return best
 
 
 def gemm_times(model: torch.nn.Module, tokens: int, repeats: int) -> dict[str, dict[str, Any]]:
     """Each projection of layer 0 (and the fused forms) on ``tokens`` rows with the model's own weights: seconds
-    for every layer, TFLOP/s, and the shape (out, in)."""
+    for every layer, TFLOP/s, and the shape (out, in). A fused form also says whether its output equals its parts'
+    outputs side by side, bit for bit (``identical``; else ``max_abs_diff``): the library may pick another kernel
+    for the wider product, and whether that moves the last bits decides whether the engine could adopt it."""
     layer = model.model.layers[0]
     weights = {name: getattr(layer.self_attn if name in FUSED["qkv"] + ("o_proj",) else layer.mlp, name).weight
                for name in GEMMS}
     weights |= {fused: torch.cat([weights[n] for n in parts]) for fused, parts in FUSED.items()}
     n_layers = len(model.model.layers)
     ref = next(iter(weights.values()))
+    gen = torch.Generator(device=ref.device).manual_seed(0)
     out = {}
     for name, w in weights.items():
-        x = torch.randn(tokens, w.shape[1], device=ref.device, dtype=ref.dtype)
-        F.linear(x, w)  # warm-up: the library's choice of kernel for this shape
+        x = torch.randn(tokens, w.shape[1], device=ref.device, dtype=ref.dtype, generator=gen)
+        y = F.linear(x, w)  # also the warm-up: the library's choice of kernel for this shape
         s = _best(lambda: F.linear(x, w), repeats, ref.device) * n_layers
         flops = 2.0 * tokens * w.shape[0] * w.shape[1] * n_layers
         out[name] = {"shape": list(w.shape), "s": s, "tflops": flops / s / 1e12 if s else None, "flops": flops}
-        del x
+        if name in FUSED:
+            apart = torch.cat([F.linear(x, weights[n]) for n in FUSED[name]], dim=-1)
+            out[name] |= {"identical": bool(torch.equal(y, apart)),
+                          "max_abs_diff": float((y.float() - apart.float()).abs().max())}
+            del apart
+        del x, y
     return out
 
 

@@ -48,6 +48,8 @@ def test_products_are_the_limits_linear_flops(record):
         for fused, parts in FUSED.items():  # the fused product: the same columns, one weight
             assert g[fused]["shape"] == [sum(g[n]["shape"][0] for n in parts), g[parts[0]]["shape"][1]]
             assert g[fused]["flops"] == pytest.approx(sum(g[n]["flops"] for n in parts))
+            assert isinstance(g[fused]["identical"], bool) and g[fused]["max_abs_diff"] < 1e-4  # fp32, O(1) values
+            assert g[fused]["identical"] == (g[fused]["max_abs_diff"] == 0)
         assert g["down_proj"]["shape"] == [cfg.model_overrides["hidden_size"], cfg.model_overrides["intermediate_size"]]
         if key.startswith("elementwise"):  # the paper's elementwise gate: q_proj carries a gate per query column
             assert g["q_proj"]["shape"][0] == 2 * g["o_proj"]["shape"][1]
