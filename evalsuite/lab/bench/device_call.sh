@@ -10,6 +10,7 @@
 #                                        every 4 s (a cut call keeps it), its logs as one archive (8 files come back)
 #   batched_part NAME LIMIT_S ARGS...    lab.bench.batched ARGS... into /tmp/NAME/NAME.json, copied to $OUT every
 #                                        4 s, with its log /tmp/NAME.log
+#   watched SRC DEST LIMIT_S LOG CMD...  CMD under a time limit, its output to LOG, SRC copied to DEST every 4 s
 mkdir -p "$OUT"
 if compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
@@ -46,18 +47,26 @@ PY
   } 2>&1 | tee -a "$OUT/kernels.txt"
 }
 
+watched() {  # SRC DEST LIMIT_S LOG COMMAND...: COMMAND under LIMIT_S, its output to LOG, SRC copied to DEST every
+  local src=$1 dest=$2 limit=$3 log=$4  # 4 s and at the end (a cut call keeps it); returns COMMAND's status
+  shift 4
+  ( while sleep 4; do cp "$src" "$dest" 2> /dev/null; done ) &
+  local copier=$!
+  timeout "$limit" "$@" > "$log" 2>&1
+  local rc=$?
+  kill "$copier"
+  cp "$src" "$dest" 2> /dev/null
+  return $rc
+}
+
 protocol_unit() {  # NAME LIMIT_S protocol_run-arguments...
   local name=$1 limit=$2
   shift 2
   rm -rf "/tmp/$name"
-  ( while sleep 4; do cp "/tmp/$name/protocol.json" "$OUT/$name.json" 2> /dev/null; done ) &
-  local copier=$!
-  timeout "$limit" python3 -m evalsuite.lab.bench.protocol_run --data /tmp/carry/data \
-    --tokenizer /tmp/carry/tokenizer --work /tmp/ckpt --out "/tmp/$name" --deadline "$((limit - 15))" "$@" \
-    > "/tmp/$name.log" 2>&1
+  watched "/tmp/$name/protocol.json" "$OUT/$name.json" "$limit" "/tmp/$name.log" \
+    python3 -m evalsuite.lab.bench.protocol_run --data /tmp/carry/data --tokenizer /tmp/carry/tokenizer \
+    --work /tmp/ckpt --out "/tmp/$name" --deadline "$((limit - 15))" "$@"
   echo "$name: rc $?"
-  kill "$copier"
-  cp "/tmp/$name/protocol.json" "$OUT/$name.json"
   tar -czf "$OUT/$name-logs.tgz" -C /tmp --exclude runs "$name" "$name.log"
   tail -n 4 "/tmp/$name.log"
 }
@@ -65,11 +74,9 @@ protocol_unit() {  # NAME LIMIT_S protocol_run-arguments...
 batched_part() {  # NAME LIMIT_S batched-arguments...
   local name=$1 limit=$2
   shift 2
-  ( while sleep 4; do cp "/tmp/$name/$name.json" "$OUT/" 2> /dev/null; done ) &
-  local copier=$!
-  timeout "$limit" python3 -m evalsuite.lab.bench.batched --data /tmp/carry/data --tokenizer /tmp/carry/tokenizer \
-    --out "/tmp/$name" --name "$name" "$@" > "/tmp/$name.log" 2>&1
+  watched "/tmp/$name/$name.json" "$OUT/$name.json" "$limit" "/tmp/$name.log" \
+    python3 -m evalsuite.lab.bench.batched --data /tmp/carry/data --tokenizer /tmp/carry/tokenizer \
+    --out "/tmp/$name" --name "$name" "$@"
   echo "$name: rc $?"
-  kill "$copier"
-  cp "/tmp/$name/$name.json" "/tmp/$name.log" "$OUT/"
+  cp "/tmp/$name.log" "$OUT/"
 }
