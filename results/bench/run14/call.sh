@@ -6,8 +6,8 @@
 #   A1 carry .whl                       bash results/bench/run14/call.sh part      # the wheelhouse
 #   A2 carry .carry/bundle.tar.xz       bash results/bench/run14/call.sh part      # the data (the tracked tree
 #                                       leaves no room under the 64 MiB carry limit for both in one call)
-#   P  carry .fa4/partK, K = 1, 2, 3    bash results/bench/run14/call.sh part      # FlashAttention-4 in parts
-#   C  carry .fa4/part4                 bash results/bench/run14/call.sh count2    # baseline 64K/128K, 1 and 2 samples
+#   P  carry .fa4/partK, K = 1 … 4      bash results/bench/run14/call.sh part      # FlashAttention-4 in 5 parts
+#   C  carry .fa4/part5                 bash results/bench/run14/call.sh count2    # baseline 64K/128K, 1 and 2 samples
 #                                       (or yarn1: at 1 sample only, where device time is short)
 #   D                                   bash results/bench/run14/call.sh gyarn     # the gated models' 64K/128K units
 #   E                                   bash results/bench/run14/call.sh native    # every model's other units
