@@ -96,7 +96,7 @@ def scoring_profile(model, tok, data: Path) -> dict[str, Any]:
                 "padded_tokens": stats[0].tree.padded_tokens, "unique_tokens": stats[0].tree.unique_tokens,
                 "scored_positions": stats[0].tree.scored_positions,
                 "profile": kernel_table(lambda: score_requests(model, reqs, max_length=4096, pad_id=0, engine=cfg),
-                                         top=16)}
+                                        top=16)}
     return out
 
 
