@@ -207,7 +207,9 @@ def _decode_layer_split(pre: Callable, post: Callable, lean: LeanDecoder, layer:
 def compiled_decode_layer(*, split: bool = False) -> Callable[..., torch.Tensor]:
     """Regional compilation: one compiled "decoder layer" per process, reused by all layers (their weights and
     caches are inputs, not constants), so compile time does not grow with depth. ``split``: only the pure
-    halves around the cache write and attention are compiled."""
+    halves around the cache write and attention are compiled. Static shapes: one compiled form per cache shape,
+    room for which :func:`~evalsuite.engine.kernels.allow_recompiles` makes."""
+    kernels.allow_recompiles()
     if not split:
         return torch.compile(decode_layer, dynamic=False)
     pre = torch.compile(LeanDecoder.pre_attention, dynamic=False)

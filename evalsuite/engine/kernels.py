@@ -225,16 +225,40 @@ def tree_flex(end: torch.Tensor, groups: int, scale: float, *, block: int = 128)
     return attend
 
 
+# Compiled forms dynamo may keep of one function before it runs the function's plain Python for every new input
+# shape (its recompile limit, 8 by default), without an error. The engine compiles FlexAttention once per static
+# decode shape (a batch cache's rows x capacity) and once or twice for the scorer's dynamic rows, and every caller
+# in the process counts against the same function. One process of the paper suite reaches about 8: 4 native and 2
+# YaRN lengths (runs 12-13: 4 + 2 shapes, the same for the three models), the scorer's forms, and more where two
+# models' free memory gives a length different row counts (the 4K batches are memory-bound at the full counts).
+# Past the limit a decode step would run FlexAttention's unfused reference, its scores materialised, at a
+# fraction of its speed; a scorer's packed rows, their (rows x heads x T x T) scores.
+RECOMPILE_LIMIT = 64
+
+
+def allow_recompiles(limit: int = RECOMPILE_LIMIT) -> int:
+    """Raise dynamo's recompile limit to at least ``limit`` (never lower it); the limit now in force (-1: this
+    torch names none)."""
+    import torch._dynamo
+
+    for name in ("recompile_limit", "cache_size_limit"):  # the name since torch 2.6, and before
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), limit))
+            return int(getattr(torch._dynamo.config, name))
+    return -1
+
+
 @functools.lru_cache(maxsize=None)
 def flex_attention_fn(device_type: str, *, dynamic: bool) -> Callable[..., torch.Tensor]:
     """FlexAttention as it runs here: compiled on CUDA (its fused kernels; ``dynamic``: shapes left symbolic, for
-    the scorer's packed rows; static for a decode step, which picks the decoding kernel), the unfused reference
-    elsewhere, for tests."""
+    the scorer's packed rows; static for a decode step, which picks the decoding kernel), with room for every
+    shape a process compiles (:func:`allow_recompiles`); the unfused reference elsewhere, for tests."""
     import warnings
 
     from torch.nn.attention.flex_attention import flex_attention
 
     if device_type == "cuda":
+        allow_recompiles()
         return torch.compile(flex_attention, dynamic=dynamic)
 
     def eager(*args, **kwargs):  # the unfused reference; its "use torch.compile" warning is expected here

@@ -140,3 +140,40 @@ def test_the_kernel_checks_count_their_seconds_once_a_process(monkeypatch):
         assert kernels.fa4_attention_ok(0) is False and kernels.check_seconds() == once  # the cached answer
     finally:
         kernels.fa4_attention_ok.cache_clear()
+
+
+@pytest.fixture
+def dynamo_limit():
+    """dynamo's recompile limit at its default for the test, restored after it (through dynamo's own patch:
+    pytest's monkeypatch deletes a config entry on undo)."""
+    import torch._dynamo
+
+    name = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
+    with torch._dynamo.config.patch(**{name: 8}):
+        yield lambda: getattr(torch._dynamo.config, name)
+
+
+def test_the_engines_compiled_flex_has_room_for_every_shape_of_a_process(dynamo_limit):
+    # One process of the paper suite compiles FlexAttention for ~8 shapes, dynamo's default limit; past it a new
+    # shape would run the unfused reference without a word.
+    kernels.flex_attention_fn.cache_clear()
+    try:
+        kernels.flex_attention_fn("cuda", dynamic=False)  # built lazily: nothing here needs a GPU
+    finally:
+        kernels.flex_attention_fn.cache_clear()
+    assert dynamo_limit() == kernels.RECOMPILE_LIMIT >= 32
+    assert kernels.allow_recompiles(16) == kernels.RECOMPILE_LIMIT  # never lowered
+
+
+def test_the_raised_limit_is_the_one_dynamo_reads(dynamo_limit):
+    # Twelve static shapes of one compiled function: at the default limit the last four would run uncompiled.
+    from torch._dynamo.eval_frame import _debug_get_cache_entry_list
+
+    def twice(x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    kernels.allow_recompiles()
+    compiled = torch.compile(twice, dynamic=False, backend="eager")
+    for n in range(1, 13):
+        compiled(torch.ones(n))
+    assert len(_debug_get_cache_entry_list(twice.__code__)) == 12

@@ -50,6 +50,7 @@ from typing import Any
 
 import torch
 
+from evalsuite.engine import kernels
 from evalsuite.engine.batch_decode import CAPACITY_ALIGN, MEMORY_FRACTION, row_bytes
 from evalsuite.engine.decode import GraphDecoder, build_step, compiled_decode_layer
 from evalsuite.engine.forward import LeanDecoder
@@ -72,7 +73,6 @@ PARTS = ("step", "attention", "variants")
 COMPILE_MODES = {"off": "uncompiled", "on": "compiled", "halves": "halves"}
 # A part's expected seconds before one has run (H100, cold caches: the first compiled step pays inductor's start).
 PRIOR_S = {"step": 30.0, "step_eager": 5.0, "attention": 5.0, "variant": 5.0}
-RECOMPILE_LIMIT = 64  # dynamo's default 8 would run the 5th shape's compiled layer eagerly without a word
 WARMUP_SLOTS = 4  # cache positions build_step's warm-up steps write (positions 0-1), restored before timing
 AGREE_REL = 0.02  # a kernel variant "agrees" within 2 % of the output's largest value (bf16 rounds at 0.4 %)
 
@@ -484,18 +484,6 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, SweepCon
                           compile_modes=modes)
 
 
-def _allow_recompiles() -> int:
-    """Raise dynamo's recompile limit (one compiled decoder layer and one FlexAttention serve every shape,
-    attention and kernel variant here; past the limit dynamo would run them eagerly, and the sweep time that)."""
-    import torch._dynamo
-
-    for name in ("recompile_limit", "cache_size_limit"):  # the name since torch 2.6, and before
-        if hasattr(torch._dynamo.config, name):
-            setattr(torch._dynamo.config, name, max(getattr(torch._dynamo.config, name), RECOMPILE_LIMIT))
-            return getattr(torch._dynamo.config, name)
-    return -1
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from evalsuite.lab.bench.cli import environment
     from evalsuite.lab.bench.config import h200, tiny
@@ -508,7 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = {"schema_version": 1, "command": "python -m evalsuite.lab.bench.decode_sweep " + " ".join(argv or []),
               "git_commit": git_commit() or "unknown", "environment": environment(),
               "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "status": "running",
-              "config": dataclasses.asdict(cfg) | {"recompile_limit": _allow_recompiles()}}
+              "config": dataclasses.asdict(cfg) | {"recompile_limit": kernels.allow_recompiles()}}
     rec = Recorder(args.out / f"{args.name}.json", header, None)
     rec.t0 = budget.t0  # elapsed_s from the process's start, as the deadline
     t0 = time.perf_counter()
