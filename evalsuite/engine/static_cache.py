@@ -203,19 +203,19 @@ def flex_decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Ten
 
 def decode_split(rows: int, kv_heads: int, capacity: int, sms: int) -> int | None:
     """The ``wide`` split of each row's keys for a cache of ``rows`` x ``capacity`` positions on ``sms``
-    multiprocessors: a one-row cache's (``2 x (sms // kv_heads)``) where the cache is long enough that each split
-    keeps :data:`MIN_SPLIT_BLOCKS` blocks, capped at that; None where that is no wider than torch's own
-    (``2 x (sms // (rows x kv_heads))``, at least 1), which then runs unchanged. With 8 KV heads on 132 SMs: 32
+    multiprocessors: a one-row cache's (:func:`torch_split` of one row) where the cache is long enough that each
+    split keeps :data:`MIN_SPLIT_BLOCKS` blocks, capped at that; None where that is no wider than torch's own for
+    ``rows`` rows, which then runs unchanged. With 8 KV heads on 132 SMs: 32
     ways at 128K (torch: 10 for 3 rows, 32 for one), 16 at 64K, 8 at 32K, 4 at 16K, torch's at 4K."""
-    torch_split = max(1, sms // max(rows * kv_heads, 1) * 2)
-    wide = min(one_row_split(kv_heads, sms), capacity // (FLEX_BLOCK * MIN_SPLIT_BLOCKS))
-    return wide if wide > torch_split else None
+    wide = min(torch_split(1, kv_heads, sms), capacity // (FLEX_BLOCK * MIN_SPLIT_BLOCKS))
+    return wide if wide > torch_split(rows, kv_heads, sms) else None
 
 
-def one_row_split(kv_heads: int, sms: int) -> int:
-    """The split torch gives a one-row cache's keys, ``2 x (sms // kv_heads)`` (at least 1): what the wide split
-    gives every row of a long cache."""
-    return max(1, sms // max(kv_heads, 1) * 2)
+def torch_split(rows: int, kv_heads: int, sms: int) -> int:
+    """The split torch's decoding kernel gives each row's keys in a cache of ``rows`` rows (``get_split_k``):
+    ``2 x (sms // (rows x kv_heads))``, at least 1. One row's is what the wide split gives every row of a long
+    cache."""
+    return max(1, sms // max(rows * kv_heads, 1) * 2)
 
 
 @functools.lru_cache(maxsize=None)

@@ -56,7 +56,7 @@ from evalsuite.engine.decode import GraphDecoder, build_step, compiled_decode_la
 from evalsuite.engine.forward import LeanDecoder
 from evalsuite.engine.static_cache import (DECODE_ATTENTION_CHOICES, FLEX_BLOCK, FLEX_DECODE_OPTIONS, FlexDecodeMask,
                                           StaticKV, attend_cache, bmm_out_dtype_ok, flex_decode_attention,
-                                          flex_decode_options, one_row_split)
+                                          flex_decode_options, torch_split)
 from evalsuite.lab.bench.flops import ModelShape
 from evalsuite.lab.bench.harness import Recorder
 from evalsuite.lab.bench.timing import GIB, captured, copy_bandwidth, process_age_s, replay_ms
@@ -185,7 +185,7 @@ def flex_variants(rows: int, kv_heads: int, sms: int, capacity: int = 0) -> dict
                                         sms=sms),
             "split_4_per_sm": {"SPLIT_KV": wide, **FLEX_DECODE_OPTIONS},
             # a one-row cache's split whatever the rows: is a lone live row among retired ones then as fast as alone?
-            "split_of_one_row": {"SPLIT_KV": one_row_split(kv_heads, sms), **FLEX_DECODE_OPTIONS},
+            "split_of_one_row": {"SPLIT_KV": torch_split(1, kv_heads, sms), **FLEX_DECODE_OPTIONS},
             "split_4_per_sm_torch_warps": {"SPLIT_KV": wide},
             "warps8_stages3": {"num_warps": 8, "num_stages": 3},
             "block128_warps8_stages2": {"BLOCK_N": 128, "num_warps": 8, "num_stages": 2}}

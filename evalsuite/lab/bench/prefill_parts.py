@@ -42,7 +42,7 @@ from evalsuite import strict_json
 from evalsuite.engine import forward, kernels
 from evalsuite.engine.cost import PEAK_BF16_FLOPS, CostModel
 from evalsuite.lab.bench.profiles import kernel_table
-from evalsuite.lab.bench.timing import sync
+from evalsuite.lab.bench.timing import replay_ms
 
 GEMMS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 FUSED = {"qkv": ("q_proj", "k_proj", "v_proj"), "gate_up": ("gate_proj", "up_proj")}
@@ -51,8 +51,8 @@ SPANS = ("embed", "pre", "cache_write", "attention", "post", "tail")
 
 class Marks:
     """Timestamps in stream order: CUDA events on the current stream (no sync while recording), the host's clock
-    where the device computes synchronously. :meth:`spans` sums the time between consecutive timestamps by the
-    label of the later one (what ran up to it)."""
+    where the device computes synchronously. :meth:`intervals` gives the time between consecutive timestamps by the
+    label of the later one (what ran up to it), :meth:`spans` sums them by label."""
 
     def __init__(self, device: torch.device) -> None:
         self.cuda = device.type == "cuda"
@@ -73,9 +73,11 @@ class Marks:
         return [(label, a.elapsed_time(b) / 1e3 if self.cuda else b - a)
                 for (_, a), (label, b) in zip(self.marks, self.marks[1:])]
 
-    def spans(self) -> dict[str, float]:
+    @staticmethod
+    def spans(intervals: list[tuple[str, float]]) -> dict[str, float]:
+        """:meth:`intervals`' seconds summed by label."""
         out: dict[str, float] = {}
-        for label, s in self.intervals():
+        for label, s in intervals:
             out[label] = out.get(label, 0.0) + s
         return out
 
@@ -118,15 +120,8 @@ def marked(marks: Marks, *, compiled: bool) -> Iterator[None]:
 
 
 def _best(fn: Callable[[], Any], repeats: int, device: torch.device) -> float:
-    """The shortest of ``repeats`` device-synchronised runs, in seconds."""
-    best = float("inf")
-    for _ in range(max(1, repeats)):
-        sync(device)
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return best
+    """The shortest of ``repeats`` runs of ``fn``, in seconds (:func:`~evalsuite.lab.bench.timing.replay_ms`)."""
+    return min(replay_ms(fn, device=device, warmup=0, repeats=max(1, repeats))) / 1e3
 
 
 def gemm_times(model: torch.nn.Module, tokens: int, repeats: int) -> dict[str, dict[str, Any]]:
@@ -187,13 +182,13 @@ def length_parts(model: torch.nn.Module, tokens: int, *, repeats: int, compiled:
             marks.mark("start")
             run()
             marks.mark("tail")
-        raw = marks.spans()
+        intervals = marks.intervals()
         kernels_by_time = kernel_table(run, top=20) if profile else None
         del kv
         gemms = gemm_times(model, tokens, repeats)
     # The first "gap" (the start to the first layer's first half) is the embedding and the RoPE table; the later
     # ones, up to a half's start, are what ran between the engine's calls (nothing, or launch gaps).
-    first_gap = marks.intervals()[0][1]
+    raw, first_gap = Marks.spans(intervals), intervals[0][1]
     spans = {name: raw.get(name, 0.0) for name in SPANS} | {"embed": first_gap,
                                                              "between": raw.get("gap", 0.0) - first_gap}
     marked_total = sum(spans.values())
