@@ -3,6 +3,7 @@
     python -m evalsuite.lab.bench.protocol_run --data DATA --tokenizer TOKENIZER_DIR --work DIR --out OUT \\
         [--samples 1] [--validate 2] [--models 1B_baseline,1B_baseline-yarn4] [--deadline S] [--tiny]
     python -m evalsuite.lab.bench.protocol_run --price RUN [RUN ...] --samples 1 [--validate 2] [--card h100] --out FILE
+    python -m evalsuite.lab.bench.protocol_run --price RUN [RUN ...] --samples 1 --measured-on h100 --out FILE
 
 (``--tiny``: toy models of the same format on CPU, RULER at 1K/2K natively and 4K with YaRN: a smoke run.)
 
@@ -26,7 +27,8 @@
 
 ``--models`` runs a subset of the suite's six entries (the GPU's 10-minute calls take the baseline at two counts
 in one call and the gated models in another); ``--price`` prices finished runs of one count together as the
-whole protocol.
+whole protocol, at ``--card``'s roofline; with ``--measured-on h100``, runs of an H100 are projected to the H200
+(:func:`project_decode`: their decode's K/V reads at the H200's copy rate, the rest as measured).
 
 Everything is written to ``OUT/protocol.json`` as it finishes, so a cut-off call keeps what it measured.
 """
@@ -149,7 +151,7 @@ def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape, rates: 
         capacity = group[0]["capacity"]
         live = sum(b["live_rows"] for b in group)
         steps = sum(b["decode_steps"] for b in group)
-        e = capacity * shape.kv_bytes_per_position() / rates.bytes_per_s
+        e = _row_read_s(capacity, shape, rates)
         decode = sum(b["decode_s"] for b in group)
         rows_memory = max(1, min(b.get("rows_memory", b["rows"]) for b in group))
         live_n = live * factor
@@ -163,6 +165,45 @@ def predict_unit(unit: dict[str, Any], factor: float, shape: ModelShape, rates: 
         engine += n_batches * (steps / len(group)) * c
         engine += e * live_n * read / max(live, 1) if recorded else n_batches * (steps / len(group)) * rows * e
     return fixed + _outside_batches(work) * factor + engine
+
+
+def _row_read_s(capacity: int, shape: ModelShape, rates: Rates) -> float:
+    """One row's KV-cache read in one decode step (its static cache's capacity) at ``rates``'s copy bandwidth."""
+    return capacity * shape.kv_bytes_per_position() / rates.bytes_per_s
+
+
+def project_decode(units: dict[str, dict[str, Any]], shape_of: dict[str, ModelShape], measured: Rates,
+                   target: Rates) -> dict[str, dict[str, Any]]:
+    """A projection, not a run: the units as a card of ``target``'s copy rate would have run them, from records
+    measured on a card of ``measured``'s (a copy; the records are left alone).
+
+    Why: runs 5-14 measured the protocol on H100s (3.0 TB/s), while the project's limits are the H200's (4.3 TB/s,
+    the same matmul rate). Priced at the H200's limit, an H100's decode is charged for a bandwidth it does not
+    have; priced at its own, the figure is not the H200's. Between the two, this prices what the predictor's decode
+    model (:func:`predict_unit`: ``steps x c + row_steps x e``) says would change: each batch's decode keeps its
+    per-step overhead ``c`` as measured and reads its ``row_steps`` at ``target``'s rate instead of
+    ``measured``'s. Prefills, scoring, compiling and everything else stay as measured (the matmul rate is the
+    same). Run 12 measured the decode kernel on an H200 reading K/V at 0.98x its floor with all rows live: the
+    premise that a row-step's read runs at the card's copy rate. A batch that decoded faster than its reads at
+    ``measured``'s rate allow is scaled by the ratio of the rates instead (never below it)."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, unit in units.items():
+        work = unit.get("work")
+        shape = shape_of.get(unit.get("model", "").removesuffix("-yarn4")) if work else None
+        if not work or shape is None or not work.get("batches"):
+            out[key] = unit
+            continue
+        batches, saved = [], 0.0
+        for b in work["batches"]:
+            read = b.get("decode_row_steps", b["decode_steps"] * b["rows"])
+            was = _row_read_s(b["capacity"], shape, measured)
+            now = _row_read_s(b["capacity"], shape, target)
+            decode = max(b["decode_s"] * now / was, b["decode_s"] - (was - now) * read)
+            saved += b["decode_s"] - decode
+            batches.append({**b, "decode_s": decode})
+        out[key] = {**unit, "seconds": unit["seconds"] - saved,
+                    "work": {**work, "generate_s": work["generate_s"] - saved, "batches": batches}}
+    return out
 
 
 def fixed_unit_s(unit: dict[str, Any]) -> float:
@@ -364,10 +405,13 @@ def recorded_units(record: Path, samples: int) -> dict[str, Any]:
 
 
 def combine(runs: Sequence[Path], samples: int, shape_of: dict[str, ModelShape],
-            rates: Rates = Rates(), shares: dict[str, Any] | None = None) -> dict[str, Any]:
+            rates: Rates = Rates(), shares: dict[str, Any] | None = None,
+            measured_on: Rates | None = None) -> dict[str, Any]:
     """Price the units of several runs at the same count as one protocol (e.g. the baseline and the gated
     models measured in two calls); a unit in more than one run is taken from the first. Each run is its run
-    folder or this command's ``protocol.json`` (its ``n<samples>`` units, read from the folder when it ran)."""
+    folder or this command's ``protocol.json`` (its ``n<samples>`` units, read from the folder when it ran).
+    ``measured_on``: the rates of the card that ran them, where they differ from ``rates``: the units are then
+    projected to ``rates``'s card (:func:`project_decode`) and the record says so (``projected_from``)."""
     units: dict[str, Any] = {}
     outside = 0.0
     for path in runs:
@@ -377,8 +421,11 @@ def combine(runs: Sequence[Path], samples: int, shape_of: dict[str, ModelShape],
         outside += (run["wall_seconds"] or measured) - measured
         for key, unit in got.items():
             units.setdefault(key, unit)
-    return {"runs": [str(d) for d in runs], "rates": {"flops": rates.flops, "bytes_per_s": rates.bytes_per_s},
-            "units": units, "shares_by_length": shares,
+    got = {"runs": [str(d) for d in runs], "rates": {"flops": rates.flops, "bytes_per_s": rates.bytes_per_s}}
+    if measured_on is not None:
+        units = project_decode(units, shape_of, measured_on, rates)
+        got["projected_from"] = {"flops": measured_on.flops, "bytes_per_s": measured_on.bytes_per_s}
+    return {**got, "units": units, "shares_by_length": shares,
             "priced": price(units, samples, shape_of, outside_s=outside, rates=rates, shares=shares)}
 
 
@@ -418,6 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="only price these finished runs (run folders or protocol.json files, same --samples) as one")
     p.add_argument("--card", choices=sorted(CARDS), default="h200",
                    help="with --price: the card whose roofline prices the limits (default: the project's H200)")
+    p.add_argument("--measured-on", choices=sorted(CARDS), default=None,
+                   help="with --price: the card the runs were measured on, where it is not --card: a projection to "
+                        "--card, each decode's K/V reads at --card's copy rate (project_decode); not a run")
     p.add_argument("--shares", type=Path,
                    help="with --price: protocol --shares's record; the full counts' prefill less what shared "
                         "prefixes skip (default: priced at the measured run's sharing)")
@@ -438,7 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         try:
-            got = combine(args.price, args.samples, shape_of, CARDS[args.card], shares)
+            measured_on = CARDS[args.measured_on] if args.measured_on not in (None, args.card) else None
+            got = combine(args.price, args.samples, shape_of, CARDS[args.card], shares, measured_on)
             if args.validate:  # the check again, by this predictor, from the records of both counts
                 got["validation"] = revalidate(args.price, args.samples, args.validate, shape_of)
         except (OSError, KeyError, EvalsuiteError) as exc:  # a missing run, or a record without n<samples>

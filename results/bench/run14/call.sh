@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run 14 (issue 15): the paper protocol's units of the three models at the code's defaults (torch's split of the
-# decode kernel's keys, finished rows retired, shared prefixes, packed prefills, FlashAttention-4), for a card the
-# earlier runs lacked: they ran on H100s, and the issue's limits are the H200's. Calls to one warm machine (it
-# keeps /tmp for 30 s after each call), from the repository root there, in order:
+# decode kernel's keys, finished rows retired, shared prefixes, packed prefills, FlashAttention-4), asked of either
+# card (the issue's limits are the H200's); an H100 came, and calls A1-E ran on it at 435810f (README.md: the
+# limits each call ran under). Calls to one warm machine (it keeps /tmp for 30 s after each call), from the
+# repository root there, in order:
 #   A1 carry .whl                       bash results/bench/run14/call.sh part      # the wheelhouse
 #   A2 carry .carry/bundle.tar.xz       bash results/bench/run14/call.sh part      # the data (the tracked tree
 #                                       leaves no room under the 64 MiB carry limit for both in one call)

@@ -356,3 +356,68 @@ def test_records_of_both_counts_are_checked_again_by_the_current_predictor(tmp_p
     assert "validation" in capsys.readouterr().out
     assert main(["--price", str(record), "--samples", "2", "--validate", "2", "--tiny", "--out", str(out)]) == 2
     assert capsys.readouterr().err.startswith("--validate 2: must be larger")
+
+
+def test_a_projection_reads_each_row_step_at_the_target_cards_rate_and_keeps_the_rest(tmp_path, capsys):
+    """``--measured-on h100``: an H100's batches priced as an H200 would run them. Each batch's decode keeps its
+    per-step overhead and reads its row-steps at 4.3 instead of 3.0 TB/s; prefill, setup and the rest stay as
+    measured, and the predictor's overhead ``c`` is the one the H100 measured. Projecting to the same card, or
+    omitting the flag, changes nothing; the record says it is a projection."""
+    from evalsuite import strict_json
+    from evalsuite.lab.bench.protocol_run import CARDS, main, project_decode
+
+    h100, h200 = CARDS["h100"], CARDS["h200"]
+    capacity, steps, read, c = 8192, 127, 127 + 127 + 29 + 49, 0.003
+    was = capacity * SHAPE.kv_bytes_per_position() / h100.bytes_per_s
+    now = capacity * SHAPE.kv_bytes_per_position() / h200.bytes_per_s
+    batch = {"rows": 4, "live_rows": 4, "capacity": capacity, "rows_memory": 6, "setup_s": 0.5, "prefill_s": 1.0,
+             "decode_s": steps * c + read * was, "decode_steps": steps, "decode_row_steps": read}
+    generate = batch["setup_s"] + batch["prefill_s"] + batch["decode_s"]
+    unit = {"model": "1B_baseline-yarn4", "task": "ruler_es", "status": "complete", "samples": 4,
+            "peak_gpu_gib": 1.0, "seconds": 2.0 + generate,
+            "work": {"scored_tokens": 0, "scored_attended_keys": 0, "scored_head_positions": 0,
+                     "generation_requests": 4, "prompt_tokens": 32000, "prompt_attended_keys": 32000 * 8001 // 2,
+                     "decode_attended_keys": read * capacity, "generate_s": generate, "batches": [batch]}}
+    scoring = {"model": "1B_baseline", "task": "es_mmlu", "status": "complete", "samples": 10, "seconds": 3.0,
+               "peak_gpu_gib": 1.0,
+               "work": {"scored_tokens": 5000, "scored_attended_keys": 5000 * 251, "scored_head_positions": 10,
+                        "generation_requests": 0, "prompt_tokens": 0, "prompt_attended_keys": 0,
+                        "decode_attended_keys": 0, "tokenize_s": 0.1, "loglikelihood_s": 2.0}}
+    units = {"a": unit, "b": scoring}
+    shape_of = {"1B_baseline": SHAPE}
+
+    got = project_decode(units, shape_of, h100, h200)
+    saved = read * (was - now)
+    assert got["a"]["work"]["batches"][0]["decode_s"] == pytest.approx(steps * c + read * now, rel=1e-12)
+    assert got["a"]["seconds"] == pytest.approx(unit["seconds"] - saved, rel=1e-12)
+    assert got["a"]["work"]["generate_s"] == pytest.approx(generate - saved, rel=1e-12)
+    assert got["a"]["work"]["batches"][0]["prefill_s"] == batch["prefill_s"] and got["b"] == scoring
+    assert unit["work"]["batches"][0]["decode_s"] == steps * c + read * was  # the records are left alone
+    # The predictor at the H200's rates then sees the H100's per-step overhead, at any count.
+    assert predict_unit(got["a"], 3.0, SHAPE, h200) == pytest.approx(
+        predict_unit(unit, 3.0, SHAPE, h100) - 3 * saved, rel=1e-9)
+    same = project_decode(units, shape_of, h200, h200)
+    assert same["a"]["seconds"] == pytest.approx(unit["seconds"], rel=1e-12)
+    # A decode already faster than the measured card's reads allow is scaled by the ratio of the rates.
+    fast = {**unit, "work": {**unit["work"], "batches": [{**batch, "decode_s": 0.5 * read * was}]}}
+    assert project_decode({"a": fast}, shape_of, h100, h200)["a"]["work"]["batches"][0]["decode_s"] == \
+        pytest.approx(0.5 * read * now, rel=1e-12)
+
+    record = tmp_path / "protocol.json"
+    strict_json.write(record, {"n1": {"units": {"1B_baseline-yarn4/ruler_es": unit, "1B_baseline/es_mmlu": scoring,
+                                                "_run": {"wall_seconds": None, "status": "complete"}}}})
+    out = {name: tmp_path / f"{name}.json" for name in ("h200", "h100", "projected", "same")}
+    args = ["--price", str(record), "--samples", "1", "--tiny"]
+    assert main([*args, "--out", str(out["h200"])]) == 0
+    assert main([*args, "--card", "h100", "--out", str(out["h100"])]) == 0
+    assert main([*args, "--measured-on", "h100", "--out", str(out["projected"])]) == 0
+    assert main([*args, "--measured-on", "h200", "--out", str(out["same"])]) == 0
+    capsys.readouterr()
+    priced = {name: json.loads(path.read_text()) for name, path in out.items()}
+    assert priced["projected"]["projected_from"] == {"flops": h100.flops, "bytes_per_s": h100.bytes_per_s}
+    assert "projected_from" not in priced["h200"] and "projected_from" not in priced["same"]
+    assert priced["same"]["priced"] == priced["h200"]["priced"]
+    x = {name: p["priced"]["full_x_limit"] for name, p in priced.items()}
+    # Against the H200's limit, the projection's decode is faster than the H100's.
+    assert x["projected"] < x["h200"]
+    assert priced["projected"]["priced"]["full_limit_s"] == priced["h200"]["priced"]["full_limit_s"]
