@@ -188,8 +188,8 @@ def project_decode(units: dict[str, dict[str, Any]], shape_of: dict[str, ModelSh
     ``measured``'s rate allow is scaled by the ratio of the rates instead (never below it)."""
     out: dict[str, dict[str, Any]] = {}
     for key, unit in units.items():
-        work = unit.get("work")
-        shape = shape_of.get(unit.get("model", "").removesuffix("-yarn4")) if work else None
+        work = unit.get("work") if unit.get("status") == "complete" else None  # what price() prices
+        shape = shape_of.get(unit["model"].removesuffix("-yarn4")) if work else None
         if not work or shape is None or not work.get("batches"):
             out[key] = unit
             continue

@@ -396,6 +396,8 @@ def test_a_projection_reads_each_row_step_at_the_target_cards_rate_and_keeps_the
     # The predictor at the H200's rates then sees the H100's per-step overhead, at any count.
     assert predict_unit(got["a"], 3.0, SHAPE, h200) == pytest.approx(
         predict_unit(unit, 3.0, SHAPE, h100) - 3 * saved, rel=1e-9)
+    cut = {**unit, "status": "running", "seconds": None}  # a unit its call cut: not priced, left as it is
+    assert project_decode({"c": cut}, shape_of, h100, h200)["c"] == cut
     same = project_decode(units, shape_of, h200, h200)
     assert same["a"]["seconds"] == pytest.approx(unit["seconds"], rel=1e-12)
     # A decode already faster than the measured card's reads allow is scaled by the ratio of the rates.
