@@ -408,10 +408,9 @@ def test_a_projection_reads_each_row_step_at_the_target_cards_rate_and_keeps_the
     record = tmp_path / "protocol.json"
     strict_json.write(record, {"n1": {"units": {"1B_baseline-yarn4/ruler_es": unit, "1B_baseline/es_mmlu": scoring,
                                                 "_run": {"wall_seconds": None, "status": "complete"}}}})
-    out = {name: tmp_path / f"{name}.json" for name in ("h200", "h100", "projected", "same")}
+    out = {name: tmp_path / f"{name}.json" for name in ("h200", "projected", "same")}
     args = ["--price", str(record), "--samples", "1", "--tiny"]
     assert main([*args, "--out", str(out["h200"])]) == 0
-    assert main([*args, "--card", "h100", "--out", str(out["h100"])]) == 0
     assert main([*args, "--measured-on", "h100", "--out", str(out["projected"])]) == 0
     assert main([*args, "--measured-on", "h200", "--out", str(out["same"])]) == 0
     capsys.readouterr()
