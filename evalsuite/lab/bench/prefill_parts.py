@@ -21,7 +21,11 @@ next lever is chosen from a measurement:
   best of ``--repeats``), times the layers, with its TFLOP/s; and the fused forms a change could adopt
   (Q/K/V as one product, the MLP's gate and up as one), whose outputs are the same columns;
 * ``pre_other`` / ``post_other``: a half's span less its products' standalone time: its elementwise work;
-* ``profile`` (``--profile``): the kernels of one more forward by device time (torch.profiler), to name that work.
+* ``profile`` (``--profile``): the kernels of one more forward by device time (torch.profiler), to name that work;
+* ``attention_alone``: layer 0's causal kernel on the q, k, v that layer computed (``own_s``) and on standard
+  normal ones of the same shape and layout (``normal_s``), each times the layers, with the inputs' RMS and
+  largest magnitude: the attention FLOPs are the same for every gate, so a gated model whose attention span is
+  longer than the baseline's either hands the kernel other values (the two differ) or another layout (both do).
 
 Each length's record has the cost model's limit (:class:`~evalsuite.engine.cost.CostModel` at its rates), split
 into the products' and attention's shares. ``--tiny`` runs the same code on CPU with the 2-layer model (tests).
@@ -83,10 +87,11 @@ class Marks:
 
 
 @contextlib.contextmanager
-def marked(marks: Marks, *, compiled: bool) -> Iterator[None]:
+def marked(marks: Marks, *, compiled: bool, capture: dict[str, Any] | None = None) -> Iterator[None]:
     """The engine's layer halves (``compiled``: their compiled forms) and its causal kernel, each between two
     timestamps, for the duration. The product looks these up at call time (``forward.compiled_halves``,
-    ``LeanDecoder``'s methods, ``kernels.causal``), so its prefill runs unchanged with them wrapped."""
+    ``LeanDecoder``'s methods, ``kernels.causal``), so its prefill runs unchanged with them wrapped. ``capture``:
+    the first attention call's kernel and arguments go to ``capture["attention"]`` (``(attend, (i, q, k, v))``)."""
     from evalsuite.engine.forward import LeanDecoder
 
     halves, causal = forward.compiled_halves, kernels.causal
@@ -105,7 +110,14 @@ def marked(marks: Marks, *, compiled: bool) -> Iterator[None]:
         return timed(compiled_pre, "gap", "pre"), timed(compiled_post, "gap", "post")
 
     def marked_causal(*args: Any, **kwargs: Any) -> kernels.Attend:
-        return timed(causal(*args, **kwargs), "cache_write", "attention")
+        attend = causal(*args, **kwargs)
+        if capture is None:
+            return timed(attend, "cache_write", "attention")
+
+        def kept(*call: Any) -> Any:
+            capture.setdefault("attention", (attend, call))
+            return attend(*call)
+        return timed(kept, "cache_write", "attention")
 
     kernels.causal = marked_causal
     if compiled:
@@ -122,6 +134,21 @@ def marked(marks: Marks, *, compiled: bool) -> Iterator[None]:
 def _best(fn: Callable[[], Any], repeats: int, device: torch.device) -> float:
     """The shortest of ``repeats`` runs of ``fn``, in seconds (:func:`~evalsuite.lab.bench.timing.replay_ms`)."""
     return min(replay_ms(fn, device=device, warmup=0, repeats=max(1, repeats))) / 1e3
+
+
+def attention_alone(attend: kernels.Attend, call: tuple[Any, ...], n_layers: int, repeats: int) -> dict[str, Any]:
+    """Layer 0's causal kernel (``attend(*call)``, ``call`` = (layer, q, k, v) as the prefill passed them) timed
+    on those inputs and on standard normal ones with the same shapes and strides, each times ``n_layers``."""
+    i, *qkv = call
+    dev = qkv[0].device
+    gen = torch.Generator(device=dev).manual_seed(0)
+    normal = [torch.empty_strided(t.shape, t.stride(), device=dev, dtype=t.dtype).normal_(generator=gen) for t in qkv]
+    own = _best(lambda: attend(i, *qkv), repeats, dev) * n_layers
+    rand = _best(lambda: attend(i, *normal), repeats, dev) * n_layers
+    stats = {name: {"rms": float(t.float().pow(2).mean().sqrt()), "max_abs": float(t.abs().max())}
+             for name, t in zip("qkv", qkv)}
+    return {"own_s": own, "normal_s": rand, "own_over_normal": own / rand if rand else None,
+            "strides": {name: list(t.stride()) for name, t in zip("qkv", qkv)}, "inputs": stats}
 
 
 def gemm_times(model: torch.nn.Module, tokens: int, repeats: int) -> dict[str, dict[str, Any]]:
@@ -177,12 +204,13 @@ def length_parts(model: torch.nn.Module, tokens: int, *, repeats: int, compiled:
         run()  # compiles the halves for these shapes (dynamic: once a process) and tunes the kernels
         warm = time.perf_counter() - t0
         whole = _best(run, repeats, dev)
-        marks = Marks(dev)
-        with marked(marks, compiled=compiled):
+        marks, capture = Marks(dev), {}
+        with marked(marks, compiled=compiled, capture=capture):
             marks.mark("start")
             run()
             marks.mark("tail")
         intervals = marks.intervals()
+        alone = attention_alone(*capture.pop("attention"), len(model.model.layers), repeats)
         kernels_by_time = kernel_table(run, top=20) if profile else None
         del kv
         gemms = gemm_times(model, tokens, repeats)
@@ -199,7 +227,7 @@ def length_parts(model: torch.nn.Module, tokens: int, *, repeats: int, compiled:
             "limit_s": linear_limit + attention_limit, "linear_limit_s": linear_limit,
             "attention_limit_s": attention_limit, "warm_up_s": warm, "whole_s": whole,
             "x_limit": whole / (linear_limit + attention_limit), "marked_s": marked_total, "spans": spans,
-            "timestamps": len(marks.marks), "gemms": gemms, "profile": kernels_by_time,
+            "timestamps": len(marks.marks), "gemms": gemms, "attention_alone": alone, "profile": kernels_by_time,
             "pre_other_s": spans["pre"] - pre_gemm, "post_other_s": spans["post"] - post_gemm,
             "gemm_s": pre_gemm + post_gemm,
             "gemm_tflops": sum(gemms[n]["flops"] for n in GEMMS) / (pre_gemm + post_gemm) / 1e12,
@@ -250,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[parts] {gate} {tokens}: whole {rec['whole_s']:.3f} s = {rec['x_limit']:.2f}x limit "
                       f"{rec['limit_s']:.3f} s; attention {s['attention']:.3f} pre {s['pre']:.3f} post {s['post']:.3f}"
                       f" cache {s['cache_write']:.3f}; products {rec['gemm_s']:.3f} s at "
-                      f"{rec['gemm_tflops']:.0f} TFLOP/s", flush=True)
+                      f"{rec['gemm_tflops']:.0f} TFLOP/s; layer 0's attention on its own q/k/v "
+                      f"{rec['attention_alone']['own_over_normal']:.3f}x normal ones", flush=True)
         del model
         if cfg.device == "cuda":
             torch.cuda.empty_cache()

@@ -16,7 +16,7 @@ from evalsuite.engine.forward import LeanDecoder
 from evalsuite.engine.static_cache import StaticKV
 from evalsuite.lab.bench.config import tiny
 from evalsuite.lab.bench.harness import build_model
-from evalsuite.lab.bench.prefill_parts import FUSED, GEMMS, SPANS, Marks, main, marked
+from evalsuite.lab.bench.prefill_parts import FUSED, GEMMS, SPANS, Marks, attention_alone, main, marked
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,11 @@ def test_every_layer_is_timed_part_by_part(record):
         assert rec["marked_s"] == pytest.approx(sum(rec["spans"].values()))
         assert rec["x_limit"] == pytest.approx(rec["whole_s"] / rec["limit_s"])
         assert rec["attention_kernel"] == "sdpa" and rec["compiled_halves"] is False
+        alone = rec["attention_alone"]  # layer 0's kernel on its own inputs and on normal ones, as laid out
+        assert alone["own_s"] > 0 and alone["normal_s"] > 0
+        assert alone["own_over_normal"] == pytest.approx(alone["own_s"] / alone["normal_s"])
+        assert [len(alone["strides"][n]) for n in "qkv"] == [4, 4, 4]
+        assert 0 < alone["inputs"]["q"]["rms"] <= alone["inputs"]["q"]["max_abs"]
 
 
 def test_products_are_the_limits_linear_flops(record):
@@ -76,6 +81,22 @@ def test_timing_leaves_the_prefill_and_the_product_unchanged():
     assert torch.equal(kv_plain.k[0], kv_marked.k[0]) and torch.equal(kv_plain.v[-1], kv_marked.v[-1])
     assert [label for label, _ in marks.marks[:6]] == ["gap", "pre", "cache_write", "attention", "gap", "post"]
     assert (forward.compiled_halves, kernels.causal, LeanDecoder.pre_attention, LeanDecoder.post_attention) == originals
+
+
+def test_the_attention_alone_runs_the_layers_kernel_on_its_inputs_and_on_normal_ones_of_their_layout():
+    seen = []
+
+    def attend(i, q, k, v):
+        seen.append((i, q, k, v))
+        return q
+
+    q = torch.randn(1, 8, 2, 4).transpose(1, 2)  # (B, H, T, D) over (B, T, H, D), as the engine hands it on
+    k = v = torch.randn(1, 8, 1, 4).transpose(1, 2)
+    out = attention_alone(attend, (0, q, k, v), n_layers=3, repeats=1)
+    assert out["strides"] == {"q": list(q.stride()), "k": list(k.stride()), "v": list(v.stride())}
+    own, normal = seen[0], seen[-1]
+    assert own[1] is q and normal[1] is not q and normal[1].stride() == q.stride() and normal[1].shape == q.shape
+    assert out["inputs"]["q"]["max_abs"] == pytest.approx(float(q.abs().max()))
 
 
 def test_a_length_past_the_deadline_is_recorded_as_skipped(tmp_path):
