@@ -15,6 +15,7 @@ from evalsuite.models.convert import (
     paper_to_qwen3next_q_proj,
     per_head_to_paper,
     q_proj_rows,
+    query_first_order,
     qwen3next_to_paper_q_proj,
     split_paper_q_rows,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "paper_weight_shapes",
     "per_head_to_paper",
     "q_proj_rows",
+    "query_first_order",
     "qwen3next_to_paper",
     "qwen3next_to_paper_q_proj",
     "random_hybrid",

@@ -73,6 +73,20 @@ def split_paper_q_rows(
     return query.reshape(*lead, num_heads, head_dim), gate_logits.reshape(*lead, num_heads, width)
 
 
+def query_first_order(gate: GateKind, *, num_heads: int, num_kv_heads: int, head_dim: int) -> torch.Tensor:
+    """The paper's ``q_proj`` rows reordered query first: every query row (head-major, head ``h = kv*G + g``, as
+    :func:`split_paper_q_rows` returns them), then every gate row. ``q_proj.weight[order]`` computes the same
+    products, so its output's first ``H*D`` columns are the query and the rest the gate logits, each a plain view.
+
+    Why: in the paper's layout the query is a view with gaps (a KV group's gate rows sit between its queries), so
+    the query must be copied before its norm and RoPE; on CUDA that copy fused into the norm made a 128K
+    prefill's pre-attention half 0.07 s slower than the baseline's (run 15, ``prefill_parts``)."""
+    rows = q_proj_rows(gate, num_heads=num_heads, head_dim=head_dim)
+    query, gate_rows = split_paper_q_rows(torch.arange(rows), gate=gate, num_heads=num_heads,
+                                          num_kv_heads=num_kv_heads, head_dim=head_dim)
+    return query.reshape(-1) if gate_rows is None else torch.cat([query.reshape(-1), gate_rows.reshape(-1)])
+
+
 def join_paper_q_rows(query: torch.Tensor, gate_logits: torch.Tensor | None, *, num_kv_heads: int) -> torch.Tensor:
     """Inverse of :func:`split_paper_q_rows`: ``(..., H, D)`` and ``(..., H, w)`` to ``(..., R)``."""
     *lead, H, D = query.shape

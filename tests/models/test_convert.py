@@ -13,6 +13,7 @@ from evalsuite.models import (
     paper_to_qwen3next_q_proj,
     per_head_to_paper,
     q_proj_rows,
+    query_first_order,
     qwen3next_to_paper_q_proj,
     split_paper_q_rows,
 )
@@ -63,6 +64,15 @@ def test_per_head_order_is_q_then_gate_for_each_head(gate, width):
     per_head = paper_to_per_head(weight, gate=gate, **SHAPE)
     want = [lab for h in range(H) for lab in [("q", h, i) for i in range(D)] + [("g", h, i) for i in range(width)]]
     assert [labels[int(r)] for r in per_head[:, 0]] == want
+
+
+@pytest.mark.parametrize(("gate", "width"), [("headwise", 1), ("elementwise", D)])
+def test_query_first_order_is_every_query_head_then_every_gate(gate, width):
+    labels = _paper_row_labels(width)
+    order = query_first_order(gate, **SHAPE)
+    want = [("q", h, i) for h in range(H) for i in range(D)] + [("g", h, i) for h in range(H) for i in range(width)]
+    assert [labels[int(r)] for r in order] == want
+    assert query_first_order("none", **SHAPE).tolist() == list(range(H * D))
 
 
 @pytest.mark.parametrize("gate", ["headwise", "elementwise"])

@@ -1,0 +1,74 @@
+"""The lean forward's gated ``q_proj``: the rows reordered query first once per weight, as non-persistent buffers,
+giving the same query and gate logits as the paper's layout and the same bits through a whole forward."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from evalsuite.engine import kernels
+from evalsuite.engine.forward import QUERY_FIRST, LeanDecoder
+from evalsuite.lab.bench.config import tiny
+from evalsuite.lab.bench.harness import build_model
+from evalsuite.models.convert import split_paper_q_rows
+
+
+def _paper_gate(lean: LeanDecoder, attn: torch.nn.Module, h: torch.Tensor) -> torch.Tensor:
+    return split_paper_q_rows(attn.q_proj(h), gate=attn.gate_kind, num_heads=lean.n_heads,
+                              num_kv_heads=lean.n_kv_heads, head_dim=lean.head_dim)[1]
+
+
+def _logits(lean: LeanDecoder, ids: torch.Tensor) -> torch.Tensor:
+    attend = kernels.causal(lean.n_heads // lean.n_kv_heads, lean.scaling)
+    return lean.head(lean.hidden(ids, torch.arange(ids.shape[1])[None], attend))
+
+
+@pytest.mark.parametrize("gate", ["headwise", "elementwise"])
+def test_a_gated_q_proj_runs_query_first_with_the_same_bits(gate):
+    model = build_model(tiny(), gate)
+    before = set(model.state_dict())
+    lean = LeanDecoder.wrap(model)
+    layers = [layer.self_attn for layer in model.model.layers]
+    assert all(getattr(a, QUERY_FIRST).shape == a.q_proj.weight.shape for a in layers)
+    assert set(model.state_dict()) == before  # non-persistent: checkpoints keep the paper's layout alone
+    h = torch.randn(2, 7, model.config.hidden_size, generator=torch.Generator().manual_seed(0))
+    cos, sin = lean.rope(h, torch.arange(7)[None])
+    ids = torch.randint(0, model.config.vocab_size, (1, 12), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        query_first = lean.project(layers[1], h, cos, sin)
+        logits = _logits(lean, ids)
+        for attn in layers:  # without the copies: the paper's layout split on every call, as the module does
+            delattr(attn, QUERY_FIRST)
+        paper = lean.project(layers[1], h, cos, sin)
+        assert all(torch.equal(a, b) for a, b in zip(query_first, paper))  # q, k, v and the gate logits
+        assert query_first[3].shape == paper[3].shape == (2, 7, lean.n_heads, 1 if gate == "headwise" else lean.head_dim)
+        assert torch.equal(logits, _logits(lean, ids))
+
+
+def test_the_copy_follows_the_weight_and_keeps_its_memory():
+    model = build_model(tiny(), "headwise")
+    LeanDecoder.wrap(model)
+    attn = model.model.layers[0].self_attn
+    held = getattr(attn, QUERY_FIRST)
+    ptr = held.data_ptr()
+    LeanDecoder.wrap(model)
+    assert getattr(attn, QUERY_FIRST) is held  # the weight unchanged: no new copy
+    with torch.no_grad():
+        attn.q_proj.weight.mul_(2)  # written in place: copied again, into the same memory
+    lean = LeanDecoder.wrap(model)
+    assert getattr(attn, QUERY_FIRST).data_ptr() == ptr
+    h = torch.randn(1, 3, model.config.hidden_size)
+    cos, sin = lean.rope(h, torch.arange(3)[None])
+    with torch.inference_mode():
+        assert torch.equal(lean.project(attn, h, cos, sin)[3], _paper_gate(lean, attn, h))
+
+
+def test_the_baseline_and_a_meta_weight_keep_the_modules_own_projection():
+    baseline = build_model(tiny(), "none")
+    LeanDecoder.wrap(baseline)
+    assert not any(hasattr(layer.self_attn, QUERY_FIRST) for layer in baseline.model.layers)
+    gated = build_model(tiny(), "elementwise")
+    attn = gated.model.layers[0].self_attn
+    attn.q_proj.weight = torch.nn.Parameter(torch.empty_like(attn.q_proj.weight, device="meta"))
+    LeanDecoder.wrap(gated)
+    assert not hasattr(attn, QUERY_FIRST) and hasattr(gated.model.layers[1].self_attn, QUERY_FIRST)
