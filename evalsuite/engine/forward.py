@@ -127,8 +127,8 @@ class LeanDecoder:
         """q (B,H,T,D), k (B,KV,T,D), v (B,KV,T,D) after norms and RoPE; gate logits (B,T,H,1|D) or None."""
         B, T = h.shape[:2]
         gate = None
-        query_first = getattr(attn, QUERY_FIRST, None)
-        if query_first is not None:  # a gated q_proj's rows query first (attach_query_first): two plain views
+        query_first = getattr(attn, QUERY_FIRST, None) if self.compiled else None
+        if query_first is not None:  # compiled: a gated q_proj's rows query first (attach_query_first), plain views
             rows = F.linear(h, query_first, getattr(attn, QUERY_FIRST_BIAS, None))
             width = self.n_heads * self.head_dim
             q = rows[..., :width].view(B, T, self.n_heads, self.head_dim)
@@ -190,18 +190,23 @@ QUERY_FIRST, QUERY_FIRST_BIAS = "lean_q_proj_query_first", "lean_q_proj_query_fi
 def attach_query_first(attn: nn.Module, lean: LeanDecoder) -> None:
     """Give a gated attention module (``gate_kind``, the paper's ``q_proj`` layout) its ``q_proj`` weight (and
     bias) with the rows query first (:func:`~evalsuite.models.convert.query_first_order`), as non-persistent
-    buffers the lean forward multiplies by instead: the same products, so the same bits in other columns, with the
-    query and the gate logits plain views of the output.
+    buffers the compiled lean forward multiplies by instead: the same products in other columns, with the query
+    and the gate logits plain views of the output.
 
     Why: the paper's layout puts each KV group's gate rows between its queries, so its query has to be copied
     before the q norm and RoPE, and on CUDA that copy, fused into the norm, cost a 128K prefill 0.07 s (headwise)
     to 0.12 s (elementwise, with the gate's copy) beyond the baseline's pre-attention half (run 15).
 
+    Only the compiled halves use it (:attr:`LeanDecoder.compiled`): the eager layers keep the module's own
+    product, bit for bit as its forward computes it: used eagerly on CPU, the copy moved the last bits of the
+    reference run's headwise WikiText logliks (windows of 1.4K-8.9K tokens, up to 2e-9 relative). The compiled
+    halves make no such promise; Inductor fuses and orders their arithmetic its own way.
+
     The cost is a second copy of ``q_proj``'s weight (0.24 GB headwise, 0.47 GB elementwise, at 1.7B in bf16).
     The module's own forward, ``state_dict`` and checkpoints keep the paper's layout. The copy is made again when
-    the weight changed since (another tensor, an in-place write outside inference mode, a move), into the same buffer when its shape,
-    dtype and device allow (a captured decode step keeps reading the right memory); a weight on the meta device
-    gets none, and the forward splits the paper's layout as the module does."""
+    the weight changed since (another tensor, an in-place write outside inference mode, a move), into the same
+    buffer when its shape, dtype and device allow (a captured decode step keeps reading the right memory); a
+    weight on the meta device gets none, and the forward splits the paper's layout as the module does."""
     if getattr(attn, "gate_kind", "none") == "none":
         return
     weight, bias = attn.q_proj.weight, attn.q_proj.bias

@@ -1,12 +1,14 @@
-"""The lean forward's gated ``q_proj``: the rows reordered query first once per weight, as non-persistent buffers,
-giving the same query and gate logits as the paper's layout and the same bits through a whole forward."""
+"""The lean forward's gated ``q_proj``: the rows reordered query first once per weight, as non-persistent buffers
+that the compiled halves multiply by, giving the same q, k, v and gate logits as the paper's layout; the eager
+layers keep the module's own product."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 import torch
 
-from evalsuite.engine import kernels
 from evalsuite.engine.forward import QUERY_FIRST, LeanDecoder
 from evalsuite.lab.bench.config import tiny
 from evalsuite.lab.bench.harness import build_model
@@ -18,31 +20,25 @@ def _paper_gate(lean: LeanDecoder, attn: torch.nn.Module, h: torch.Tensor) -> to
                               num_kv_heads=lean.n_kv_heads, head_dim=lean.head_dim)[1]
 
 
-def _logits(lean: LeanDecoder, ids: torch.Tensor) -> torch.Tensor:
-    attend = kernels.causal(lean.n_heads // lean.n_kv_heads, lean.scaling)
-    return lean.head(lean.hidden(ids, torch.arange(ids.shape[1])[None], attend))
-
-
 @pytest.mark.parametrize("gate", ["headwise", "elementwise"])
-def test_a_gated_q_proj_runs_query_first_with_the_same_bits(gate):
+def test_the_compiled_halves_take_the_query_first_copy_with_the_same_q_k_v_and_gate(gate):
     model = build_model(tiny(), gate)
     before = set(model.state_dict())
-    lean = LeanDecoder.wrap(model)
+    eager = LeanDecoder.wrap(model)
+    compiled = dataclasses.replace(eager, compiled=True)  # project() itself runs eagerly here
     layers = [layer.self_attn for layer in model.model.layers]
     assert all(getattr(a, QUERY_FIRST).shape == a.q_proj.weight.shape for a in layers)
     assert set(model.state_dict()) == before  # non-persistent: checkpoints keep the paper's layout alone
     h = torch.randn(2, 7, model.config.hidden_size, generator=torch.Generator().manual_seed(0))
-    cos, sin = lean.rope(h, torch.arange(7)[None])
-    ids = torch.randint(0, model.config.vocab_size, (1, 12), generator=torch.Generator().manual_seed(1))
+    cos, sin = eager.rope(h, torch.arange(7)[None])
     with torch.inference_mode():
-        query_first = lean.project(layers[1], h, cos, sin)
-        logits = _logits(lean, ids)
-        for attn in layers:  # without the copies: the paper's layout split on every call, as the module does
-            delattr(attn, QUERY_FIRST)
-        paper = lean.project(layers[1], h, cos, sin)
+        query_first, paper = compiled.project(layers[1], h, cos, sin), eager.project(layers[1], h, cos, sin)
         assert all(torch.equal(a, b) for a, b in zip(query_first, paper))  # q, k, v and the gate logits
-        assert query_first[3].shape == paper[3].shape == (2, 7, lean.n_heads, 1 if gate == "headwise" else lean.head_dim)
-        assert torch.equal(logits, _logits(lean, ids))
+        width = 1 if gate == "headwise" else eager.head_dim
+        assert query_first[3].shape == paper[3].shape == (2, 7, eager.n_heads, width)
+        getattr(layers[1], QUERY_FIRST).zero_()  # which product each took: only the compiled halves read the copy
+        assert torch.equal(eager.project(layers[1], h, cos, sin)[3], paper[3])
+        assert not compiled.project(layers[1], h, cos, sin)[3].any()
 
 
 def test_the_copy_follows_the_weight_and_keeps_its_memory():
@@ -55,7 +51,7 @@ def test_the_copy_follows_the_weight_and_keeps_its_memory():
     assert getattr(attn, QUERY_FIRST) is held  # the weight unchanged: no new copy
     with torch.no_grad():
         attn.q_proj.weight.mul_(2)  # written in place: copied again, into the same memory
-    lean = LeanDecoder.wrap(model)
+    lean = dataclasses.replace(LeanDecoder.wrap(model), compiled=True)
     assert getattr(attn, QUERY_FIRST).data_ptr() == ptr
     h = torch.randn(1, 3, model.config.hidden_size)
     cos, sin = lean.rope(h, torch.arange(3)[None])
