@@ -7,14 +7,32 @@
 #   G  carry .fa4/part5                 bash results/bench/run15/call.sh parts     # a prefill part by part, 3 models
 #   D                                   EVALSUITE_COMMIT=<commit> bash results/bench/run15/call.sh gyarn
 #                                       # the gated models' 64K/128K protocol units (run 13's call)
+# Or, where device time is short, one call:
+#   carry .whl                          bash results/bench/run15/call.sh lone-parts
+#   # the same probe at 128K with the three models, without the data or FlashAttention-4 (cuDNN's causal kernel):
+#   # the halves around attention, where the gated models' time went, do not depend on the attention kernel
 # Each record is copied to $OUT every 4 s (a cut call keeps it).
 set -uo pipefail
-what=${1:?"part, parts or gyarn"}
+what=${1:?"part, parts, lone-parts or gyarn"}
 export OUT=${OUT:-/tmp/run15}
 case $what in
   part | gyarn) exec bash results/bench/run13/call.sh "$what" ;;
   parts) ;;
-  *) echo "call.sh: $what is not one of part, parts, gyarn" >&2; exit 2 ;;
+  lone-parts)
+    mkdir -p "$OUT"
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
+      > /dev/null 2>&1 || exit 1
+    export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
+    nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem --format=csv | tee "$OUT/card.txt"
+    ( while sleep 4; do cp /tmp/parts/prefill_parts.json "$OUT/" 2> /dev/null; done ) &
+    copier=$!
+    timeout "${T:-200}" python3 -m evalsuite.lab.bench.prefill_parts --out /tmp/parts --lengths "${LENGTHS:-131072}" \
+      --gates "${GATES:-none,headwise,elementwise}" --profile --deadline "$((${T:-200} - 50))" > "$OUT/parts.log" 2>&1
+    echo "parts: rc $?"
+    kill "$copier"; cp /tmp/parts/prefill_parts.json "$OUT/" 2> /dev/null
+    grep '^\[parts\]' "$OUT/parts.log"; tail -n 2 "$OUT/parts.log"
+    exit 0 ;;
+  *) echo "call.sh: $what is not one of part, parts, lone-parts, gyarn" >&2; exit 2 ;;
 esac
 source evalsuite/lab/bench/device_call.sh  # installs, unpacks, FlashAttention-4 parts, env; its helpers
 kernels_report
