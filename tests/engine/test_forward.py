@@ -5,6 +5,7 @@ layers keep the module's own product."""
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 
 import pytest
 import torch
@@ -68,3 +69,40 @@ def test_the_baseline_and_a_meta_weight_keep_the_modules_own_projection():
     attn.q_proj.weight = torch.nn.Parameter(torch.empty_like(attn.q_proj.weight, device="meta"))
     LeanDecoder.wrap(gated)
     assert not hasattr(attn, QUERY_FIRST) and hasattr(gated.model.layers[1].self_attn, QUERY_FIRST)
+
+
+def _compiled_pre_ops(gate: str, *, paper_split: bool = False) -> Counter:
+    """The ATen operations of the compiled pre-attention half (dynamic shapes, as the engine compiles it) for one
+    layer of a tiny model with ``gate``; ``paper_split``: without the query-first copy."""
+    from torch._dynamo.backends.common import aot_autograd
+
+    graphs = []
+
+    def keep(gm, _):
+        graphs.append(gm)
+        return gm
+
+    model = build_model(tiny(), gate)
+    lean = dataclasses.replace(LeanDecoder.wrap(model), compiled=True)
+    if paper_split:
+        for layer in model.model.layers:
+            delattr(layer.self_attn, QUERY_FIRST)
+    torch._dynamo.reset()
+    pre = torch.compile(LeanDecoder.pre_attention, backend=aot_autograd(fw_compiler=keep), dynamic=True)
+    x = torch.randn(1, 64, model.config.hidden_size)
+    cos, sin = lean.rope(x, torch.arange(64)[None])
+    with torch.inference_mode():
+        pre(lean, model.model.layers[0], x, cos, sin)
+    torch._dynamo.reset()
+    return Counter(str(n.target) for n in graphs[0].graph.nodes if n.op == "call_function")
+
+
+def test_the_compiled_gated_pre_half_is_the_baselines_plus_two_views():
+    """Run 15's profile: on CUDA the paper layout's query copy fused into the q norm as one slow looped reduction
+    (``..._clone_..._split_with_sizes...``); with the copy the gated graph is the baseline's and the two views."""
+    baseline = _compiled_pre_ops("none")
+    for gate in ("headwise", "elementwise"):
+        ops = _compiled_pre_ops(gate)
+        assert not baseline - ops  # everything the baseline does, and beyond it only views and shape arithmetic
+        assert set(ops - baseline) <= {"aten.slice.Tensor", "aten.view.default", "<built-in function mul>"}
+        assert {"aten.clone.default", "aten.split_with_sizes.default"} <= set(_compiled_pre_ops(gate, paper_split=True))
