@@ -19,6 +19,7 @@ case $what in
   part | gyarn) exec bash results/bench/run13/call.sh "$what" ;;
   parts) ;;
   lone-parts)
+    compgen -G ".whl/*.whl" > /dev/null || { echo "call.sh: lone-parts needs the wheelhouse carried (.whl/)" >&2; exit 1; }
     mkdir -p "$OUT"
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
       > /dev/null 2>&1 || exit 1

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPTS = ("evalsuite/lab/bench/device_call.sh", "evalsuite/lab/bench/fa4_parts.sh",
-           "results/bench/run13/call.sh", "results/bench/run14/call.sh")
+           "results/bench/run13/call.sh", "results/bench/run14/call.sh", "results/bench/run15/call.sh")
 # What an earlier call on the same machine would have left: with these present, a call finds them and goes on.
 MACHINE_STATE = (Path("/tmp/site/lm_eval"), Path("/tmp/carry/data"), Path("/tmp/fa4-parts"))
 
@@ -27,8 +27,8 @@ def checkout(tmp_path):
     return tmp_path
 
 
-def call(checkout: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "results/bench/run14/call.sh", *args], cwd=checkout, capture_output=True,
+def call(checkout: Path, *args: str, run: int = 14) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", f"results/bench/run{run}/call.sh", *args], cwd=checkout, capture_output=True,
                           text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "OUT": str(checkout / "out")})
 
 
@@ -51,6 +51,13 @@ def test_a_part_call_may_bring_nothing_else_and_a_measuring_call_may_not(checkou
 def test_an_unknown_call_is_one_line_and_exit_2(checkout):
     out = call(checkout, "nope")
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "nope is not one of" in out.stderr
+
+
+def test_the_lone_probe_call_needs_the_wheelhouse_and_says_so_in_one_line(checkout):
+    out = call(checkout, "lone-parts", run=15)
+    assert out.returncode == 1 and out.stderr == "call.sh: lone-parts needs the wheelhouse carried (.whl/)\n"
+    assert not (checkout / "out").exists()  # nothing half-made: it stopped before anything ran
+    assert "is not one of part, parts, lone-parts, gyarn" in call(checkout, "nope", run=15).stderr
 
 
 def test_watched_keeps_a_cut_commands_record(checkout):
