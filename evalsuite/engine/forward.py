@@ -205,10 +205,13 @@ def attach_query_first(attn: nn.Module, lean: LeanDecoder) -> None:
     The cost is a second copy of ``q_proj``'s weight (0.24 GB headwise, 0.47 GB elementwise, at 1.7B in bf16).
     The module's own forward, ``state_dict`` and checkpoints keep the paper's layout. The copy is made again when
     the weight changed since (another tensor, an in-place write outside inference mode, a move), into the same
-    buffer when its shape, dtype and device allow (a captured decode step keeps reading the right memory); a
-    weight on the meta device gets none, and the forward splits the paper's layout as the module does."""
+    buffer when its shape, dtype and device allow (a captured decode step keeps reading the right memory). A weight
+    on the meta device, or a ``q_proj`` that is not a plain ``nn.Linear`` of floats (quantised), gets none, and the
+    forward splits the paper's layout as the module does."""
     if getattr(attn, "gate_kind", "none") == "none":
         return
+    if type(attn.q_proj) is not nn.Linear or not attn.q_proj.weight.is_floating_point():
+        return  # a quantised or wrapped projection: its own forward, not F.linear on its weight
     weight, bias = attn.q_proj.weight, attn.q_proj.bias
     if weight.is_meta:
         return

@@ -106,3 +106,21 @@ def test_the_compiled_gated_pre_half_is_the_baselines_plus_two_views():
         assert not baseline - ops  # everything the baseline does, and beyond it only views and shape arithmetic
         assert set(ops - baseline) <= {"aten.slice.Tensor", "aten.view.default", "<built-in function mul>"}
         assert {"aten.clone.default", "aten.split_with_sizes.default"} <= set(_compiled_pre_ops(gate, paper_split=True))
+
+
+def test_a_projection_that_is_not_a_plain_linear_keeps_its_own_forward():
+    class Scaled(torch.nn.Linear):  # stands for a quantised or wrapped layer: F.linear on .weight is not its forward
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    model = build_model(tiny(), "headwise")
+    attn = model.model.layers[0].self_attn
+    scaled = Scaled(attn.q_proj.in_features, attn.q_proj.out_features, bias=False)
+    scaled.weight = attn.q_proj.weight
+    attn.q_proj = scaled
+    lean = dataclasses.replace(LeanDecoder.wrap(model), compiled=True)
+    assert not hasattr(attn, QUERY_FIRST) and hasattr(model.model.layers[1].self_attn, QUERY_FIRST)
+    h = torch.randn(1, 3, model.config.hidden_size)
+    cos, sin = lean.rope(h, torch.arange(3)[None])
+    with torch.inference_mode():
+        assert torch.equal(lean.project(attn, h, cos, sin)[3], _paper_gate(lean, attn, h))
