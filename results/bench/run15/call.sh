@@ -17,30 +17,18 @@ what=${1:?"part, parts, lone-parts or gyarn"}
 export OUT=${OUT:-/tmp/run15}
 case $what in
   part | gyarn) exec bash results/bench/run13/call.sh "$what" ;;
-  parts) ;;
-  lone-parts)
+  parts) lengths=${LENGTHS:-131072,65536} limit=${T:-240} margin=60 ;;
+  lone-parts)  # only the wheelhouse: what=part lets device_call.sh go on without the data
     compgen -G ".whl/*.whl" > /dev/null || { echo "call.sh: lone-parts needs the wheelhouse carried (.whl/)" >&2; exit 1; }
-    mkdir -p "$OUT"
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
-      > /dev/null 2>&1 || exit 1
-    export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
-    nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem --format=csv | tee "$OUT/card.txt"
-    ( while sleep 4; do cp /tmp/parts/prefill_parts.json "$OUT/" 2> /dev/null; done ) &
-    copier=$!
-    timeout "${T:-200}" python3 -m evalsuite.lab.bench.prefill_parts --out /tmp/parts --lengths "${LENGTHS:-131072}" \
-      --gates "${GATES:-none,headwise,elementwise}" --profile --deadline "$((${T:-200} - 50))" > "$OUT/parts.log" 2>&1
-    echo "parts: rc $?"
-    kill "$copier"; cp /tmp/parts/prefill_parts.json "$OUT/" 2> /dev/null
-    grep '^\[parts\]' "$OUT/parts.log"; tail -n 2 "$OUT/parts.log"
-    exit 0 ;;
+    lengths=${LENGTHS:-131072} limit=${T:-200} margin=50 what=part ;;
   *) echo "call.sh: $what is not one of part, parts, lone-parts, gyarn" >&2; exit 2 ;;
 esac
 source evalsuite/lab/bench/device_call.sh  # installs, unpacks, FlashAttention-4 parts, env; its helpers
 kernels_report
-# the engine's prefill part by part (evalsuite.lab.bench.prefill_parts), the three models, 128K first
-watched /tmp/parts/prefill_parts.json "$OUT/prefill_parts.json" "${T:-240}" /tmp/parts.log \
-  python3 -m evalsuite.lab.bench.prefill_parts --out /tmp/parts --lengths "${LENGTHS:-131072,65536}" \
-  --gates none,headwise,elementwise --profile --deadline "$((${T:-240} - 60))"
+# the engine's prefill part by part (evalsuite.lab.bench.prefill_parts), the three models, the longest first
+watched /tmp/parts/prefill_parts.json "$OUT/prefill_parts.json" "$limit" /tmp/parts.log \
+  python3 -m evalsuite.lab.bench.prefill_parts --out /tmp/parts --lengths "$lengths" \
+  --gates "${GATES:-none,headwise,elementwise}" --profile --deadline "$((limit - margin))"
 echo "parts: rc $?"
 cp /tmp/parts.log "$OUT/"
 tail -n 9 /tmp/parts.log
